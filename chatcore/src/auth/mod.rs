@@ -1,0 +1,4 @@
+//! Password hashing and access tokens.
+
+pub(crate) mod password;
+pub(crate) mod token;

@@ -1,0 +1,24 @@
+//! The `chat_members` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "chat_members")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub chat_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: Uuid,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    pub joined_at: DateTimeUtc,
+    /// The member's read marker: every message with `seq <= last_read_seq` is read.
+    pub last_read_seq: i64,
+    /// Hidden from this member's chat list until the next message arrives.
+    pub hidden: bool,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

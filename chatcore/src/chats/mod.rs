@@ -1,0 +1,124 @@
+//! Chats: direct chats between two users, the chat list, chat detail and hiding.
+
+pub(crate) mod entity;
+pub(crate) mod member_entity;
+pub(crate) mod queries;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::messages::MessagePreview;
+use crate::users::UserProfile;
+use crate::ChatId;
+
+/// What kind of chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    /// Between exactly two users; one per pair.
+    Direct,
+    /// A titled group with roles.
+    Group,
+}
+
+impl ChatKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ChatKind::Direct => "direct",
+            ChatKind::Group => "group",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> ChatKind {
+        if value == "group" { ChatKind::Group } else { ChatKind::Direct }
+    }
+}
+
+/// A member's role in a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    /// Owns the group.
+    Owner,
+    /// Manages the group.
+    Admin,
+    /// Takes part.
+    Member,
+}
+
+impl MemberRole {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MemberRole::Owner => "owner",
+            MemberRole::Admin => "admin",
+            MemberRole::Member => "member",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> MemberRole {
+        match value {
+            "owner" => MemberRole::Owner,
+            "admin" => MemberRole::Admin,
+            _ => MemberRole::Member,
+        }
+    }
+}
+
+/// A chat's own fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Chat {
+    /// The chat's id.
+    pub id: ChatId,
+    /// Direct or group.
+    pub kind: ChatKind,
+    /// The title (groups).
+    pub title: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When something last happened in it (creation or the latest message).
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// A member of a chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// Who.
+    pub user: UserProfile,
+    /// Their role.
+    pub role: MemberRole,
+    /// When they (last) joined.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// A chat with its participants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatDetail {
+    /// The chat.
+    #[serde(flatten)]
+    pub chat: Chat,
+    /// Its members.
+    pub members: Vec<Member>,
+}
+
+/// The result of starting a direct chat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DirectChat {
+    /// The chat, new or existing.
+    pub chat: ChatDetail,
+    /// Whether this call created it.
+    pub created: bool,
+}
+
+/// One entry of the caller's chat list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChatListItem {
+    /// The chat.
+    #[serde(flatten)]
+    pub chat: Chat,
+    /// For a direct chat, the other participant.
+    pub peer: Option<UserProfile>,
+    /// The latest message, if any.
+    pub last_message: Option<MessagePreview>,
+    /// Messages from others after the caller's read marker.
+    pub unread_count: u64,
+}

@@ -1,0 +1,372 @@
+//! Chat queries.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder,
+};
+use uuid::Uuid;
+
+use super::entity as chats;
+use super::member_entity as members;
+use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, MemberRole};
+use crate::clock::{from_micros, now};
+use crate::core::Inner;
+use crate::messages::{entity as messages, preview, MessagePreview};
+use crate::pagination::{Page, PageRequest};
+use crate::sessions::Caller;
+use crate::users::{entity as users, queries as user_queries, UserProfile};
+use crate::{ChatId, Error, Result, UserId};
+
+/// How many characters of the last message the chat list shows.
+const PREVIEW_CHARS: usize = 100;
+
+impl From<chats::Model> for Chat {
+    fn from(model: chats::Model) -> Self {
+        Chat {
+            id: model.id.into(),
+            kind: ChatKind::from_db(&model.kind),
+            title: model.title,
+            created_at: model.created_at,
+            last_activity_at: from_micros(model.last_activity),
+        }
+    }
+}
+
+/// The caller's membership of a chat; `NotFound("chat")` when there is none, so that a
+/// non-member cannot tell whether the chat exists.
+pub(crate) async fn membership(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> Result<members::Model> {
+    members::Entity::find_by_id((chat_id, user_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("chat"))
+}
+
+/// The key that makes a direct chat unique per pair, whoever starts it.
+fn direct_key(a: UserId, b: UserId) -> String {
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    format!("{low}:{high}")
+}
+
+pub(crate) async fn start_direct(
+    inner: &Inner,
+    caller: &Caller,
+    other: UserId,
+) -> Result<DirectChat> {
+    if other == caller.user_id {
+        return Err(Error::SelfChat);
+    }
+    let peer = users::Entity::find_by_id(other.as_uuid())
+        .one(&inner.db)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
+    if !peer.can_sign_in() {
+        return Err(Error::UserInactive);
+    }
+    let me = caller.user_id.as_uuid();
+    let key = direct_key(caller.user_id, other);
+    let (chat_id, created) = inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let now = now();
+                let chat_id = ChatId::new().as_uuid();
+                // Insert-if-absent on the unique pair key: two users starting the same chat at
+                // once both end up with the one row that won.
+                let inserted = chats::Entity::insert(chats::ActiveModel {
+                    id: Set(chat_id),
+                    kind: Set(ChatKind::Direct.as_str().to_owned()),
+                    title: Set(None),
+                    direct_key: Set(Some(key.clone())),
+                    created_by: Set(me),
+                    created_at: Set(now),
+                    last_seq: Set(0),
+                    last_message_id: Set(None),
+                    last_activity: Set(now.timestamp_micros()),
+                })
+                .on_conflict(OnConflict::column(chats::Column::DirectKey).do_nothing().to_owned())
+                .exec_without_returning(txn)
+                .await?;
+                if inserted == 0 {
+                    let existing = chats::Entity::find()
+                        .filter(chats::Column::DirectKey.eq(key))
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| Error::internal("direct chat vanished"))?;
+                    // Starting it again brings it back to the caller's list.
+                    members::Entity::update_many()
+                        .col_expr(members::Column::Hidden, Expr::value(false))
+                        .filter(members::Column::ChatId.eq(existing.id))
+                        .filter(members::Column::UserId.eq(me))
+                        .exec(txn)
+                        .await?;
+                    return Ok((existing.id, false));
+                }
+                let member = |user_id| members::ActiveModel {
+                    chat_id: Set(chat_id),
+                    user_id: Set(user_id),
+                    role: Set(MemberRole::Member.as_str().to_owned()),
+                    joined_at: Set(now),
+                    last_read_seq: Set(0),
+                    hidden: Set(false),
+                };
+                members::Entity::insert_many([member(me), member(other.as_uuid())])
+                    .exec_without_returning(txn)
+                    .await?;
+                Ok((chat_id, true))
+            })
+        })
+        .await?;
+    let chat = detail(inner, caller, chat_id.into()).await?;
+    Ok(DirectChat { chat, created })
+}
+
+pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<ChatDetail> {
+    let chat_id = chat_id.as_uuid();
+    membership(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
+    let chat = chats::Entity::find_by_id(chat_id)
+        .one(&inner.db)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
+    let rows = members::Entity::find()
+        .filter(members::Column::ChatId.eq(chat_id))
+        .order_by_asc(members::Column::JoinedAt)
+        .order_by_asc(members::Column::UserId)
+        .all(&inner.db)
+        .await?;
+    let profiles = by_id(user_queries::profiles(&inner.db, rows.iter().map(|row| row.user_id)).await?);
+    let members = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Member {
+                user: profiles.get(&row.user_id)?.clone(),
+                role: MemberRole::from_db(&row.role),
+                joined_at: row.joined_at,
+            })
+        })
+        .collect();
+    Ok(ChatDetail {
+        chat: chat.into(),
+        members,
+    })
+}
+
+fn by_id(profiles: Vec<UserProfile>) -> HashMap<Uuid, UserProfile> {
+    profiles
+        .into_iter()
+        .map(|profile| (profile.id.as_uuid(), profile))
+        .collect()
+}
+
+#[derive(FromQueryResult)]
+struct ListedChat {
+    id: Uuid,
+    kind: String,
+    title: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    last_activity: i64,
+    last_message_id: Option<Uuid>,
+}
+
+#[derive(FromQueryResult)]
+struct UnreadCount {
+    chat_id: Uuid,
+    unread: i64,
+}
+
+#[derive(FromQueryResult)]
+struct Peer {
+    chat_id: Uuid,
+    user_id: Uuid,
+}
+
+/// The chat list in a fixed number of queries, whatever the page size: the page of chats,
+/// their last messages, their unread counts, the direct chats' peers, and the profiles.
+pub(crate) async fn list(
+    inner: &Inner,
+    caller: &Caller,
+    page: PageRequest,
+) -> Result<Page<ChatListItem>> {
+    let db = &inner.db;
+    let backend = db.get_database_backend();
+    let me = caller.user_id.as_uuid();
+
+    let listing = Query::select()
+        .columns([
+            (chats::Entity, chats::Column::Id),
+            (chats::Entity, chats::Column::Kind),
+            (chats::Entity, chats::Column::Title),
+            (chats::Entity, chats::Column::CreatedAt),
+            (chats::Entity, chats::Column::LastActivity),
+            (chats::Entity, chats::Column::LastMessageId),
+        ])
+        .from(members::Entity)
+        .inner_join(
+            chats::Entity,
+            Expr::col((chats::Entity, chats::Column::Id))
+                .equals((members::Entity, members::Column::ChatId)),
+        )
+        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
+        .and_where(Expr::col((members::Entity, members::Column::Hidden)).eq(false))
+        .order_by((chats::Entity, chats::Column::LastActivity), Order::Desc)
+        .order_by((chats::Entity, chats::Column::Id), Order::Desc)
+        .offset(page.offset())
+        .limit(u64::from(page.limit()) + 1)
+        .to_owned();
+    let listed = ListedChat::find_by_statement(backend.build(&listing))
+        .all(db)
+        .await?;
+    let page = page.finish(listed);
+    if page.items.is_empty() {
+        return Ok(Page {
+            items: Vec::new(),
+            page: page.page,
+            limit: page.limit,
+            has_more: page.has_more,
+        });
+    }
+    let chat_ids: Vec<Uuid> = page.items.iter().map(|chat| chat.id).collect();
+
+    let last_ids: Vec<Uuid> = page.items.iter().filter_map(|chat| chat.last_message_id).collect();
+    let last_messages: HashMap<Uuid, messages::Model> = if last_ids.is_empty() {
+        HashMap::new()
+    } else {
+        messages::Entity::find()
+            .filter(messages::Column::Id.is_in(last_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|message| (message.chat_id, message))
+            .collect()
+    };
+
+    let unread_query = Query::select()
+        .column((messages::Entity, messages::Column::ChatId))
+        .expr_as(Expr::col((messages::Entity, messages::Column::Id)).count(), "unread")
+        .from(messages::Entity)
+        .inner_join(
+            members::Entity,
+            Expr::col((members::Entity, members::Column::ChatId))
+                .equals((messages::Entity, messages::Column::ChatId))
+                .and(Expr::col((members::Entity, members::Column::UserId)).eq(me)),
+        )
+        .and_where(Expr::col((messages::Entity, messages::Column::ChatId)).is_in(chat_ids.clone()))
+        .and_where(
+            Expr::col((messages::Entity, messages::Column::Seq))
+                .gt(Expr::col((members::Entity, members::Column::LastReadSeq))),
+        )
+        .and_where(Expr::col((messages::Entity, messages::Column::SenderId)).ne(me))
+        .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
+        .group_by_col((messages::Entity, messages::Column::ChatId))
+        .to_owned();
+    let unread: HashMap<Uuid, i64> = UnreadCount::find_by_statement(backend.build(&unread_query))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.chat_id, row.unread))
+        .collect();
+
+    let direct_ids: Vec<Uuid> = page
+        .items
+        .iter()
+        .filter(|chat| ChatKind::from_db(&chat.kind) == ChatKind::Direct)
+        .map(|chat| chat.id)
+        .collect();
+    let peers: HashMap<Uuid, Uuid> = if direct_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let query = Query::select()
+            .columns([members::Column::ChatId, members::Column::UserId])
+            .from(members::Entity)
+            .and_where(Expr::col(members::Column::ChatId).is_in(direct_ids))
+            .and_where(Expr::col(members::Column::UserId).ne(me))
+            .to_owned();
+        Peer::find_by_statement(backend.build(&query))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|peer| (peer.chat_id, peer.user_id))
+            .collect()
+    };
+
+    let wanted = peers
+        .values()
+        .copied()
+        .chain(last_messages.values().map(|message| message.sender_id));
+    let profiles = by_id(user_queries::profiles(db, wanted).await?);
+
+    let items = page
+        .items
+        .into_iter()
+        .map(|listed| {
+            let last_message = last_messages.get(&listed.id).and_then(|message| {
+                Some(MessagePreview {
+                    id: message.id.into(),
+                    seq: message.seq,
+                    sender: profiles.get(&message.sender_id)?.clone(),
+                    text: message
+                        .text
+                        .as_deref()
+                        .map(|text| preview(text, PREVIEW_CHARS)),
+                    created_at: message.created_at,
+                    deleted: message.deleted_at.is_some(),
+                })
+            });
+            ChatListItem {
+                peer: peers.get(&listed.id).and_then(|id| profiles.get(id)).cloned(),
+                last_message,
+                unread_count: u64::try_from(unread.get(&listed.id).copied().unwrap_or(0)).unwrap_or(0),
+                chat: Chat {
+                    id: listed.id.into(),
+                    kind: ChatKind::from_db(&listed.kind),
+                    title: listed.title,
+                    created_at: listed.created_at,
+                    last_activity_at: from_micros(listed.last_activity),
+                },
+            }
+        })
+        .collect();
+    Ok(Page {
+        items,
+        page: page.page,
+        limit: page.limit,
+        has_more: page.has_more,
+    })
+}
+
+pub(crate) async fn hide(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+    let (chat_id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                membership(txn, chat_id, me).await?;
+                members::Entity::update_many()
+                    .col_expr(members::Column::Hidden, Expr::value(true))
+                    .filter(members::Column::ChatId.eq(chat_id))
+                    .filter(members::Column::UserId.eq(me))
+                    .exec(txn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_key_is_the_same_whoever_starts() {
+        let (a, b) = (UserId::new(), UserId::new());
+        assert_eq!(direct_key(a, b), direct_key(b, a));
+        assert_ne!(direct_key(a, b), direct_key(a, UserId::new()));
+    }
+}

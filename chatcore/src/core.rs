@@ -1,0 +1,251 @@
+//! [`ChatCore`]: the one implementation of [`Service`], over a SeaORM connection.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm_migration::MigratorTrait;
+
+use crate::auth::token::TokenKeys;
+use crate::chats::{self, ChatDetail, ChatListItem, DirectChat};
+use crate::messages::{self, HistoryQuery, Message, SendMessage};
+use crate::pagination::{Page, PageRequest};
+use crate::sessions::{self, Caller, NewSession, Session, SessionOptions};
+use crate::users::{
+    self, Authenticated, ExternalId, ExternalUser, Login, ProfileUpdate, Register, User,
+    UserProfile, UserSearch,
+};
+use crate::write::{WriteMode, Writer};
+use crate::{settings_entity, ChatId, Error, MessageId, Migrator, Result, Service, SessionId, UserId};
+
+/// How a [`ChatCore`] behaves. Start from `Options::default()`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// The secret that signs access tokens (at least 32 bytes). When `None`, a random secret
+    /// is generated at first start and stored in the database, so that every node sharing the
+    /// database agrees.
+    pub signing_secret: Option<Vec<u8>>,
+    /// How long a session lasts. Default: 30 days.
+    pub session_lifetime: Duration,
+    /// The `iss` and `aud` of access tokens. Default: `"chatcore"`.
+    pub token_issuer: String,
+    /// How writes reach the database (the backend crates choose).
+    pub write_mode: WriteMode,
+    /// Whether to apply pending migrations on open. Default: yes.
+    pub migrate: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            signing_secret: None,
+            session_lifetime: Duration::days(30),
+            token_issuer: "chatcore".to_owned(),
+            write_mode: WriteMode::Direct,
+            migrate: true,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the token signing secret.
+    pub fn signing_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_secret = Some(secret.into());
+        self
+    }
+
+    /// Sets how long sessions last.
+    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.session_lifetime = lifetime;
+        self
+    }
+
+    /// Sets how writes reach the database.
+    pub fn write_mode(mut self, mode: WriteMode) -> Self {
+        self.write_mode = mode;
+        self
+    }
+
+    /// Sets whether to apply migrations on open.
+    pub fn migrate(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+}
+
+/// The chatcore service over a SeaORM database. Cheap to clone; clones share everything.
+///
+/// Usually made by a backend crate (`chatcore_sqlite::open`, `chatcore_postgres::connect`).
+#[derive(Clone)]
+pub struct ChatCore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// For reads. Every write goes through `writer`.
+    pub(crate) db: DatabaseConnection,
+    pub(crate) writer: Writer,
+    pub(crate) tokens: TokenKeys,
+    pub(crate) session_lifetime: Duration,
+}
+
+const SECRET_KEY: &str = "token_signing_secret";
+
+impl ChatCore {
+    /// Opens the service on a connected database: applies migrations (unless told not to) and
+    /// loads or creates the signing secret.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a signing secret shorter than 32 bytes;
+    /// [`Error::Internal`] when the database fails.
+    pub async fn open(db: DatabaseConnection, options: Options) -> Result<ChatCore> {
+        if options.migrate {
+            Migrator::up(&db, None).await?;
+        }
+        let secret = match options.signing_secret {
+            Some(secret) if secret.len() < 32 => {
+                return Err(Error::invalid("signing_secret", "must be at least 32 bytes"));
+            }
+            Some(secret) => secret,
+            None => stored_secret(&db).await?,
+        };
+        crate::auth::password::warm_up().await;
+        let issuer = options.token_issuer;
+        Ok(ChatCore {
+            inner: Arc::new(Inner {
+                writer: Writer::new(db.clone(), &options.write_mode),
+                db,
+                tokens: TokenKeys::new(&secret, &issuer, &issuer),
+                session_lifetime: options.session_lifetime,
+            }),
+        })
+    }
+
+    /// The underlying database connection (for the backend crates and tests).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+}
+
+/// Reads the stored secret, creating it if this is the first node to start. Two nodes
+/// starting at once both insert-if-absent and then read the same row.
+async fn stored_secret(db: &DatabaseConnection) -> Result<Vec<u8>> {
+    let candidate: [u8; 32] = rand::random();
+    let candidate: String = candidate.iter().map(|byte| format!("{byte:02x}")).collect();
+    settings_entity::Entity::insert(settings_entity::ActiveModel {
+        key: Set(SECRET_KEY.to_owned()),
+        value: Set(candidate),
+    })
+    .on_conflict(
+        OnConflict::column(settings_entity::Column::Key)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    let stored = settings_entity::Entity::find_by_id(SECRET_KEY.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::internal("signing secret missing after insert"))?;
+    Ok(stored.value.into_bytes())
+}
+
+#[async_trait]
+impl Service for ChatCore {
+    async fn register(&self, request: Register) -> Result<Authenticated> {
+        users::queries::register(&self.inner, request).await
+    }
+
+    async fn login(&self, request: Login) -> Result<Authenticated> {
+        users::queries::login(&self.inner, request).await
+    }
+
+    async fn authenticate(&self, token: &str) -> Result<Caller> {
+        sessions::queries::authenticate(&self.inner, token).await
+    }
+
+    async fn logout(&self, caller: &Caller) -> Result<()> {
+        sessions::queries::revoke(&self.inner, caller, caller.session_id).await
+    }
+
+    async fn get_me(&self, caller: &Caller) -> Result<User> {
+        users::queries::get_me(&self.inner, caller).await
+    }
+
+    async fn get_user(&self, caller: &Caller, user_id: UserId) -> Result<UserProfile> {
+        users::queries::get_user(&self.inner, caller, user_id).await
+    }
+
+    async fn update_profile(&self, caller: &Caller, update: ProfileUpdate) -> Result<User> {
+        users::queries::update_profile(&self.inner, caller, update).await
+    }
+
+    async fn search_users(&self, caller: &Caller, search: UserSearch) -> Result<Page<UserProfile>> {
+        users::queries::search(&self.inner, caller, search).await
+    }
+
+    async fn unregister(&self, caller: &Caller, password: &str) -> Result<()> {
+        users::queries::unregister(&self.inner, caller, password).await
+    }
+
+    async fn upsert_external_user(&self, user: ExternalUser) -> Result<User> {
+        users::queries::upsert_external(&self.inner, user).await
+    }
+
+    async fn open_external_session(
+        &self,
+        external_id: &ExternalId,
+        options: SessionOptions,
+    ) -> Result<NewSession> {
+        users::queries::open_external_session(&self.inner, external_id, options).await
+    }
+
+    async fn list_sessions(&self, caller: &Caller) -> Result<Vec<Session>> {
+        sessions::queries::list(&self.inner, caller).await
+    }
+
+    async fn revoke_session(&self, caller: &Caller, session_id: SessionId) -> Result<()> {
+        sessions::queries::revoke(&self.inner, caller, session_id).await
+    }
+
+    async fn start_direct_chat(&self, caller: &Caller, user_id: UserId) -> Result<DirectChat> {
+        chats::queries::start_direct(&self.inner, caller, user_id).await
+    }
+
+    async fn list_chats(&self, caller: &Caller, page: PageRequest) -> Result<Page<ChatListItem>> {
+        chats::queries::list(&self.inner, caller, page).await
+    }
+
+    async fn get_chat(&self, caller: &Caller, chat_id: ChatId) -> Result<ChatDetail> {
+        chats::queries::detail(&self.inner, caller, chat_id).await
+    }
+
+    async fn hide_chat(&self, caller: &Caller, chat_id: ChatId) -> Result<()> {
+        chats::queries::hide(&self.inner, caller, chat_id).await
+    }
+
+    async fn send_message(&self, caller: &Caller, message: SendMessage) -> Result<Message> {
+        messages::queries::send(&self.inner, caller, message).await
+    }
+
+    async fn list_messages(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>> {
+        messages::queries::history(&self.inner, caller, chat_id, query).await
+    }
+
+    async fn delete_message(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+    ) -> Result<()> {
+        messages::queries::delete(&self.inner, caller, chat_id, message_id).await
+    }
+}

@@ -1,0 +1,31 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod auth;
+pub mod chats;
+mod clock;
+mod core;
+mod error;
+mod ids;
+pub mod messages;
+mod migration;
+mod pagination;
+mod service;
+pub mod sessions;
+mod settings_entity;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod users;
+mod write;
+
+pub use crate::core::{ChatCore, Options};
+pub use error::{Error, Result};
+pub use ids::{ChatId, MessageId, SessionId, UserId};
+pub use migration::Migrator;
+pub use pagination::{Page, PageRequest};
+pub use service::Service;
+pub use sessions::Caller;
+pub use write::WriteMode;
+
+/// Re-exported so that backend crates and applications use the same SeaORM.
+pub use sea_orm;

@@ -1,0 +1,162 @@
+//! Messages: sending (idempotent on a client id), history and deletion.
+
+pub(crate) mod entity;
+pub(crate) mod queries;
+mod text;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use text::{ClientId, MessageText};
+pub(crate) use text::preview;
+
+use crate::users::UserProfile;
+use crate::{ChatId, Error, MessageId, Result, UserId};
+
+/// A message in a chat's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// The message's id.
+    pub id: MessageId,
+    /// The chat it belongs to.
+    pub chat_id: ChatId,
+    /// Its position in the chat: contiguous from 1.
+    pub seq: i64,
+    /// Who sent it.
+    pub sender_id: UserId,
+    /// The text; `None` once deleted.
+    pub text: Option<String>,
+    /// The sender's idempotency key, if it gave one.
+    pub client_id: Option<String>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+    /// When it was last edited.
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Whether it was deleted (a tombstone keeping its seq).
+    pub deleted: bool,
+}
+
+/// The latest message of a chat, as the chat list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessagePreview {
+    /// The message's id.
+    pub id: MessageId,
+    /// Its seq.
+    pub seq: i64,
+    /// Who sent it.
+    pub sender: UserProfile,
+    /// The start of its text (at most 100 characters); `None` once deleted.
+    pub text: Option<String>,
+    /// When it was sent.
+    pub created_at: DateTime<Utc>,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// Sends a message.
+#[derive(Clone, Debug)]
+pub struct SendMessage {
+    /// Where to.
+    pub chat_id: ChatId,
+    /// The text.
+    pub text: MessageText,
+    /// An idempotency key: sending again with the same key returns the first message.
+    pub client_id: Option<ClientId>,
+}
+
+impl SendMessage {
+    /// A message with no client id.
+    pub fn new(chat_id: ChatId, text: MessageText) -> Self {
+        SendMessage {
+            chat_id,
+            text,
+            client_id: None,
+        }
+    }
+}
+
+/// Which slice of a chat's history to read.
+///
+/// Without cursors: the latest `limit` messages. With `before`: the `limit` messages just
+/// before that seq. With `after`: the first `limit` messages after it. Pages are always in
+/// ascending seq order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryQuery {
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: u32,
+}
+
+impl HistoryQuery {
+    /// The default page size.
+    pub const DEFAULT_LIMIT: u32 = 50;
+    /// The largest page size.
+    pub const MAX_LIMIT: u32 = 200;
+
+    /// Checks cursors and page size.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a negative cursor or a limit outside 1 to 200.
+    pub fn new(before: Option<i64>, after: Option<i64>, limit: Option<u32>) -> Result<Self> {
+        if before.is_some_and(|seq| seq < 0) {
+            return Err(Error::invalid("before", "must not be negative"));
+        }
+        if after.is_some_and(|seq| seq < 0) {
+            return Err(Error::invalid("after", "must not be negative"));
+        }
+        let limit = limit.unwrap_or(Self::DEFAULT_LIMIT);
+        if limit == 0 || limit > Self::MAX_LIMIT {
+            return Err(Error::invalid("limit", "must be between 1 and 200"));
+        }
+        Ok(HistoryQuery {
+            before,
+            after,
+            limit,
+        })
+    }
+
+    /// The latest page of the default size.
+    pub fn latest() -> Self {
+        HistoryQuery {
+            before: None,
+            after: None,
+            limit: Self::DEFAULT_LIMIT,
+        }
+    }
+
+    /// Only messages with a seq below this.
+    pub fn before(&self) -> Option<i64> {
+        self.before
+    }
+
+    /// Only messages with a seq above this.
+    pub fn after(&self) -> Option<i64> {
+        self.after
+    }
+
+    /// The most messages to return.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+impl Default for HistoryQuery {
+    fn default() -> Self {
+        Self::latest()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_query_bounds() {
+        assert_eq!(HistoryQuery::new(None, None, None).unwrap(), HistoryQuery::latest());
+        assert_eq!(HistoryQuery::new(None, None, Some(201)).unwrap_err().field(), Some("limit"));
+        assert_eq!(HistoryQuery::new(None, None, Some(0)).unwrap_err().field(), Some("limit"));
+        assert_eq!(HistoryQuery::new(Some(-1), None, None).unwrap_err().field(), Some("before"));
+        assert_eq!(HistoryQuery::new(None, Some(-1), None).unwrap_err().field(), Some("after"));
+        assert_eq!(HistoryQuery::new(Some(10), Some(2), Some(200)).unwrap().limit(), 200);
+    }
+}

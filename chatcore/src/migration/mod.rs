@@ -1,0 +1,27 @@
+//! Schema migrations, applied by [`ChatCore::open`](crate::ChatCore::open) and callable on
+//! their own through [`Migrator`].
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+/// All chatcore migrations, in order.
+///
+/// ```no_run
+/// # async fn run(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+/// use sea_orm_migration::MigratorTrait;
+/// chatcore::Migrator::up(db, None).await?;
+/// # Ok(()) }
+/// ```
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "chatcore_migrations".into_iden()
+    }
+}

@@ -1,0 +1,165 @@
+//! Session queries.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use uuid::Uuid;
+
+use super::entity::{self, Model};
+use super::{Caller, NewSession, Session};
+use crate::clock::now;
+use crate::core::Inner;
+use crate::users::{entity as users, Role};
+use crate::{Error, Result, SessionId};
+
+/// Last-seen is written at most this often per session.
+const LAST_SEEN_GRANULARITY: Duration = Duration::seconds(60);
+
+impl Model {
+    fn is_valid_at(&self, at: DateTime<Utc>) -> bool {
+        self.active && self.expires_at > at
+    }
+
+    fn view(self, current: SessionId, at: DateTime<Utc>) -> Session {
+        Session {
+            id: self.id.into(),
+            active: self.is_valid_at(at),
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at,
+            user_agent: self.user_agent,
+            current: self.id == current.as_uuid(),
+        }
+    }
+}
+
+/// Stores a new session for a user (inside the caller's transaction).
+pub(crate) async fn insert(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    user_agent: Option<String>,
+    lifetime: Duration,
+) -> Result<Model> {
+    let now = now();
+    let user_agent = user_agent.map(|agent| agent.chars().take(256).collect());
+    Ok(entity::ActiveModel {
+        id: Set(SessionId::new().as_uuid()),
+        user_id: Set(user_id),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(now + lifetime),
+        active: Set(true),
+        user_agent: Set(user_agent),
+    }
+    .insert(txn)
+    .await?)
+}
+
+/// Signs the access token of a stored session.
+pub(crate) fn issue(inner: &Inner, session: &Model) -> Result<NewSession> {
+    let token = inner.tokens.issue(
+        session.user_id.into(),
+        session.id.into(),
+        session.created_at,
+        session.expires_at,
+    )?;
+    Ok(NewSession {
+        session: session.clone().view(session.id.into(), now()),
+        token,
+    })
+}
+
+pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Caller> {
+    let subject = inner.tokens.check(token)?;
+    let now = now();
+    let session = entity::Entity::find_by_id(subject.session_id.as_uuid())
+        .one(&inner.db)
+        .await?
+        .filter(|session| session.is_valid_at(now) && session.user_id == subject.user_id.as_uuid())
+        .ok_or(Error::NotAuthorized)?;
+    let user = users::Entity::find_by_id(session.user_id)
+        .one(&inner.db)
+        .await?
+        .filter(users::Model::can_sign_in)
+        .ok_or(Error::NotAuthorized)?;
+    if now - session.last_seen_at >= LAST_SEEN_GRANULARITY {
+        let id = session.id;
+        inner
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    entity::Entity::update_many()
+                        .col_expr(entity::Column::LastSeenAt, Expr::value(now))
+                        .filter(entity::Column::Id.eq(id))
+                        .exec(txn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .await?;
+    }
+    Ok(Caller {
+        user_id: subject.user_id,
+        session_id: subject.session_id,
+        role: Role::from_db(&user.role),
+    })
+}
+
+pub(crate) async fn list(inner: &Inner, caller: &Caller) -> Result<Vec<Session>> {
+    let now = now();
+    let sessions = entity::Entity::find()
+        .filter(entity::Column::UserId.eq(caller.user_id.as_uuid()))
+        .order_by_desc(entity::Column::CreatedAt)
+        .order_by_desc(entity::Column::Id)
+        .all(&inner.db)
+        .await?;
+    Ok(sessions
+        .into_iter()
+        .filter(|session| session.expires_at > now)
+        .map(|session| session.view(caller.session_id, now))
+        .collect())
+}
+
+pub(crate) async fn revoke(inner: &Inner, caller: &Caller, session_id: SessionId) -> Result<()> {
+    let user_id = caller.user_id.as_uuid();
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let session = entity::Entity::find_by_id(session_id.as_uuid())
+                    .filter(entity::Column::UserId.eq(user_id))
+                    .one(txn)
+                    .await?
+                    .ok_or(Error::NotFound("session"))?;
+                if session.active {
+                    entity::Entity::update_many()
+                        .col_expr(entity::Column::Active, Expr::value(false))
+                        .filter(entity::Column::Id.eq(session.id))
+                        .exec(txn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+/// Ends every session of a user, except `keep` if given.
+pub(crate) async fn revoke_all(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    keep: Option<SessionId>,
+) -> Result<()> {
+    let mut update = entity::Entity::update_many()
+        .col_expr(entity::Column::Active, Expr::value(false))
+        .filter(entity::Column::UserId.eq(user_id))
+        .filter(entity::Column::Active.eq(true));
+    if let Some(keep) = keep {
+        update = update.filter(entity::Column::Id.ne(keep.as_uuid()));
+    }
+    update.exec(txn).await?;
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Accounts: registration, login, profiles, search, unregistering, and users that the
+//! embedding application manages itself.
+
+pub(crate) mod entity;
+mod fields;
+pub(crate) mod queries;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use fields::{DisplayName, Email, ExternalId, Password, Phone, Status, Username};
+
+use crate::UserId;
+use crate::pagination::PageRequest;
+use crate::sessions::NewSession;
+
+/// A server-wide role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An ordinary user.
+    User,
+    /// A server administrator (moderation).
+    Admin,
+}
+
+impl Role {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> Role {
+        if value == "admin" { Role::Admin } else { Role::User }
+    }
+}
+
+/// The signed-in user's own account, with its private fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// The user's id.
+    pub id: UserId,
+    /// The username, as its owner spelled it.
+    pub username: String,
+    /// The email address (lowercased), if any.
+    pub email: Option<String>,
+    /// The display name, if any.
+    pub display_name: Option<String>,
+    /// A short status line, if any.
+    pub status: Option<String>,
+    /// A phone number, if any.
+    pub phone: Option<String>,
+    /// The server-wide role.
+    pub role: Role,
+    /// Whether the account may sign in.
+    pub active: bool,
+    /// Whether the account was verified.
+    pub verified: bool,
+    /// The embedding application's own id for this user, if it manages the user.
+    pub external_id: Option<String>,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What anyone signed in may see of a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserProfile {
+    /// The user's id.
+    pub id: UserId,
+    /// The username (`"deleted"` for a deleted account).
+    pub username: String,
+    /// The display name, if any.
+    pub display_name: Option<String>,
+    /// A short status line, if any.
+    pub status: Option<String>,
+    /// Whether the account is active.
+    pub active: bool,
+    /// Whether the account was deleted by its owner.
+    pub deleted: bool,
+}
+
+/// Creates an account with a password.
+#[derive(Clone, Debug)]
+pub struct Register {
+    /// The username (unique, case-insensitively).
+    pub username: Username,
+    /// The password.
+    pub password: Password,
+    /// An email address (unique when present), also usable to log in.
+    pub email: Option<Email>,
+    /// A display name.
+    pub display_name: Option<DisplayName>,
+    /// A phone number.
+    pub phone: Option<Phone>,
+    /// A status line.
+    pub status: Option<Status>,
+    /// The client's user agent, remembered with the new session.
+    pub user_agent: Option<String>,
+}
+
+impl Register {
+    /// A registration with just a username and a password.
+    pub fn new(username: Username, password: Password) -> Self {
+        Register {
+            username,
+            password,
+            email: None,
+            display_name: None,
+            phone: None,
+            status: None,
+            user_agent: None,
+        }
+    }
+}
+
+/// Logs in with a username or email and a password.
+#[derive(Clone, Debug)]
+pub struct Login {
+    /// A username or an email address, in any case.
+    pub login: String,
+    /// The password, as typed (not re-validated against today's rules).
+    pub password: String,
+    /// The client's user agent, remembered with the new session.
+    pub user_agent: Option<String>,
+}
+
+/// A new account or login: the user and their new session.
+#[derive(Clone, Debug, Serialize)]
+pub struct Authenticated {
+    /// The account.
+    pub user: User,
+    /// The new session and its access token.
+    pub session: NewSession,
+}
+
+/// Changes to one's own profile; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct ProfileUpdate {
+    /// A new username.
+    pub username: Option<Username>,
+    /// A new email, or `Some(None)` to remove it.
+    pub email: Option<Option<Email>>,
+    /// A new display name, or `Some(None)` to remove it.
+    pub display_name: Option<Option<DisplayName>>,
+    /// A new status line, or `Some(None)` to remove it.
+    pub status: Option<Option<Status>>,
+    /// A new phone number, or `Some(None)` to remove it.
+    pub phone: Option<Option<Phone>>,
+}
+
+/// Searches active users by a substring of their username or display name.
+#[derive(Clone, Debug, Default)]
+pub struct UserSearch {
+    /// The substring, case-insensitive; `None` or blank lists everyone.
+    pub query: Option<String>,
+    /// Which page.
+    pub page: PageRequest,
+}
+
+/// A user that the embedding application manages: it signs people in itself and never
+/// shows them a second login. Such users have no password.
+#[derive(Clone, Debug)]
+pub struct ExternalUser {
+    /// The application's own, stable id for the user.
+    pub external_id: ExternalId,
+    /// The username to show (unique, case-insensitively).
+    pub username: Username,
+    /// A display name.
+    pub display_name: Option<DisplayName>,
+    /// An email address.
+    pub email: Option<Email>,
+}
