@@ -378,37 +378,36 @@ pub(crate) async fn upsert_external(inner: &Inner, user: ExternalUser) -> Result
                 .await?;
                 let display_name = user.display_name.map(|name| name.as_str().to_owned());
                 let now = now();
-                let mut row = match existing {
-                    Some(existing) => existing.into_active_model(),
-                    None => entity::ActiveModel {
-                        id: Set(UserId::new().as_uuid()),
-                        external_id: Set(Some(user.external_id.as_str().to_owned())),
-                        phone: Set(None),
-                        status: Set(None),
-                        password_hash: Set(None),
-                        role: Set(Role::User.as_str().to_owned()),
-                        active: Set(true),
-                        verified: Set(true),
-                        created_at: Set(now),
-                        deleted_at: Set(None),
-                        ..Default::default()
-                    },
+                let fields = |mut row: entity::ActiveModel| {
+                    row.username = Set(user.username.as_str().to_owned());
+                    row.username_key = Set(username_key);
+                    row.email = Set(email);
+                    row.name_key = Set(display_name.as_ref().map(|name| name.to_lowercase()));
+                    row.display_name = Set(display_name);
+                    row.updated_at = Set(now);
+                    row
                 };
-                row.username = Set(user.username.as_str().to_owned());
-                row.username_key = Set(username_key);
-                row.email = Set(email);
-                row.name_key = Set(display_name.as_ref().map(|name| name.to_lowercase()));
-                row.display_name = Set(display_name);
-                row.updated_at = Set(now);
-                let saved = row.save(txn).await.map_err(user_conflict)?;
-                let id = match saved.id {
-                    sea_orm::ActiveValue::Set(id) | sea_orm::ActiveValue::Unchanged(id) => id,
-                    sea_orm::ActiveValue::NotSet => return Err(Error::internal("user without id")),
-                };
-                entity::Entity::find_by_id(id)
-                    .one(txn)
-                    .await?
-                    .ok_or_else(|| Error::internal("external user vanished"))
+                match existing {
+                    Some(existing) => fields(existing.into_active_model()).update(txn).await,
+                    None => {
+                        fields(entity::ActiveModel {
+                            id: Set(UserId::new().as_uuid()),
+                            external_id: Set(Some(user.external_id.as_str().to_owned())),
+                            phone: Set(None),
+                            status: Set(None),
+                            password_hash: Set(None),
+                            role: Set(Role::User.as_str().to_owned()),
+                            active: Set(true),
+                            verified: Set(true),
+                            created_at: Set(now),
+                            deleted_at: Set(None),
+                            ..Default::default()
+                        })
+                        .insert(txn)
+                        .await
+                    }
+                }
+                .map_err(user_conflict)
             })
         })
         .await?;

@@ -1,0 +1,191 @@
+//! Direct chats, the chat list and membership boundaries.
+
+use futures::future::join_all;
+
+use super::register;
+use crate::chats::{ChatKind, MemberRole};
+use crate::messages::{HistoryQuery, MessageText, SendMessage};
+use crate::{ChatId, MessageId, PageRequest, Service, UserId};
+
+async fn say(service: &dyn Service, user: &super::TestUser, chat: ChatId, text: &str) -> i64 {
+    let text = MessageText::parse(text).unwrap();
+    service
+        .send_message(&user.caller, SendMessage::new(chat, text))
+        .await
+        .unwrap()
+        .seq
+}
+
+pub async fn direct_chat_is_one_per_pair(service: &dyn Service) {
+    let anna = register(service, "anna").await;
+    let ben = register(service, "ben").await;
+    let first = service.start_direct_chat(&anna.caller, ben.id()).await.unwrap();
+    assert!(first.created);
+    assert_eq!(first.chat.chat.kind, ChatKind::Direct);
+    let again = service.start_direct_chat(&anna.caller, ben.id()).await.unwrap();
+    let reverse = service.start_direct_chat(&ben.caller, anna.id()).await.unwrap();
+    assert!(!again.created && !reverse.created);
+    assert_eq!(again.chat.chat.id, first.chat.chat.id);
+    assert_eq!(reverse.chat.chat.id, first.chat.chat.id);
+    assert_eq!(service.list_chats(&anna.caller, PageRequest::default()).await.unwrap().items.len(), 1);
+}
+
+pub async fn concurrent_direct_chat_starts_make_one_chat(service: &dyn Service) {
+    let cleo = register(service, "cleo").await;
+    let dan = register(service, "dan").await;
+    let starts = (0..16).map(|i| {
+        let (caller, other) = if i % 2 == 0 {
+            (&cleo.caller, dan.id())
+        } else {
+            (&dan.caller, cleo.id())
+        };
+        service.start_direct_chat(caller, other)
+    });
+    let results: Vec<_> = join_all(starts).await.into_iter().map(|r| r.unwrap()).collect();
+    let id = results[0].chat.chat.id;
+    assert!(results.iter().all(|result| result.chat.chat.id == id));
+    assert_eq!(results.iter().filter(|result| result.created).count(), 1);
+    assert_eq!(results[0].chat.members.len(), 2);
+}
+
+pub async fn direct_chat_with_self_or_inactive_user_is_refused(service: &dyn Service) {
+    let eve = register(service, "eve").await;
+    let fay = register(service, "fay").await;
+    let error = service.start_direct_chat(&eve.caller, eve.id()).await.unwrap_err();
+    assert_eq!(error.code(), "self_chat");
+    let error = service.start_direct_chat(&eve.caller, UserId::new()).await.unwrap_err();
+    assert_eq!(error.code(), "not_found");
+    service.unregister(&fay.caller, &fay.password).await.unwrap();
+    let error = service.start_direct_chat(&eve.caller, fay.id()).await.unwrap_err();
+    assert_eq!(error.code(), "user_inactive");
+    assert!(service.list_chats(&eve.caller, PageRequest::default()).await.unwrap().items.is_empty());
+}
+
+pub async fn chat_list_is_newest_first_with_preview_and_unread(service: &dyn Service) {
+    let gus = register(service, "gus").await;
+    let hana = register(service, "hana").await;
+    let ian = register(service, "ian").await;
+    let with_hana = service.start_direct_chat(&gus.caller, hana.id()).await.unwrap().chat.chat.id;
+    let with_ian = service.start_direct_chat(&gus.caller, ian.id()).await.unwrap().chat.chat.id;
+
+    say(service, &hana, with_hana, "hello gus").await;
+    say(service, &hana, with_hana, "are you there?").await;
+    say(service, &gus, with_ian, "hi ian").await;
+    let long = "x".repeat(300);
+    say(service, &ian, with_ian, &long).await;
+
+    let list = service.list_chats(&gus.caller, PageRequest::default()).await.unwrap();
+    assert_eq!(list.items.len(), 2);
+    let newest = &list.items[0];
+    assert_eq!(newest.chat.id, with_ian);
+    assert_eq!(newest.peer.as_ref().unwrap().id, ian.id());
+    let last = newest.last_message.as_ref().unwrap();
+    assert_eq!(last.seq, 2);
+    assert_eq!(last.sender.id, ian.id());
+    assert!(last.text.as_ref().unwrap().chars().count() <= 101);
+    assert_eq!(newest.unread_count, 1, "own messages never count");
+
+    let older = &list.items[1];
+    assert_eq!(older.chat.id, with_hana);
+    assert_eq!(older.unread_count, 2);
+    assert_eq!(older.last_message.as_ref().unwrap().text.as_deref(), Some("are you there?"));
+    assert!(newest.chat.last_activity_at >= older.chat.last_activity_at);
+
+    // Replying moves the chat to the top and marks it read for the sender.
+    say(service, &gus, with_hana, "yes").await;
+    let list = service.list_chats(&gus.caller, PageRequest::default()).await.unwrap();
+    assert_eq!(list.items[0].chat.id, with_hana);
+    assert_eq!(list.items[0].unread_count, 0);
+    let hana_list = service.list_chats(&hana.caller, PageRequest::default()).await.unwrap();
+    assert_eq!(hana_list.items[0].unread_count, 1);
+}
+
+pub async fn chat_list_pages_without_gaps(service: &dyn Service) {
+    let kim = register(service, "kim").await;
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let peer = register(service, &format!("peer{i}")).await;
+        let chat = service.start_direct_chat(&peer.caller, kim.id()).await.unwrap().chat.chat.id;
+        say(service, &peer, chat, "ping").await;
+        expected.push(chat);
+    }
+    expected.reverse();
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let request = PageRequest::new(Some(page), Some(3)).unwrap();
+        let list = service.list_chats(&kim.caller, request).await.unwrap();
+        assert_eq!(list.has_more, page < 3);
+        seen.extend(list.items.into_iter().map(|item| item.chat.id));
+    }
+    assert_eq!(seen, expected);
+}
+
+pub async fn chat_detail_lists_participants(service: &dyn Service) {
+    let lou = register(service, "lou").await;
+    let max = register(service, "max").await;
+    let chat = service.start_direct_chat(&lou.caller, max.id()).await.unwrap().chat.chat.id;
+    let detail = service.get_chat(&max.caller, chat).await.unwrap();
+    assert_eq!(detail.chat.id, chat);
+    let mut ids: Vec<_> = detail.members.iter().map(|member| member.user.id).collect();
+    ids.sort();
+    let mut expected = vec![lou.id(), max.id()];
+    expected.sort();
+    assert_eq!(ids, expected);
+    assert!(detail.members.iter().all(|member| member.role == MemberRole::Member));
+}
+
+pub async fn hidden_chat_returns_with_the_next_message(service: &dyn Service) {
+    let ned = register(service, "ned").await;
+    let ola = register(service, "ola").await;
+    let chat = service.start_direct_chat(&ned.caller, ola.id()).await.unwrap().chat.chat.id;
+    say(service, &ola, chat, "first").await;
+    service.hide_chat(&ned.caller, chat).await.unwrap();
+    assert!(service.list_chats(&ned.caller, PageRequest::default()).await.unwrap().items.is_empty());
+    // Only hidden for ned.
+    assert_eq!(service.list_chats(&ola.caller, PageRequest::default()).await.unwrap().items.len(), 1);
+    // Still readable while hidden.
+    assert_eq!(service.list_messages(&ned.caller, chat, HistoryQuery::latest()).await.unwrap().len(), 1);
+    say(service, &ola, chat, "second").await;
+    let list = service.list_chats(&ned.caller, PageRequest::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].unread_count, 2);
+}
+
+pub async fn non_members_learn_nothing(service: &dyn Service) {
+    let pia = register(service, "pia").await;
+    let rob = register(service, "rob").await;
+    let sam = register(service, "sam").await;
+    let chat = service.start_direct_chat(&pia.caller, rob.id()).await.unwrap().chat.chat.id;
+    let message = service
+        .send_message(&pia.caller, SendMessage::new(chat, MessageText::parse("private").unwrap()))
+        .await
+        .unwrap();
+    let missing = ChatId::new();
+
+    for target in [chat, missing] {
+        let errors = [
+            service.get_chat(&sam.caller, target).await.unwrap_err(),
+            service.hide_chat(&sam.caller, target).await.unwrap_err(),
+            service
+                .list_messages(&sam.caller, target, HistoryQuery::latest())
+                .await
+                .unwrap_err(),
+            service
+                .send_message(&sam.caller, SendMessage::new(target, MessageText::parse("hi").unwrap()))
+                .await
+                .unwrap_err(),
+            service.delete_message(&sam.caller, target, message.id).await.unwrap_err(),
+        ];
+        for error in errors {
+            assert_eq!(error.code(), "not_found");
+            // The same words whether the chat exists or not.
+            assert_eq!(error.to_string(), "chat not found");
+        }
+    }
+    // Nothing changed.
+    let history = service.list_messages(&rob.caller, chat, HistoryQuery::latest()).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].text.as_deref(), Some("private"));
+    let error = service.delete_message(&pia.caller, chat, MessageId::new()).await.unwrap_err();
+    assert_eq!(error.code(), "not_found");
+}
