@@ -3,6 +3,8 @@
 //! Reads `CHATCORE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`).
 //! Without it the tests say so and pass vacuously, unless `CI=true`, where that is a failure.
 
+#![allow(clippy::expect_used)]
+
 use chatcore::sea_orm::{ConnectionTrait, Database};
 use chatcore::testkit::Harness;
 
@@ -38,7 +40,9 @@ fn with_database(url: &str, database: &str) -> String {
 async fn fresh_database() -> Option<Harness> {
     let url = base_url()?;
     let name = format!("chatcore_test_{}", uuid::Uuid::now_v7().simple());
-    let admin = Database::connect(&url).await.expect("connect to PostgreSQL");
+    let admin = Database::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
@@ -60,9 +64,7 @@ fn drop_database(url: String, name: String) {
             .expect("runtime");
         runtime.block_on(async move {
             let admin = Database::connect(&url).await?;
-            admin
-                .execute_unprepared(&statement)
-                .await?;
+            admin.execute_unprepared(&statement).await?;
             admin.close().await
         })
     })

@@ -130,5 +130,9 @@ pub async fn open_in_memory_with(service: chatcore::Options) -> Result<ChatCore>
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
     let db = Database::connect(connect).await?;
-    ChatCore::open(db, service.write_mode(WriteMode::GroupCommit { max_batch: 256 })).await
+    ChatCore::open(
+        db,
+        service.write_mode(WriteMode::GroupCommit { max_batch: 256 }),
+    )
+    .await
 }

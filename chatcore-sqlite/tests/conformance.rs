@@ -1,5 +1,7 @@
 //! The conformance suite on SQLite: on a real file with the default (durable) settings.
 
+#![allow(clippy::expect_used)]
+
 use chatcore::testkit::Harness;
 
 async fn file_backed() -> Option<Harness> {
@@ -16,7 +18,9 @@ mod in_memory {
     use chatcore::testkit::Harness;
 
     async fn in_memory() -> Option<Harness> {
-        let service = chatcore_sqlite::open_in_memory().await.expect("open SQLite");
+        let service = chatcore_sqlite::open_in_memory()
+            .await
+            .expect("open SQLite");
         Some(Harness::new(service))
     }
 

@@ -18,7 +18,9 @@ use crate::users::{
     UserProfile, UserSearch,
 };
 use crate::write::{WriteMode, Writer};
-use crate::{settings_entity, ChatId, Error, MessageId, Migrator, Result, Service, SessionId, UserId};
+use crate::{
+    ChatId, Error, MessageId, Migrator, Result, Service, SessionId, UserId, settings_entity,
+};
 
 /// How a [`ChatCore`] behaves. Start from `Options::default()`.
 #[derive(Clone, Debug)]
@@ -107,7 +109,10 @@ impl ChatCore {
         }
         let secret = match options.signing_secret {
             Some(secret) if secret.len() < 32 => {
-                return Err(Error::invalid("signing_secret", "must be at least 32 bytes"));
+                return Err(Error::invalid(
+                    "signing_secret",
+                    "must be at least 32 bytes",
+                ));
             }
             Some(secret) => secret,
             None => stored_secret(&db).await?,

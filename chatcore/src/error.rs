@@ -130,7 +130,10 @@ mod tests {
         ];
         for error in errors {
             let code = error.code();
-            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
         }
     }
 

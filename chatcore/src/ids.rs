@@ -95,6 +95,9 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.to_string().parse::<ChatId>().unwrap(), a);
         assert_eq!(a.as_uuid().get_version_num(), 7);
-        assert_eq!("nope".parse::<ChatId>().unwrap_err().code(), "invalid_input");
+        assert_eq!(
+            "nope".parse::<ChatId>().unwrap_err().code(),
+            "invalid_input"
+        );
     }
 }

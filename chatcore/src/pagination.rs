@@ -88,10 +88,22 @@ mod tests {
 
     #[test]
     fn bounds_are_checked() {
-        assert_eq!(PageRequest::new(None, None).unwrap(), PageRequest::default());
-        assert_eq!(PageRequest::new(Some(0), None).unwrap_err().field(), Some("page"));
-        assert_eq!(PageRequest::new(None, Some(0)).unwrap_err().field(), Some("limit"));
-        assert_eq!(PageRequest::new(None, Some(101)).unwrap_err().field(), Some("limit"));
+        assert_eq!(
+            PageRequest::new(None, None).unwrap(),
+            PageRequest::default()
+        );
+        assert_eq!(
+            PageRequest::new(Some(0), None).unwrap_err().field(),
+            Some("page")
+        );
+        assert_eq!(
+            PageRequest::new(None, Some(0)).unwrap_err().field(),
+            Some("limit")
+        );
+        assert_eq!(
+            PageRequest::new(None, Some(101)).unwrap_err().field(),
+            Some("limit")
+        );
         assert_eq!(PageRequest::new(Some(3), Some(20)).unwrap().offset(), 40);
     }
 

@@ -18,21 +18,16 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{Error, Result};
 
 /// How writes reach the database.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub enum WriteMode {
     /// Each write is its own transaction.
+    #[default]
     Direct,
     /// Concurrent writes share one transaction and one commit.
     GroupCommit {
         /// The most writes one commit may hold.
         max_batch: usize,
     },
-}
-
-impl Default for WriteMode {
-    fn default() -> Self {
-        WriteMode::Direct
-    }
 }
 
 /// A unit of work run inside a transaction (or a savepoint of a shared one).

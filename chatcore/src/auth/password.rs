@@ -3,9 +3,9 @@
 
 use std::sync::LazyLock;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 use crate::users::Password;
 use crate::{Error, Result};
@@ -68,8 +68,16 @@ mod tests {
         let password = Password::parse("correct horse battery staple").unwrap();
         let phc = hash(&password).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify("correct horse battery staple", Some(phc.clone())).await.unwrap());
-        assert!(!verify("wrong horse battery staple", Some(phc)).await.unwrap());
+        assert!(
+            verify("correct horse battery staple", Some(phc.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify("wrong horse battery staple", Some(phc))
+                .await
+                .unwrap()
+        );
         assert!(!verify("anything at all", None).await.unwrap());
     }
 }

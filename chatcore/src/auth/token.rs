@@ -91,7 +91,9 @@ mod tests {
     fn round_trips_and_refuses_tampering() {
         let keys = keys();
         let (user, session, now) = (UserId::new(), SessionId::new(), Utc::now());
-        let token = keys.issue(user, session, now, now + Duration::hours(1)).unwrap();
+        let token = keys
+            .issue(user, session, now, now + Duration::hours(1))
+            .unwrap();
         let subject = keys.check(&token).unwrap();
         assert_eq!((subject.user_id, subject.session_id), (user, session));
 
@@ -107,13 +109,23 @@ mod tests {
         let keys = keys();
         let now = Utc::now();
         let expired = keys
-            .issue(UserId::new(), SessionId::new(), now - Duration::hours(2), now - Duration::hours(1))
+            .issue(
+                UserId::new(),
+                SessionId::new(),
+                now - Duration::hours(2),
+                now - Duration::hours(1),
+            )
             .unwrap();
         assert!(keys.check(&expired).is_err());
 
         // alg=none with the same claims.
         let valid = keys
-            .issue(UserId::new(), SessionId::new(), now, now + Duration::hours(1))
+            .issue(
+                UserId::new(),
+                SessionId::new(),
+                now,
+                now + Duration::hours(1),
+            )
             .unwrap();
         let payload = valid.split('.').nth(1).unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}

@@ -7,9 +7,9 @@ pub(crate) mod queries;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::ChatId;
 use crate::messages::MessagePreview;
 use crate::users::UserProfile;
-use crate::ChatId;
 
 /// What kind of chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -30,7 +30,11 @@ impl ChatKind {
     }
 
     pub(crate) fn from_db(value: &str) -> ChatKind {
-        if value == "group" { ChatKind::Group } else { ChatKind::Direct }
+        if value == "group" {
+            ChatKind::Group
+        } else {
+            ChatKind::Direct
+        }
     }
 }
 

@@ -14,10 +14,10 @@ use super::member_entity as members;
 use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, MemberRole};
 use crate::clock::{from_micros, now};
 use crate::core::Inner;
-use crate::messages::{entity as messages, preview, MessagePreview};
+use crate::messages::{MessagePreview, entity as messages, preview};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::Caller;
-use crate::users::{entity as users, queries as user_queries, UserProfile};
+use crate::users::{UserProfile, entity as users, queries as user_queries};
 use crate::{ChatId, Error, Result, UserId};
 
 /// How many characters of the last message the chat list shows.
@@ -90,7 +90,11 @@ pub(crate) async fn start_direct(
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
                 })
-                .on_conflict(OnConflict::column(chats::Column::DirectKey).do_nothing().to_owned())
+                .on_conflict(
+                    OnConflict::column(chats::Column::DirectKey)
+                        .do_nothing()
+                        .to_owned(),
+                )
                 .exec_without_returning(txn)
                 .await?;
                 if inserted == 0 {
@@ -140,7 +144,8 @@ pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> R
         .order_by_asc(members::Column::UserId)
         .all(&inner.db)
         .await?;
-    let profiles = by_id(user_queries::profiles(&inner.db, rows.iter().map(|row| row.user_id)).await?);
+    let profiles =
+        by_id(user_queries::profiles(&inner.db, rows.iter().map(|row| row.user_id)).await?);
     let members = rows
         .into_iter()
         .filter_map(|row| {
@@ -233,7 +238,11 @@ pub(crate) async fn list(
     }
     let chat_ids: Vec<Uuid> = page.items.iter().map(|chat| chat.id).collect();
 
-    let last_ids: Vec<Uuid> = page.items.iter().filter_map(|chat| chat.last_message_id).collect();
+    let last_ids: Vec<Uuid> = page
+        .items
+        .iter()
+        .filter_map(|chat| chat.last_message_id)
+        .collect();
     let last_messages: HashMap<Uuid, messages::Model> = if last_ids.is_empty() {
         HashMap::new()
     } else {
@@ -248,7 +257,10 @@ pub(crate) async fn list(
 
     let unread_query = Query::select()
         .column((messages::Entity, messages::Column::ChatId))
-        .expr_as(Expr::col((messages::Entity, messages::Column::Id)).count(), "unread")
+        .expr_as(
+            Expr::col((messages::Entity, messages::Column::Id)).count(),
+            "unread",
+        )
         .from(messages::Entity)
         .inner_join(
             members::Entity,
@@ -319,9 +331,13 @@ pub(crate) async fn list(
                 })
             });
             ChatListItem {
-                peer: peers.get(&listed.id).and_then(|id| profiles.get(id)).cloned(),
+                peer: peers
+                    .get(&listed.id)
+                    .and_then(|id| profiles.get(id))
+                    .cloned(),
                 last_message,
-                unread_count: u64::try_from(unread.get(&listed.id).copied().unwrap_or(0)).unwrap_or(0),
+                unread_count: u64::try_from(unread.get(&listed.id).copied().unwrap_or(0))
+                    .unwrap_or(0),
                 chat: Chat {
                     id: listed.id.into(),
                     kind: ChatKind::from_db(&listed.kind),

@@ -7,8 +7,8 @@ mod text;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use text::{ClientId, MessageText};
 pub(crate) use text::preview;
+pub use text::{ClientId, MessageText};
 
 use crate::users::UserProfile;
 use crate::{ChatId, Error, MessageId, Result, UserId};
@@ -152,11 +152,33 @@ mod tests {
 
     #[test]
     fn history_query_bounds() {
-        assert_eq!(HistoryQuery::new(None, None, None).unwrap(), HistoryQuery::latest());
-        assert_eq!(HistoryQuery::new(None, None, Some(201)).unwrap_err().field(), Some("limit"));
-        assert_eq!(HistoryQuery::new(None, None, Some(0)).unwrap_err().field(), Some("limit"));
-        assert_eq!(HistoryQuery::new(Some(-1), None, None).unwrap_err().field(), Some("before"));
-        assert_eq!(HistoryQuery::new(None, Some(-1), None).unwrap_err().field(), Some("after"));
-        assert_eq!(HistoryQuery::new(Some(10), Some(2), Some(200)).unwrap().limit(), 200);
+        assert_eq!(
+            HistoryQuery::new(None, None, None).unwrap(),
+            HistoryQuery::latest()
+        );
+        assert_eq!(
+            HistoryQuery::new(None, None, Some(201))
+                .unwrap_err()
+                .field(),
+            Some("limit")
+        );
+        assert_eq!(
+            HistoryQuery::new(None, None, Some(0)).unwrap_err().field(),
+            Some("limit")
+        );
+        assert_eq!(
+            HistoryQuery::new(Some(-1), None, None).unwrap_err().field(),
+            Some("before")
+        );
+        assert_eq!(
+            HistoryQuery::new(None, Some(-1), None).unwrap_err().field(),
+            Some("after")
+        );
+        assert_eq!(
+            HistoryQuery::new(Some(10), Some(2), Some(200))
+                .unwrap()
+                .limit(),
+            200
+        );
     }
 }

@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -50,10 +50,18 @@ async fn find_by_client_id(
 
 /// Takes the chat's next seq and makes the new message its latest, in one statement: the row
 /// lock (PostgreSQL) or the single writer (SQLite) makes seqs contiguous and unique.
-async fn next_seq(txn: &impl ConnectionTrait, chat_id: Uuid, message_id: Uuid, at_micros: i64) -> Result<i64> {
+async fn next_seq(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    message_id: Uuid,
+    at_micros: i64,
+) -> Result<i64> {
     let update = Query::update()
         .table(chats::Entity)
-        .value(chats::Column::LastSeq, Expr::col(chats::Column::LastSeq).add(1))
+        .value(
+            chats::Column::LastSeq,
+            Expr::col(chats::Column::LastSeq).add(1),
+        )
         .value(chats::Column::LastMessageId, message_id)
         .value(chats::Column::LastActivity, at_micros)
         .and_where(Expr::col(chats::Column::Id).eq(chat_id))
@@ -185,7 +193,9 @@ pub(crate) async fn delete(
                     .await?
                     .ok_or(Error::NotFound("message"))?;
                 if message.sender_id != me {
-                    return Err(Error::Forbidden("only the sender may delete this message".into()));
+                    return Err(Error::Forbidden(
+                        "only the sender may delete this message".into(),
+                    ));
                 }
                 if message.deleted_at.is_some() {
                     return Ok(());

@@ -93,11 +93,17 @@ fn uuid<T: IntoIden>(name: T) -> ColumnDef {
 }
 
 fn time<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().not_null().take()
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .take()
 }
 
 fn time_null<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().null().take()
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .null()
+        .take()
 }
 
 fn text<T: IntoIden>(name: T) -> ColumnDef {
@@ -109,11 +115,19 @@ fn text_null<T: IntoIden>(name: T) -> ColumnDef {
 }
 
 fn flag<T: IntoIden>(name: T, default: bool) -> ColumnDef {
-    ColumnDef::new(name).boolean().not_null().default(default).take()
+    ColumnDef::new(name)
+        .boolean()
+        .not_null()
+        .default(default)
+        .take()
 }
 
 fn counter<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).big_integer().not_null().default(0).take()
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .default(0)
+        .take()
 }
 
 #[async_trait::async_trait]
@@ -123,7 +137,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Settings::Table)
-                    .col(ColumnDef::new(Settings::Key).text().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Settings::Key)
+                            .text()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(text(Settings::Value))
                     .to_owned(),
             )

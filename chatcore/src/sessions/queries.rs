@@ -12,7 +12,7 @@ use super::entity::{self, Model};
 use super::{Caller, NewSession, Session};
 use crate::clock::now;
 use crate::core::Inner;
-use crate::users::{entity as users, Role};
+use crate::users::{Role, entity as users};
 use crate::{Error, Result, SessionId};
 
 /// Last-seen is written at most this often per session.

@@ -80,20 +80,38 @@ pub async fn login_by_username_or_email_in_any_case(service: &dyn Service) {
     request.email = Some(Email::parse("carol@example.com").unwrap());
     let registered = service.register(request).await.unwrap();
 
-    for name in ["Carol", "carol", "CAROL", "carol@example.com", "Carol@Example.COM"] {
-        let auth = service.login(login(name, "carol's passphrase")).await.unwrap();
+    for name in [
+        "Carol",
+        "carol",
+        "CAROL",
+        "carol@example.com",
+        "Carol@Example.COM",
+    ] {
+        let auth = service
+            .login(login(name, "carol's passphrase"))
+            .await
+            .unwrap();
         assert_eq!(auth.user.id, registered.user.id, "{name}");
         let caller = service.authenticate(&auth.session.token).await.unwrap();
         assert_eq!(caller.user_id(), registered.user.id);
     }
-    let caller = service.authenticate(&registered.session.token).await.unwrap();
+    let caller = service
+        .authenticate(&registered.session.token)
+        .await
+        .unwrap();
     assert_eq!(service.list_sessions(&caller).await.unwrap().len(), 6);
 }
 
 pub async fn bad_logins_are_indistinguishable(service: &dyn Service) {
     register(service, "dave").await;
-    let wrong_password = service.login(login("dave", "not the password")).await.unwrap_err();
-    let unknown_user = service.login(login("nobody", "not the password")).await.unwrap_err();
+    let wrong_password = service
+        .login(login("dave", "not the password"))
+        .await
+        .unwrap_err();
+    let unknown_user = service
+        .login(login("nobody", "not the password"))
+        .await
+        .unwrap_err();
     let unknown_email = service.login(login("no@body.org", "x")).await.unwrap_err();
     for error in [&wrong_password, &unknown_user, &unknown_email] {
         assert!(matches!(error, Error::InvalidLogin));
@@ -105,7 +123,10 @@ pub async fn logout_revokes_the_token_at_once(service: &dyn Service) {
     let erin = register(service, "erin").await;
     let other = service.login(login("erin", &erin.password)).await.unwrap();
     service.logout(&erin.caller).await.unwrap();
-    let error = service.authenticate(&erin.auth.session.token).await.unwrap_err();
+    let error = service
+        .authenticate(&erin.auth.session.token)
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "not_authorized");
     // Other sessions are untouched.
     let caller = service.authenticate(&other.session.token).await.unwrap();
@@ -119,7 +140,10 @@ pub async fn logout_revokes_the_token_at_once(service: &dyn Service) {
 
 pub async fn sessions_are_listed_and_revocable(service: &dyn Service) {
     let frank = register(service, "frank").await;
-    let phone = service.login(login("frank", &frank.password)).await.unwrap();
+    let phone = service
+        .login(login("frank", &frank.password))
+        .await
+        .unwrap();
     let sessions = service.list_sessions(&frank.caller).await.unwrap();
     assert_eq!(sessions.len(), 2);
     assert_eq!(sessions.iter().filter(|session| session.current).count(), 1);
@@ -130,10 +154,17 @@ pub async fn sessions_are_listed_and_revocable(service: &dyn Service) {
         .await
         .unwrap();
     assert_eq!(
-        service.authenticate(&phone.session.token).await.unwrap_err().code(),
+        service
+            .authenticate(&phone.session.token)
+            .await
+            .unwrap_err()
+            .code(),
         "not_authorized"
     );
-    service.authenticate(&frank.auth.session.token).await.unwrap();
+    service
+        .authenticate(&frank.auth.session.token)
+        .await
+        .unwrap();
 
     // Someone else's session is not found, and stays valid.
     let grace = register(service, "grace").await;
@@ -142,7 +173,10 @@ pub async fn sessions_are_listed_and_revocable(service: &dyn Service) {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "not_found");
-    service.authenticate(&grace.auth.session.token).await.unwrap();
+    service
+        .authenticate(&grace.auth.session.token)
+        .await
+        .unwrap();
 }
 
 pub async fn expired_sessions_are_refused(core: &ChatCore) {
@@ -161,19 +195,34 @@ pub async fn expired_sessions_are_refused(core: &ChatCore) {
         .unwrap();
     assert!(!auth.session.session.active);
     assert_eq!(
-        short.authenticate(&auth.session.token).await.unwrap_err().code(),
+        short
+            .authenticate(&auth.session.token)
+            .await
+            .unwrap_err()
+            .code(),
         "not_authorized"
     );
     assert_eq!(
-        core.authenticate(&auth.session.token).await.unwrap_err().code(),
+        core.authenticate(&auth.session.token)
+            .await
+            .unwrap_err()
+            .code(),
         "not_authorized"
     );
 }
 
 pub async fn forged_tokens_are_refused(core: &ChatCore) {
     let ivan = register(core, "ivan").await;
-    for token in ["", "garbage", "a.b.c", &format!("{}x", ivan.auth.session.token)] {
-        assert_eq!(core.authenticate(token).await.unwrap_err().code(), "not_authorized");
+    for token in [
+        "",
+        "garbage",
+        "a.b.c",
+        &format!("{}x", ivan.auth.session.token),
+    ] {
+        assert_eq!(
+            core.authenticate(token).await.unwrap_err().code(),
+            "not_authorized"
+        );
     }
     // A token signed with another secret.
     let other = ChatCore::open(
@@ -190,13 +239,19 @@ pub async fn forged_tokens_are_refused(core: &ChatCore) {
         .await
         .unwrap();
     assert_eq!(
-        core.authenticate(&forged.session.token).await.unwrap_err().code(),
+        core.authenticate(&forged.session.token)
+            .await
+            .unwrap_err()
+            .code(),
         "not_authorized"
     );
     assert!(
-        ChatCore::open(core.connection().clone(), Options::default().signing_secret(vec![1u8; 8]))
-            .await
-            .is_err()
+        ChatCore::open(
+            core.connection().clone(),
+            Options::default().signing_secret(vec![1u8; 8])
+        )
+        .await
+        .is_err()
     );
 }
 
@@ -227,15 +282,24 @@ pub async fn profile_updates_recheck_uniqueness(service: &dyn Service) {
         display_name: Some(Some(DisplayName::parse("Should not stick").unwrap())),
         ..Default::default()
     };
-    let error = service.update_profile(&karl.caller, taken_name).await.unwrap_err();
+    let error = service
+        .update_profile(&karl.caller, taken_name)
+        .await
+        .unwrap_err();
     assert_eq!(error.field(), Some("username"));
     let taken_email = ProfileUpdate {
         email: Some(Some(Email::parse("lena@example.com").unwrap())),
         ..Default::default()
     };
-    let error = service.update_profile(&karl.caller, taken_email).await.unwrap_err();
+    let error = service
+        .update_profile(&karl.caller, taken_email)
+        .await
+        .unwrap_err();
     assert_eq!(error.field(), Some("email"));
-    assert_eq!(service.get_me(&karl.caller).await.unwrap().display_name, None);
+    assert_eq!(
+        service.get_me(&karl.caller).await.unwrap().display_name,
+        None
+    );
 
     let update = ProfileUpdate {
         username: Some(Username::parse("Karl").unwrap()),
@@ -255,7 +319,14 @@ pub async fn profile_updates_recheck_uniqueness(service: &dyn Service) {
         email: Some(None),
         ..Default::default()
     };
-    assert_eq!(service.update_profile(&karl.caller, cleared).await.unwrap().email, None);
+    assert_eq!(
+        service
+            .update_profile(&karl.caller, cleared)
+            .await
+            .unwrap()
+            .email,
+        None
+    );
 }
 
 pub async fn search_finds_active_users_by_substring_in_pages(service: &dyn Service) {
@@ -270,20 +341,42 @@ pub async fn search_finds_active_users_by_substring_in_pages(service: &dyn Servi
     };
     service.update_profile(&named.caller, update).await.unwrap();
     let gone = register(service, "mia_gone").await;
-    service.unregister(&gone.caller, &gone.password).await.unwrap();
+    service
+        .unregister(&gone.caller, &gone.password)
+        .await
+        .unwrap();
 
     let search = |query: &str, page: u32, limit: u32| UserSearch {
         query: Some(query.to_owned()),
         page: PageRequest::new(Some(page), Some(limit)).unwrap(),
     };
-    let all = service.search_users(&searcher.caller, search("MIA", 1, 100)).await.unwrap();
-    let names: Vec<_> = all.items.iter().map(|user| user.username.as_str()).collect();
-    assert_eq!(names, ["mia_one", "mia_three", "mia_two", "plain", "Zed_mia"]);
+    let all = service
+        .search_users(&searcher.caller, search("MIA", 1, 100))
+        .await
+        .unwrap();
+    let names: Vec<_> = all
+        .items
+        .iter()
+        .map(|user| user.username.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["mia_one", "mia_three", "mia_two", "plain", "Zed_mia"]
+    );
     assert!(!all.has_more);
 
-    let first = service.search_users(&searcher.caller, search("mia", 1, 2)).await.unwrap();
-    let second = service.search_users(&searcher.caller, search("mia", 2, 2)).await.unwrap();
-    let third = service.search_users(&searcher.caller, search("mia", 3, 2)).await.unwrap();
+    let first = service
+        .search_users(&searcher.caller, search("mia", 1, 2))
+        .await
+        .unwrap();
+    let second = service
+        .search_users(&searcher.caller, search("mia", 2, 2))
+        .await
+        .unwrap();
+    let third = service
+        .search_users(&searcher.caller, search("mia", 3, 2))
+        .await
+        .unwrap();
     assert!(first.has_more && second.has_more && !third.has_more);
     let paged: Vec<_> = [first, second, third]
         .into_iter()
@@ -293,9 +386,15 @@ pub async fn search_finds_active_users_by_substring_in_pages(service: &dyn Servi
     assert_eq!(paged, names);
 
     // LIKE wildcards are literal.
-    let wildcard = service.search_users(&searcher.caller, search("%", 1, 10)).await.unwrap();
+    let wildcard = service
+        .search_users(&searcher.caller, search("%", 1, 10))
+        .await
+        .unwrap();
     assert!(wildcard.items.is_empty());
-    let underscore = service.search_users(&searcher.caller, search("mi_", 1, 10)).await.unwrap();
+    let underscore = service
+        .search_users(&searcher.caller, search("mi_", 1, 10))
+        .await
+        .unwrap();
     assert!(underscore.items.is_empty());
     let everyone = service
         .search_users(&searcher.caller, UserSearch::default())
@@ -307,21 +406,45 @@ pub async fn search_finds_active_users_by_substring_in_pages(service: &dyn Servi
 pub async fn unregister_needs_the_password_and_keeps_messages(service: &dyn Service) {
     let nick = register(service, "nick").await;
     let olga = register(service, "olga").await;
-    let chat = service.start_direct_chat(&nick.caller, olga.id()).await.unwrap();
+    let chat = service
+        .start_direct_chat(&nick.caller, olga.id())
+        .await
+        .unwrap();
     let text = crate::messages::MessageText::parse("bye").unwrap();
     let sent = service
-        .send_message(&nick.caller, crate::messages::SendMessage::new(chat.chat.chat.id, text))
+        .send_message(
+            &nick.caller,
+            crate::messages::SendMessage::new(chat.chat.chat.id, text),
+        )
         .await
         .unwrap();
 
-    let error = service.unregister(&nick.caller, "wrong password").await.unwrap_err();
+    let error = service
+        .unregister(&nick.caller, "wrong password")
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "invalid_login");
-    service.authenticate(&nick.auth.session.token).await.unwrap();
+    service
+        .authenticate(&nick.auth.session.token)
+        .await
+        .unwrap();
 
-    service.unregister(&nick.caller, &nick.password).await.unwrap();
-    assert!(service.authenticate(&nick.auth.session.token).await.is_err());
+    service
+        .unregister(&nick.caller, &nick.password)
+        .await
+        .unwrap();
+    assert!(
+        service
+            .authenticate(&nick.auth.session.token)
+            .await
+            .is_err()
+    );
     assert_eq!(
-        service.login(login("nick", &nick.password)).await.unwrap_err().code(),
+        service
+            .login(login("nick", &nick.password))
+            .await
+            .unwrap_err()
+            .code(),
         "invalid_login"
     );
     let profile = service.get_user(&olga.caller, nick.id()).await.unwrap();
@@ -335,7 +458,10 @@ pub async fn unregister_needs_the_password_and_keeps_messages(service: &dyn Serv
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].id, sent.id);
     assert_eq!(history[0].text.as_deref(), Some("bye"));
-    let list = service.list_chats(&olga.caller, PageRequest::default()).await.unwrap();
+    let list = service
+        .list_chats(&olga.caller, PageRequest::default())
+        .await
+        .unwrap();
     assert!(list.items[0].last_message.as_ref().unwrap().sender.deleted);
 
     // The username is free again.
@@ -350,7 +476,10 @@ pub async fn external_users_get_sessions_without_passwords(service: &dyn Service
         display_name: Some(DisplayName::parse("Pat").unwrap()),
         email: None,
     };
-    let created = service.upsert_external_user(external.clone()).await.unwrap();
+    let created = service
+        .upsert_external_user(external.clone())
+        .await
+        .unwrap();
     assert_eq!(created.external_id.as_deref(), Some("app-user-42"));
 
     let renamed = ExternalUser {
@@ -370,7 +499,10 @@ pub async fn external_users_get_sessions_without_passwords(service: &dyn Service
 
     // No password login for app-managed users, whatever is typed.
     for password in ["", "patricia", "anything at all"] {
-        let error = service.login(login("patricia", password)).await.unwrap_err();
+        let error = service
+            .login(login("patricia", password))
+            .await
+            .unwrap_err();
         assert_eq!(error.code(), "invalid_login");
     }
     let unknown = ExternalId::parse("nobody").unwrap();

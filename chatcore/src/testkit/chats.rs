@@ -19,15 +19,32 @@ async fn say(service: &dyn Service, user: &super::TestUser, chat: ChatId, text: 
 pub async fn direct_chat_is_one_per_pair(service: &dyn Service) {
     let anna = register(service, "anna").await;
     let ben = register(service, "ben").await;
-    let first = service.start_direct_chat(&anna.caller, ben.id()).await.unwrap();
+    let first = service
+        .start_direct_chat(&anna.caller, ben.id())
+        .await
+        .unwrap();
     assert!(first.created);
     assert_eq!(first.chat.chat.kind, ChatKind::Direct);
-    let again = service.start_direct_chat(&anna.caller, ben.id()).await.unwrap();
-    let reverse = service.start_direct_chat(&ben.caller, anna.id()).await.unwrap();
+    let again = service
+        .start_direct_chat(&anna.caller, ben.id())
+        .await
+        .unwrap();
+    let reverse = service
+        .start_direct_chat(&ben.caller, anna.id())
+        .await
+        .unwrap();
     assert!(!again.created && !reverse.created);
     assert_eq!(again.chat.chat.id, first.chat.chat.id);
     assert_eq!(reverse.chat.chat.id, first.chat.chat.id);
-    assert_eq!(service.list_chats(&anna.caller, PageRequest::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        service
+            .list_chats(&anna.caller, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
 }
 
 pub async fn concurrent_direct_chat_starts_make_one_chat(service: &dyn Service) {
@@ -41,7 +58,11 @@ pub async fn concurrent_direct_chat_starts_make_one_chat(service: &dyn Service) 
         };
         service.start_direct_chat(caller, other)
     });
-    let results: Vec<_> = join_all(starts).await.into_iter().map(|r| r.unwrap()).collect();
+    let results: Vec<_> = join_all(starts)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let id = results[0].chat.chat.id;
     assert!(results.iter().all(|result| result.chat.chat.id == id));
     assert_eq!(results.iter().filter(|result| result.created).count(), 1);
@@ -51,22 +72,53 @@ pub async fn concurrent_direct_chat_starts_make_one_chat(service: &dyn Service) 
 pub async fn direct_chat_with_self_or_inactive_user_is_refused(service: &dyn Service) {
     let eve = register(service, "eve").await;
     let fay = register(service, "fay").await;
-    let error = service.start_direct_chat(&eve.caller, eve.id()).await.unwrap_err();
+    let error = service
+        .start_direct_chat(&eve.caller, eve.id())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "self_chat");
-    let error = service.start_direct_chat(&eve.caller, UserId::new()).await.unwrap_err();
+    let error = service
+        .start_direct_chat(&eve.caller, UserId::new())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "not_found");
-    service.unregister(&fay.caller, &fay.password).await.unwrap();
-    let error = service.start_direct_chat(&eve.caller, fay.id()).await.unwrap_err();
+    service
+        .unregister(&fay.caller, &fay.password)
+        .await
+        .unwrap();
+    let error = service
+        .start_direct_chat(&eve.caller, fay.id())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "user_inactive");
-    assert!(service.list_chats(&eve.caller, PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(
+        service
+            .list_chats(&eve.caller, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }
 
 pub async fn chat_list_is_newest_first_with_preview_and_unread(service: &dyn Service) {
     let gus = register(service, "gus").await;
     let hana = register(service, "hana").await;
     let ian = register(service, "ian").await;
-    let with_hana = service.start_direct_chat(&gus.caller, hana.id()).await.unwrap().chat.chat.id;
-    let with_ian = service.start_direct_chat(&gus.caller, ian.id()).await.unwrap().chat.chat.id;
+    let with_hana = service
+        .start_direct_chat(&gus.caller, hana.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id;
+    let with_ian = service
+        .start_direct_chat(&gus.caller, ian.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id;
 
     say(service, &hana, with_hana, "hello gus").await;
     say(service, &hana, with_hana, "are you there?").await;
@@ -74,7 +126,10 @@ pub async fn chat_list_is_newest_first_with_preview_and_unread(service: &dyn Ser
     let long = "x".repeat(300);
     say(service, &ian, with_ian, &long).await;
 
-    let list = service.list_chats(&gus.caller, PageRequest::default()).await.unwrap();
+    let list = service
+        .list_chats(&gus.caller, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 2);
     let newest = &list.items[0];
     assert_eq!(newest.chat.id, with_ian);
@@ -88,15 +143,24 @@ pub async fn chat_list_is_newest_first_with_preview_and_unread(service: &dyn Ser
     let older = &list.items[1];
     assert_eq!(older.chat.id, with_hana);
     assert_eq!(older.unread_count, 2);
-    assert_eq!(older.last_message.as_ref().unwrap().text.as_deref(), Some("are you there?"));
+    assert_eq!(
+        older.last_message.as_ref().unwrap().text.as_deref(),
+        Some("are you there?")
+    );
     assert!(newest.chat.last_activity_at >= older.chat.last_activity_at);
 
     // Replying moves the chat to the top and marks it read for the sender.
     say(service, &gus, with_hana, "yes").await;
-    let list = service.list_chats(&gus.caller, PageRequest::default()).await.unwrap();
+    let list = service
+        .list_chats(&gus.caller, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(list.items[0].chat.id, with_hana);
     assert_eq!(list.items[0].unread_count, 0);
-    let hana_list = service.list_chats(&hana.caller, PageRequest::default()).await.unwrap();
+    let hana_list = service
+        .list_chats(&hana.caller, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(hana_list.items[0].unread_count, 1);
 }
 
@@ -105,7 +169,13 @@ pub async fn chat_list_pages_without_gaps(service: &dyn Service) {
     let mut expected = Vec::new();
     for i in 0..7 {
         let peer = register(service, &format!("peer{i}")).await;
-        let chat = service.start_direct_chat(&peer.caller, kim.id()).await.unwrap().chat.chat.id;
+        let chat = service
+            .start_direct_chat(&peer.caller, kim.id())
+            .await
+            .unwrap()
+            .chat
+            .chat
+            .id;
         say(service, &peer, chat, "ping").await;
         expected.push(chat);
     }
@@ -123,7 +193,13 @@ pub async fn chat_list_pages_without_gaps(service: &dyn Service) {
 pub async fn chat_detail_lists_participants(service: &dyn Service) {
     let lou = register(service, "lou").await;
     let max = register(service, "max").await;
-    let chat = service.start_direct_chat(&lou.caller, max.id()).await.unwrap().chat.chat.id;
+    let chat = service
+        .start_direct_chat(&lou.caller, max.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id;
     let detail = service.get_chat(&max.caller, chat).await.unwrap();
     assert_eq!(detail.chat.id, chat);
     let mut ids: Vec<_> = detail.members.iter().map(|member| member.user.id).collect();
@@ -131,22 +207,58 @@ pub async fn chat_detail_lists_participants(service: &dyn Service) {
     let mut expected = vec![lou.id(), max.id()];
     expected.sort();
     assert_eq!(ids, expected);
-    assert!(detail.members.iter().all(|member| member.role == MemberRole::Member));
+    assert!(
+        detail
+            .members
+            .iter()
+            .all(|member| member.role == MemberRole::Member)
+    );
 }
 
 pub async fn hidden_chat_returns_with_the_next_message(service: &dyn Service) {
     let ned = register(service, "ned").await;
     let ola = register(service, "ola").await;
-    let chat = service.start_direct_chat(&ned.caller, ola.id()).await.unwrap().chat.chat.id;
+    let chat = service
+        .start_direct_chat(&ned.caller, ola.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id;
     say(service, &ola, chat, "first").await;
     service.hide_chat(&ned.caller, chat).await.unwrap();
-    assert!(service.list_chats(&ned.caller, PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(
+        service
+            .list_chats(&ned.caller, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     // Only hidden for ned.
-    assert_eq!(service.list_chats(&ola.caller, PageRequest::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        service
+            .list_chats(&ola.caller, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     // Still readable while hidden.
-    assert_eq!(service.list_messages(&ned.caller, chat, HistoryQuery::latest()).await.unwrap().len(), 1);
+    assert_eq!(
+        service
+            .list_messages(&ned.caller, chat, HistoryQuery::latest())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     say(service, &ola, chat, "second").await;
-    let list = service.list_chats(&ned.caller, PageRequest::default()).await.unwrap();
+    let list = service
+        .list_chats(&ned.caller, PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].unread_count, 2);
 }
@@ -155,9 +267,18 @@ pub async fn non_members_learn_nothing(service: &dyn Service) {
     let pia = register(service, "pia").await;
     let rob = register(service, "rob").await;
     let sam = register(service, "sam").await;
-    let chat = service.start_direct_chat(&pia.caller, rob.id()).await.unwrap().chat.chat.id;
+    let chat = service
+        .start_direct_chat(&pia.caller, rob.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id;
     let message = service
-        .send_message(&pia.caller, SendMessage::new(chat, MessageText::parse("private").unwrap()))
+        .send_message(
+            &pia.caller,
+            SendMessage::new(chat, MessageText::parse("private").unwrap()),
+        )
         .await
         .unwrap();
     let missing = ChatId::new();
@@ -171,10 +292,16 @@ pub async fn non_members_learn_nothing(service: &dyn Service) {
                 .await
                 .unwrap_err(),
             service
-                .send_message(&sam.caller, SendMessage::new(target, MessageText::parse("hi").unwrap()))
+                .send_message(
+                    &sam.caller,
+                    SendMessage::new(target, MessageText::parse("hi").unwrap()),
+                )
                 .await
                 .unwrap_err(),
-            service.delete_message(&sam.caller, target, message.id).await.unwrap_err(),
+            service
+                .delete_message(&sam.caller, target, message.id)
+                .await
+                .unwrap_err(),
         ];
         for error in errors {
             assert_eq!(error.code(), "not_found");
@@ -183,9 +310,15 @@ pub async fn non_members_learn_nothing(service: &dyn Service) {
         }
     }
     // Nothing changed.
-    let history = service.list_messages(&rob.caller, chat, HistoryQuery::latest()).await.unwrap();
+    let history = service
+        .list_messages(&rob.caller, chat, HistoryQuery::latest())
+        .await
+        .unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].text.as_deref(), Some("private"));
-    let error = service.delete_message(&pia.caller, chat, MessageId::new()).await.unwrap_err();
+    let error = service
+        .delete_message(&pia.caller, chat, MessageId::new())
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "not_found");
 }

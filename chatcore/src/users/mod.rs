@@ -33,7 +33,11 @@ impl Role {
     }
 
     pub(crate) fn from_db(value: &str) -> Role {
-        if value == "admin" { Role::Admin } else { Role::User }
+        if value == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use crate::clock::now;
 use crate::core::Inner;
 use crate::error::unique_violation;
 use crate::pagination::Page;
-use crate::sessions::{queries as sessions, Caller, NewSession, SessionOptions};
+use crate::sessions::{Caller, NewSession, SessionOptions, queries as sessions};
 use crate::{Error, Result, UserId};
 
 impl From<Model> for User {
@@ -70,9 +70,9 @@ impl Model {
 fn user_conflict(error: sea_orm::DbErr) -> Error {
     match unique_violation(&error) {
         Some(message) if message.contains("email") => Error::UserAlreadyExists { field: "email" },
-        Some(message) if message.contains("external_id") => {
-            Error::UserAlreadyExists { field: "external_id" }
-        }
+        Some(message) if message.contains("external_id") => Error::UserAlreadyExists {
+            field: "external_id",
+        },
         Some(_) => Error::UserAlreadyExists { field: "username" },
         None => error.into(),
     }
@@ -116,7 +116,10 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
         .run(move |txn| {
             Box::pin(async move {
                 let username_key = request.username.key();
-                let email = request.email.as_ref().map(|email| email.as_str().to_owned());
+                let email = request
+                    .email
+                    .as_ref()
+                    .map(|email| email.as_str().to_owned());
                 check_unique(txn, None, Some(&username_key), email.as_deref()).await?;
                 let now = now();
                 let display_name = request.display_name.map(|name| name.as_str().to_owned());
@@ -141,8 +144,7 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
                 .insert(txn)
                 .await
                 .map_err(user_conflict)?;
-                let session =
-                    sessions::insert(txn, user.id, request.user_agent, lifetime).await?;
+                let session = sessions::insert(txn, user.id, request.user_agent, lifetime).await?;
                 Ok((user, session))
             })
         })
@@ -209,7 +211,11 @@ pub(crate) async fn get_me(inner: &Inner, caller: &Caller) -> Result<User> {
     Ok(caller_row(&inner.db, caller).await?.into())
 }
 
-pub(crate) async fn get_user(inner: &Inner, _caller: &Caller, user_id: UserId) -> Result<UserProfile> {
+pub(crate) async fn get_user(
+    inner: &Inner,
+    _caller: &Caller,
+    user_id: UserId,
+) -> Result<UserProfile> {
     entity::Entity::find_by_id(user_id.as_uuid())
         .one(&inner.db)
         .await?
@@ -253,8 +259,13 @@ pub(crate) async fn update_profile(
                     Some(Some(email)) => Some(email.as_str().to_owned()),
                     _ => None,
                 };
-                check_unique(txn, Some(current.id), username_key.as_deref(), email.as_deref())
-                    .await?;
+                check_unique(
+                    txn,
+                    Some(current.id),
+                    username_key.as_deref(),
+                    email.as_deref(),
+                )
+                .await?;
                 let mut user = current.into_active_model();
                 if let Some(username) = update.username {
                     user.username = Set(username.as_str().to_owned());
