@@ -61,10 +61,10 @@ pub trait Service: Send + Sync + 'static {
     /// or a session that was logged out or revoked.
     async fn authenticate(&self, token: &str) -> Result<Caller>;
 
-    /// Ends the caller's session.
+    /// Ends the caller's session. Ending an already ended session changes nothing.
     ///
     /// # Errors
-    /// [`NotAuthorized`](crate::Error::NotAuthorized) if the session had already ended.
+    /// None beyond [`Internal`](crate::Error::Internal).
     async fn logout(&self, caller: &Caller) -> Result<()>;
 
     /// The caller's own account.
@@ -125,7 +125,7 @@ pub trait Service: Send + Sync + 'static {
     /// None beyond [`Internal`](crate::Error::Internal).
     async fn list_sessions(&self, caller: &Caller) -> Result<Vec<Session>>;
 
-    /// Ends one of the caller's sessions.
+    /// Ends one of the caller's sessions (idempotent).
     ///
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) if it is not one of the caller's sessions.
