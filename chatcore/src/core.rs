@@ -9,7 +9,8 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use sea_orm_migration::MigratorTrait;
 
 use crate::auth::token::TokenKeys;
-use crate::chats::{self, ChatDetail, ChatListItem, DirectChat};
+use crate::chats::{self, ChatDetail, ChatListItem, DirectChat, Member};
+use crate::groups::{self, AssignableRole, ChatTitle, CreateGroup};
 use crate::messages::{self, HistoryQuery, Message, SendMessage};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::{self, Caller, NewSession, Session, SessionOptions};
@@ -38,6 +39,8 @@ pub struct Options {
     pub write_mode: WriteMode,
     /// Whether to apply pending migrations on open. Default: yes.
     pub migrate: bool,
+    /// The most members a group may have. Default: 10,000.
+    pub max_group_members: usize,
 }
 
 impl Default for Options {
@@ -48,6 +51,7 @@ impl Default for Options {
             token_issuer: "chatcore".to_owned(),
             write_mode: WriteMode::Direct,
             migrate: true,
+            max_group_members: 10_000,
         }
     }
 }
@@ -68,6 +72,12 @@ impl Options {
     /// Sets how writes reach the database.
     pub fn write_mode(mut self, mode: WriteMode) -> Self {
         self.write_mode = mode;
+        self
+    }
+
+    /// Sets the most members a group may have.
+    pub fn max_group_members(mut self, max: usize) -> Self {
+        self.max_group_members = max;
         self
     }
 
@@ -92,6 +102,7 @@ pub(crate) struct Inner {
     pub(crate) writer: Writer,
     pub(crate) tokens: TokenKeys,
     pub(crate) session_lifetime: Duration,
+    pub(crate) max_group_members: usize,
 }
 
 const SECRET_KEY: &str = "token_signing_secret";
@@ -125,6 +136,7 @@ impl ChatCore {
                 db,
                 tokens: TokenKeys::new(&secret, &issuer, &issuer),
                 session_lifetime: options.session_lifetime,
+                max_group_members: options.max_group_members.max(2),
             }),
         })
     }
@@ -230,6 +242,50 @@ impl Service for ChatCore {
 
     async fn hide_chat(&self, caller: &Caller, chat_id: ChatId) -> Result<()> {
         chats::queries::hide(&self.inner, caller, chat_id).await
+    }
+
+    async fn create_group(&self, caller: &Caller, group: CreateGroup) -> Result<ChatDetail> {
+        groups::queries::create(&self.inner, caller, group).await
+    }
+
+    async fn rename_group(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        title: ChatTitle,
+    ) -> Result<ChatDetail> {
+        groups::queries::rename(&self.inner, caller, chat_id, title).await
+    }
+
+    async fn delete_group(&self, caller: &Caller, chat_id: ChatId) -> Result<()> {
+        groups::queries::delete(&self.inner, caller, chat_id).await
+    }
+
+    async fn add_member(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        user_id: UserId,
+    ) -> Result<Member> {
+        groups::queries::add_member(&self.inner, caller, chat_id, user_id).await
+    }
+
+    async fn remove_member(&self, caller: &Caller, chat_id: ChatId, user_id: UserId) -> Result<()> {
+        groups::queries::remove_member(&self.inner, caller, chat_id, user_id).await
+    }
+
+    async fn set_member_role(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        user_id: UserId,
+        role: AssignableRole,
+    ) -> Result<Member> {
+        groups::queries::set_role(&self.inner, caller, chat_id, user_id, role).await
+    }
+
+    async fn list_members(&self, caller: &Caller, chat_id: ChatId) -> Result<Vec<Member>> {
+        groups::queries::list_members(&self.inner, caller, chat_id).await
     }
 
     async fn send_message(&self, caller: &Caller, message: SendMessage) -> Result<Message> {

@@ -6,6 +6,7 @@ pub mod chats;
 mod clock;
 mod core;
 mod error;
+pub mod groups;
 mod ids;
 pub mod messages;
 mod migration;

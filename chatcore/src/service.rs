@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::chats::{ChatDetail, ChatListItem, DirectChat};
+use crate::chats::{ChatDetail, ChatListItem, DirectChat, Member};
+use crate::groups::{AssignableRole, ChatTitle, CreateGroup};
 use crate::messages::{HistoryQuery, Message, SendMessage};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::{Caller, NewSession, Session, SessionOptions};
@@ -156,6 +157,75 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) unless the caller is a member.
     async fn hide_chat(&self, caller: &Caller, chat_id: ChatId) -> Result<()>;
+
+    /// Creates a group with the caller as its owner and the given members.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) for an unknown member;
+    /// [`UserInactive`](crate::Error::UserInactive) for a deactivated one;
+    /// [`InvalidInput`](crate::Error::InvalidInput) (`members`) beyond the member limit.
+    async fn create_group(&self, caller: &Caller, group: CreateGroup) -> Result<ChatDetail>;
+
+    /// Renames a group (admins and the owner).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member;
+    /// [`Forbidden`](crate::Error::Forbidden) for a plain member or a direct chat.
+    async fn rename_group(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        title: ChatTitle,
+    ) -> Result<ChatDetail>;
+
+    /// Deletes a group for everyone, with its messages (the owner only).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member;
+    /// [`Forbidden`](crate::Error::Forbidden) unless the caller owns it.
+    async fn delete_group(&self, caller: &Caller, chat_id: ChatId) -> Result<()>;
+
+    /// Adds a user to a group as a plain member (admins and the owner). Adding a member
+    /// again changes nothing. Under `since_join` history the new member sees messages sent
+    /// from now on.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member, or for an unknown
+    /// user; [`Forbidden`](crate::Error::Forbidden) for a plain member;
+    /// [`UserInactive`](crate::Error::UserInactive); [`Conflict`](crate::Error::Conflict) when
+    /// the group is full.
+    async fn add_member(&self, caller: &Caller, chat_id: ChatId, user_id: UserId)
+    -> Result<Member>;
+
+    /// Removes a member; removing oneself is leaving. Nobody removes the owner, and only the
+    /// owner removes an admin. An owner who leaves hands ownership to the longest-standing
+    /// admin, else member; the last one out deletes the group.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless both are members;
+    /// [`Forbidden`](crate::Error::Forbidden) for a role that may not remove the other, or for
+    /// leaving a direct chat.
+    async fn remove_member(&self, caller: &Caller, chat_id: ChatId, user_id: UserId) -> Result<()>;
+
+    /// Promotes a member to admin or demotes an admin (the owner only).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless both are members;
+    /// [`Forbidden`](crate::Error::Forbidden) unless the caller owns the group, or for the
+    /// owner's own role.
+    async fn set_member_role(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        user_id: UserId,
+        role: AssignableRole,
+    ) -> Result<Member>;
+
+    /// A chat's members with their roles and join times, longest-standing first.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member.
+    async fn list_members(&self, caller: &Caller, chat_id: ChatId) -> Result<Vec<Member>>;
 
     /// Sends a message; the caller's own read marker moves to it.
     ///

@@ -21,6 +21,8 @@ pub struct Model {
     /// Unix time in microseconds of the latest activity, the chat list's sort key
     /// (an integer so that it orders the same on every backend).
     pub last_activity: i64,
+    /// `since_join` (members see messages from their latest join on) or `full`.
+    pub history: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,8 @@ pub struct Model {
     pub last_read_seq: i64,
     /// Hidden from this member's chat list until the next message arrives.
     pub hidden: bool,
+    /// The member sees messages with `seq > visible_from_seq` (0: the whole history).
+    pub visible_from_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ChatId;
+use crate::groups::HistoryVisibility;
 use crate::messages::MessagePreview;
 use crate::users::UserProfile;
 
@@ -77,6 +78,8 @@ pub struct Chat {
     pub kind: ChatKind,
     /// The title (groups).
     pub title: Option<String>,
+    /// Which messages members see.
+    pub history: HistoryVisibility,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When something last happened in it (creation or the latest message).

@@ -14,6 +14,7 @@ use super::member_entity as members;
 use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, MemberRole};
 use crate::clock::{from_micros, now};
 use crate::core::Inner;
+use crate::groups::HistoryVisibility;
 use crate::messages::{MessagePreview, entity as messages, preview};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::Caller;
@@ -29,6 +30,7 @@ impl From<chats::Model> for Chat {
             id: model.id.into(),
             kind: ChatKind::from_db(&model.kind),
             title: model.title,
+            history: HistoryVisibility::from_db(&model.history),
             created_at: model.created_at,
             last_activity_at: from_micros(model.last_activity),
         }
@@ -89,6 +91,7 @@ pub(crate) async fn start_direct(
                     last_seq: Set(0),
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
+                    history: Set(HistoryVisibility::Full.as_str().to_owned()),
                 })
                 .on_conflict(
                     OnConflict::column(chats::Column::DirectKey)
@@ -119,6 +122,7 @@ pub(crate) async fn start_direct(
                     joined_at: Set(now),
                     last_read_seq: Set(0),
                     hidden: Set(false),
+                    visible_from_seq: Set(0),
                 };
                 members::Entity::insert_many([member(me), member(other.as_uuid())])
                     .exec_without_returning(txn)
@@ -144,9 +148,20 @@ pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> R
         .order_by_asc(members::Column::UserId)
         .all(&inner.db)
         .await?;
-    let profiles =
-        by_id(user_queries::profiles(&inner.db, rows.iter().map(|row| row.user_id)).await?);
-    let members = rows
+    let members = member_views(&inner.db, rows).await?;
+    Ok(ChatDetail {
+        chat: chat.into(),
+        members,
+    })
+}
+
+/// Members with their profiles, in the order given.
+pub(crate) async fn member_views(
+    db: &impl ConnectionTrait,
+    rows: Vec<members::Model>,
+) -> Result<Vec<Member>> {
+    let profiles = by_id(user_queries::profiles(db, rows.iter().map(|row| row.user_id)).await?);
+    Ok(rows
         .into_iter()
         .filter_map(|row| {
             Some(Member {
@@ -155,11 +170,7 @@ pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> R
                 joined_at: row.joined_at,
             })
         })
-        .collect();
-    Ok(ChatDetail {
-        chat: chat.into(),
-        members,
-    })
+        .collect())
 }
 
 fn by_id(profiles: Vec<UserProfile>) -> HashMap<Uuid, UserProfile> {
@@ -177,6 +188,8 @@ struct ListedChat {
     created_at: chrono::DateTime<chrono::Utc>,
     last_activity: i64,
     last_message_id: Option<Uuid>,
+    history: String,
+    visible_from_seq: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -210,7 +223,9 @@ pub(crate) async fn list(
             (chats::Entity, chats::Column::CreatedAt),
             (chats::Entity, chats::Column::LastActivity),
             (chats::Entity, chats::Column::LastMessageId),
+            (chats::Entity, chats::Column::History),
         ])
+        .column((members::Entity, members::Column::VisibleFromSeq))
         .from(members::Entity)
         .inner_join(
             chats::Entity,
@@ -273,6 +288,12 @@ pub(crate) async fn list(
             Expr::col((messages::Entity, messages::Column::Seq))
                 .gt(Expr::col((members::Entity, members::Column::LastReadSeq))),
         )
+        .and_where(
+            Expr::col((messages::Entity, messages::Column::Seq)).gt(Expr::col((
+                members::Entity,
+                members::Column::VisibleFromSeq,
+            ))),
+        )
         .and_where(Expr::col((messages::Entity, messages::Column::SenderId)).ne(me))
         .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
         .group_by_col((messages::Entity, messages::Column::ChatId))
@@ -317,19 +338,22 @@ pub(crate) async fn list(
         .items
         .into_iter()
         .map(|listed| {
-            let last_message = last_messages.get(&listed.id).and_then(|message| {
-                Some(MessagePreview {
-                    id: message.id.into(),
-                    seq: message.seq,
-                    sender: profiles.get(&message.sender_id)?.clone(),
-                    text: message
-                        .text
-                        .as_deref()
-                        .map(|text| preview(text, PREVIEW_CHARS)),
-                    created_at: message.created_at,
-                    deleted: message.deleted_at.is_some(),
-                })
-            });
+            let last_message = last_messages
+                .get(&listed.id)
+                .filter(|message| message.seq > listed.visible_from_seq)
+                .and_then(|message| {
+                    Some(MessagePreview {
+                        id: message.id.into(),
+                        seq: message.seq,
+                        sender: profiles.get(&message.sender_id)?.clone(),
+                        text: message
+                            .text
+                            .as_deref()
+                            .map(|text| preview(text, PREVIEW_CHARS)),
+                        created_at: message.created_at,
+                        deleted: message.deleted_at.is_some(),
+                    })
+                });
             ChatListItem {
                 peer: peers
                     .get(&listed.id)
@@ -342,6 +366,7 @@ pub(crate) async fn list(
                     id: listed.id.into(),
                     kind: ChatKind::from_db(&listed.kind),
                     title: listed.title,
+                    history: HistoryVisibility::from_db(&listed.history),
                     created_at: listed.created_at,
                     last_activity_at: from_micros(listed.last_activity),
                 },

@@ -148,8 +148,11 @@ pub(crate) async fn history(
     query: HistoryQuery,
 ) -> Result<Vec<Message>> {
     let chat_id = chat_id.as_uuid();
-    membership(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
-    let mut select = entity::Entity::find().filter(entity::Column::ChatId.eq(chat_id));
+    let member = membership(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
+    // Members of a `since_join` group see only what was sent after they (last) joined.
+    let mut select = entity::Entity::find()
+        .filter(entity::Column::ChatId.eq(chat_id))
+        .filter(entity::Column::Seq.gt(member.visible_from_seq));
     if let Some(before) = query.before() {
         select = select.filter(entity::Column::Seq.lt(before));
     }
@@ -186,9 +189,10 @@ pub(crate) async fn delete(
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                membership(txn, chat_id, me).await?;
+                let member = membership(txn, chat_id, me).await?;
                 let message = entity::Entity::find_by_id(message_id.as_uuid())
                     .filter(entity::Column::ChatId.eq(chat_id))
+                    .filter(entity::Column::Seq.gt(member.visible_from_seq))
                     .one(txn)
                     .await?
                     .ok_or(Error::NotFound("message"))?;

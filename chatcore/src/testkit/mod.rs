@@ -9,10 +9,12 @@
 
 mod accounts;
 mod chats;
+mod groups;
 mod messages;
 
 pub use accounts::*;
 pub use chats::*;
+pub use groups::*;
 pub use messages::*;
 
 use std::any::Any;
@@ -125,6 +127,11 @@ macro_rules! conformance_tests {
             concurrent_senders_get_contiguous_seqs,
             history_pages_by_cursor,
             deleting_leaves_a_tombstone,
+            groups_enforce_roles,
+            group_history_starts_at_join_unless_full,
+            owners_hand_over_and_the_last_one_out_deletes,
+            deleting_a_group_removes_it_for_everyone,
+            group_members_are_checked,
         );
     };
     (@expand $factory:path; $($name:ident),* $(,)?) => {

@@ -1,0 +1,379 @@
+//! Group queries.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+use super::{AssignableRole, ChatTitle, CreateGroup, HistoryVisibility};
+use crate::chats::entity as chats;
+use crate::chats::member_entity as members;
+use crate::chats::queries::{detail, member_views, membership};
+use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
+use crate::clock::now;
+use crate::core::Inner;
+use crate::sessions::Caller;
+use crate::users::entity as users;
+use crate::{ChatId, Error, Result, UserId};
+
+/// How much a role may do: owner > admin > member.
+fn rank(role: &str) -> u8 {
+    match MemberRole::from_db(role) {
+        MemberRole::Owner => 2,
+        MemberRole::Admin => 1,
+        MemberRole::Member => 0,
+    }
+}
+
+/// The caller's membership, which must carry at least `needed`.
+async fn require(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+    needed: MemberRole,
+) -> Result<members::Model> {
+    let member = membership(txn, chat_id, user_id).await?;
+    if rank(&member.role) < rank(needed.as_str()) {
+        return Err(Error::Forbidden(
+            format!("only a group {} may do this", needed.as_str()).into(),
+        ));
+    }
+    Ok(member)
+}
+
+/// Checks that every user exists and is active.
+async fn check_users(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found = users::Entity::find()
+        .filter(users::Column::Id.is_in(ids.to_vec()))
+        .all(txn)
+        .await?;
+    if found.len() != ids.len() {
+        return Err(Error::NotFound("user"));
+    }
+    if !found.iter().all(users::Model::can_sign_in) {
+        return Err(Error::UserInactive);
+    }
+    Ok(())
+}
+
+fn new_member(
+    chat_id: Uuid,
+    user_id: Uuid,
+    role: MemberRole,
+    visible_from_seq: i64,
+    joined_at: chrono::DateTime<chrono::Utc>,
+) -> members::ActiveModel {
+    members::ActiveModel {
+        chat_id: Set(chat_id),
+        user_id: Set(user_id),
+        role: Set(role.as_str().to_owned()),
+        joined_at: Set(joined_at),
+        last_read_seq: Set(visible_from_seq),
+        hidden: Set(false),
+        visible_from_seq: Set(visible_from_seq),
+    }
+}
+
+pub(crate) async fn create(
+    inner: &Inner,
+    caller: &Caller,
+    group: CreateGroup,
+) -> Result<ChatDetail> {
+    let me = caller.user_id.as_uuid();
+    let mut others: Vec<Uuid> = group.members.iter().map(UserId::as_uuid).collect();
+    others.sort_unstable();
+    others.dedup();
+    others.retain(|id| *id != me);
+    if others.len() + 1 > inner.max_group_members {
+        return Err(Error::invalid(
+            "members",
+            "more members than a group may have",
+        ));
+    }
+    let chat_id = inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                check_users(txn, &others).await?;
+                let now = now();
+                let chat_id = ChatId::new().as_uuid();
+                chats::Entity::insert(chats::ActiveModel {
+                    id: Set(chat_id),
+                    kind: Set(ChatKind::Group.as_str().to_owned()),
+                    title: Set(Some(group.title.as_str().to_owned())),
+                    direct_key: Set(None),
+                    created_by: Set(me),
+                    created_at: Set(now),
+                    last_seq: Set(0),
+                    last_message_id: Set(None),
+                    last_activity: Set(now.timestamp_micros()),
+                    history: Set(group.history.as_str().to_owned()),
+                })
+                .exec_without_returning(txn)
+                .await?;
+                let rows = std::iter::once(new_member(chat_id, me, MemberRole::Owner, 0, now))
+                    .chain(
+                        others
+                            .iter()
+                            .map(|id| new_member(chat_id, *id, MemberRole::Member, 0, now)),
+                    );
+                members::Entity::insert_many(rows)
+                    .exec_without_returning(txn)
+                    .await?;
+                Ok(chat_id)
+            })
+        })
+        .await?;
+    detail(inner, caller, chat_id.into()).await
+}
+
+pub(crate) async fn rename(
+    inner: &Inner,
+    caller: &Caller,
+    chat_id: ChatId,
+    title: ChatTitle,
+) -> Result<ChatDetail> {
+    let me = caller.user_id.as_uuid();
+    let id = chat_id.as_uuid();
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                require(txn, id, me, MemberRole::Admin).await?;
+                chats::Entity::update_many()
+                    .col_expr(chats::Column::Title, Expr::value(title.as_str()))
+                    .filter(chats::Column::Id.eq(id))
+                    .exec(txn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await?;
+    detail(inner, caller, chat_id).await
+}
+
+pub(crate) async fn delete(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+    let (id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                require(txn, id, me, MemberRole::Owner).await?;
+                // Members and messages go with it (foreign keys cascade).
+                chats::Entity::delete_by_id(id).exec(txn).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+pub(crate) async fn add_member(
+    inner: &Inner,
+    caller: &Caller,
+    chat_id: ChatId,
+    user_id: UserId,
+) -> Result<Member> {
+    let (id, me, user) = (
+        chat_id.as_uuid(),
+        caller.user_id.as_uuid(),
+        user_id.as_uuid(),
+    );
+    let limit = inner.max_group_members;
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                require(txn, id, me, MemberRole::Admin).await?;
+                check_users(txn, &[user]).await?;
+                if members::Entity::find_by_id((id, user))
+                    .one(txn)
+                    .await?
+                    .is_none()
+                {
+                    join(txn, id, user, limit).await?;
+                }
+                let row = membership(txn, id, user).await?;
+                member_views(txn, vec![row])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| Error::internal("new member without a profile"))
+            })
+        })
+        .await
+}
+
+/// Makes a user a plain member, seeing history from now on unless the group shows it all.
+pub(crate) async fn join(
+    txn: &DatabaseTransaction,
+    chat_id: Uuid,
+    user_id: Uuid,
+    limit: usize,
+) -> Result<()> {
+    let chat = chats::Entity::find_by_id(chat_id)
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
+    let count = members::Entity::find()
+        .filter(members::Column::ChatId.eq(chat_id))
+        .count(txn)
+        .await?;
+    if count >= limit as u64 {
+        return Err(Error::Conflict("the group is full".into()));
+    }
+    let visible_from = match HistoryVisibility::from_db(&chat.history) {
+        HistoryVisibility::SinceJoin => chat.last_seq,
+        HistoryVisibility::Full => 0,
+    };
+    members::Entity::insert(new_member(
+        chat_id,
+        user_id,
+        MemberRole::Member,
+        visible_from,
+        now(),
+    ))
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn remove_member(
+    inner: &Inner,
+    caller: &Caller,
+    chat_id: ChatId,
+    user_id: UserId,
+) -> Result<()> {
+    if user_id == caller.user_id {
+        return leave(inner, caller, chat_id).await;
+    }
+    let (id, me, user) = (
+        chat_id.as_uuid(),
+        caller.user_id.as_uuid(),
+        user_id.as_uuid(),
+    );
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let mine = require(txn, id, me, MemberRole::Admin).await?;
+                let target = members::Entity::find_by_id((id, user))
+                    .one(txn)
+                    .await?
+                    .ok_or(Error::NotFound("member"))?;
+                // Nobody removes the owner; only the owner removes an admin.
+                if rank(&target.role) >= rank(&mine.role) {
+                    return Err(Error::Forbidden(
+                        "cannot remove a member of equal or higher role".into(),
+                    ));
+                }
+                members::Entity::delete_by_id((id, user)).exec(txn).await?;
+                Ok(())
+            })
+        })
+        .await
+}
+
+pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+    let (id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let mine = membership(txn, id, me).await?;
+                let chat = chats::Entity::find_by_id(id)
+                    .one(txn)
+                    .await?
+                    .ok_or(Error::NotFound("chat"))?;
+                if ChatKind::from_db(&chat.kind) == ChatKind::Direct {
+                    return Err(Error::Forbidden(
+                        "a direct chat cannot be left; hide it instead".into(),
+                    ));
+                }
+                members::Entity::delete_by_id((id, me)).exec(txn).await?;
+                let remaining = members::Entity::find()
+                    .filter(members::Column::ChatId.eq(id))
+                    .order_by_asc(members::Column::JoinedAt)
+                    .order_by_asc(members::Column::UserId)
+                    .all(txn)
+                    .await?;
+                if remaining.is_empty() {
+                    // The last one out deletes the group.
+                    chats::Entity::delete_by_id(id).exec(txn).await?;
+                    return Ok(());
+                }
+                if MemberRole::from_db(&mine.role) == MemberRole::Owner {
+                    // Ownership goes to the longest-standing admin, else member.
+                    let heir = remaining
+                        .iter()
+                        .find(|member| MemberRole::from_db(&member.role) == MemberRole::Admin)
+                        .unwrap_or(&remaining[0]);
+                    members::Entity::update_many()
+                        .col_expr(
+                            members::Column::Role,
+                            Expr::value(MemberRole::Owner.as_str()),
+                        )
+                        .filter(members::Column::ChatId.eq(id))
+                        .filter(members::Column::UserId.eq(heir.user_id))
+                        .exec(txn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}
+
+pub(crate) async fn set_role(
+    inner: &Inner,
+    caller: &Caller,
+    chat_id: ChatId,
+    user_id: UserId,
+    role: AssignableRole,
+) -> Result<Member> {
+    let (id, me, user) = (
+        chat_id.as_uuid(),
+        caller.user_id.as_uuid(),
+        user_id.as_uuid(),
+    );
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                require(txn, id, me, MemberRole::Owner).await?;
+                let target = members::Entity::find_by_id((id, user))
+                    .one(txn)
+                    .await?
+                    .ok_or(Error::NotFound("member"))?;
+                if MemberRole::from_db(&target.role) == MemberRole::Owner {
+                    return Err(Error::Forbidden("the owner's role cannot change".into()));
+                }
+                members::Entity::update_many()
+                    .col_expr(
+                        members::Column::Role,
+                        Expr::value(MemberRole::from(role).as_str()),
+                    )
+                    .filter(members::Column::ChatId.eq(id))
+                    .filter(members::Column::UserId.eq(user))
+                    .exec(txn)
+                    .await?;
+                let row = membership(txn, id, user).await?;
+                member_views(txn, vec![row])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| Error::internal("member without a profile"))
+            })
+        })
+        .await
+}
+
+pub(crate) async fn list_members(
+    inner: &Inner,
+    caller: &Caller,
+    chat_id: ChatId,
+) -> Result<Vec<Member>> {
+    Ok(detail(inner, caller, chat_id).await?.members)
+}
