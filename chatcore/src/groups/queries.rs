@@ -61,6 +61,43 @@ async fn check_users(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
     Ok(())
 }
 
+/// The member an operation is about; `NotFound("member")` when they are not one.
+async fn target_member(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> Result<members::Model> {
+    members::Entity::find_by_id((chat_id, user_id))
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound("member"))
+}
+
+/// A member with their profile.
+async fn member_view(txn: &impl ConnectionTrait, chat_id: Uuid, user_id: Uuid) -> Result<Member> {
+    let row = membership(txn, chat_id, user_id).await?;
+    member_views(txn, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::internal("member without a profile"))
+}
+
+/// Gives a member a role.
+async fn assign_role(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+    role: MemberRole,
+) -> Result<()> {
+    members::Entity::update_many()
+        .col_expr(members::Column::Role, Expr::value(role.as_str()))
+        .filter(members::Column::ChatId.eq(chat_id))
+        .filter(members::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 fn new_member(
     chat_id: Uuid,
     user_id: Uuid,
@@ -197,11 +234,7 @@ pub(crate) async fn add_member(
                 {
                     join(txn, id, user, limit).await?;
                 }
-                let row = membership(txn, id, user).await?;
-                member_views(txn, vec![row])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| Error::internal("new member without a profile"))
+                member_view(txn, id, user).await
             })
         })
         .await
@@ -260,10 +293,7 @@ pub(crate) async fn remove_member(
         .run(move |txn| {
             Box::pin(async move {
                 let mine = require(txn, id, me, MemberRole::Admin).await?;
-                let target = members::Entity::find_by_id((id, user))
-                    .one(txn)
-                    .await?
-                    .ok_or(Error::NotFound("member"))?;
+                let target = target_member(txn, id, user).await?;
                 // Nobody removes the owner; only the owner removes an admin.
                 if rank(&target.role) >= rank(&mine.role) {
                     return Err(Error::Forbidden(
@@ -311,15 +341,7 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                         .iter()
                         .find(|member| MemberRole::from_db(&member.role) == MemberRole::Admin)
                         .unwrap_or(&remaining[0]);
-                    members::Entity::update_many()
-                        .col_expr(
-                            members::Column::Role,
-                            Expr::value(MemberRole::Owner.as_str()),
-                        )
-                        .filter(members::Column::ChatId.eq(id))
-                        .filter(members::Column::UserId.eq(heir.user_id))
-                        .exec(txn)
-                        .await?;
+                    assign_role(txn, id, heir.user_id, MemberRole::Owner).await?;
                 }
                 Ok(())
             })
@@ -344,27 +366,12 @@ pub(crate) async fn set_role(
         .run(move |txn| {
             Box::pin(async move {
                 require(txn, id, me, MemberRole::Owner).await?;
-                let target = members::Entity::find_by_id((id, user))
-                    .one(txn)
-                    .await?
-                    .ok_or(Error::NotFound("member"))?;
+                let target = target_member(txn, id, user).await?;
                 if MemberRole::from_db(&target.role) == MemberRole::Owner {
                     return Err(Error::Forbidden("the owner's role cannot change".into()));
                 }
-                members::Entity::update_many()
-                    .col_expr(
-                        members::Column::Role,
-                        Expr::value(MemberRole::from(role).as_str()),
-                    )
-                    .filter(members::Column::ChatId.eq(id))
-                    .filter(members::Column::UserId.eq(user))
-                    .exec(txn)
-                    .await?;
-                let row = membership(txn, id, user).await?;
-                member_views(txn, vec![row])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| Error::internal("member without a profile"))
+                assign_role(txn, id, user, role.into()).await?;
+                member_view(txn, id, user).await
             })
         })
         .await

@@ -2,19 +2,10 @@
 
 use futures::future::join_all;
 
-use super::register;
+use super::{register, say};
 use crate::chats::{ChatKind, MemberRole};
 use crate::messages::{HistoryQuery, MessageText, SendMessage};
 use crate::{ChatId, MessageId, PageRequest, Service, UserId};
-
-async fn say(service: &dyn Service, user: &super::TestUser, chat: ChatId, text: &str) -> i64 {
-    let text = MessageText::parse(text).unwrap();
-    service
-        .send_message(&user.caller, SendMessage::new(chat, text))
-        .await
-        .unwrap()
-        .seq
-}
 
 pub async fn direct_chat_is_one_per_pair(service: &dyn Service) {
     let anna = register(service, "anna").await;

@@ -1,15 +1,10 @@
 //! Groups, roles and history visibility.
 
-use super::{TestUser, register};
+use super::{TestUser, register, say};
 use crate::chats::{ChatKind, MemberRole};
 use crate::groups::{AssignableRole, ChatTitle, CreateGroup, HistoryVisibility};
-use crate::messages::{HistoryQuery, MessageText, SendMessage};
+use crate::messages::HistoryQuery;
 use crate::{ChatId, PageRequest, Service};
-
-async fn say(service: &dyn Service, user: &TestUser, chat: ChatId, text: &str) {
-    let message = SendMessage::new(chat, MessageText::parse(text).unwrap());
-    service.send_message(&user.caller, message).await.unwrap();
-}
 
 async fn texts(service: &dyn Service, user: &TestUser, chat: ChatId) -> Vec<String> {
     service

@@ -2,7 +2,7 @@
 
 use futures::future::join_all;
 
-use super::register;
+use super::{register, say};
 use crate::messages::{ClientId, HistoryQuery, MessageText, SendMessage};
 use crate::{PageRequest, Service};
 
@@ -177,17 +177,8 @@ pub async fn deleting_leaves_a_tombstone(service: &dyn Service) {
         .chat
         .chat
         .id;
-    async fn send(
-        service: &dyn Service,
-        user: &super::TestUser,
-        chat: crate::ChatId,
-        text: &str,
-    ) -> crate::Result<crate::messages::Message> {
-        let message = SendMessage::new(chat, MessageText::parse(text).unwrap());
-        service.send_message(&user.caller, message).await
-    }
-    let first = send(service, &zoe, chat, "oops").await.unwrap();
-    let second = send(service, &amy, chat, "hi").await.unwrap();
+    let first = say(service, &zoe, chat, "oops").await;
+    let second = say(service, &amy, chat, "hi").await;
 
     let error = service
         .delete_message(&zoe.caller, chat, second.id)
@@ -213,7 +204,7 @@ pub async fn deleting_leaves_a_tombstone(service: &dyn Service) {
     assert_eq!(history[0].text, None);
     assert_eq!(history[1].text.as_deref(), Some("hi"));
     // The next message still gets the next seq.
-    assert_eq!(send(service, &zoe, chat, "again").await.unwrap().seq, 3);
+    assert_eq!(say(service, &zoe, chat, "again").await.seq, 3);
     // A deleted message no longer counts as unread.
     let list = service
         .list_chats(&amy.caller, PageRequest::default())

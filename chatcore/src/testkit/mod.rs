@@ -19,6 +19,7 @@ pub use messages::*;
 
 use std::any::Any;
 
+use crate::messages::{MessageText, SendMessage};
 use crate::users::{Authenticated, Password, Register, Username};
 use crate::{Caller, ChatCore, Service};
 
@@ -94,6 +95,17 @@ pub async fn register(service: &dyn Service, username: &str) -> TestUser {
         caller,
         password,
     }
+}
+
+/// Sends `text` into `chat` as `user`; the send must succeed.
+pub async fn say(
+    service: &dyn Service,
+    user: &TestUser,
+    chat: crate::ChatId,
+    text: &str,
+) -> crate::messages::Message {
+    let message = SendMessage::new(chat, MessageText::parse(text).unwrap());
+    service.send_message(&user.caller, message).await.unwrap()
 }
 
 /// Expands the conformance suite into `#[tokio::test]`s over a harness factory:
