@@ -10,17 +10,25 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::auth::token::TokenKeys;
 use crate::chats::{self, ChatDetail, ChatListItem, DirectChat, Member};
+use crate::contacts::{self, ListedUser, queries::Listing};
 use crate::groups::{self, AssignableRole, ChatTitle, CreateGroup};
-use crate::messages::{self, HistoryQuery, Message, SendMessage};
+use crate::invites::{self, CreateInvite, Invite, InviteCode, InvitePreview, JoinedGroup};
+use crate::messages::{
+    self, Emoji, ForwardMessage, HistoryQuery, Message, MessageText, ReactionCount, ReadMarker,
+    ReadReceipt, SendMessage,
+};
+use crate::moderation::{self, NewReport, Report, ReportQuery};
+use crate::notify::{LoggingNotifier, Notifier};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::{self, Caller, NewSession, Session, SessionOptions};
 use crate::users::{
-    self, Authenticated, ExternalId, ExternalUser, Login, ProfileUpdate, Register, User,
-    UserProfile, UserSearch,
+    self, Authenticated, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Role,
+    User, UserProfile, UserRef, UserSearch,
 };
 use crate::write::{WriteMode, Writer};
 use crate::{
-    ChatId, Error, MessageId, Migrator, Result, Service, SessionId, UserId, settings_entity,
+    ChatId, Error, MessageId, Migrator, ReportId, Result, Service, SessionId, UserId,
+    settings_entity,
 };
 
 /// How a [`ChatCore`] behaves. Start from `Options::default()`.
@@ -41,6 +49,10 @@ pub struct Options {
     pub migrate: bool,
     /// The most members a group may have. Default: 10,000.
     pub max_group_members: usize,
+    /// Delivers password-reset and verification tokens. Default: [`LoggingNotifier`].
+    pub notifier: Arc<dyn Notifier>,
+    /// How long a password-reset or verification token works. Default: 1 hour.
+    pub account_token_lifetime: Duration,
 }
 
 impl Default for Options {
@@ -52,6 +64,8 @@ impl Default for Options {
             write_mode: WriteMode::Direct,
             migrate: true,
             max_group_members: 10_000,
+            notifier: Arc::new(LoggingNotifier::default()),
+            account_token_lifetime: Duration::hours(1),
         }
     }
 }
@@ -81,6 +95,18 @@ impl Options {
         self
     }
 
+    /// Sets how account notices are delivered.
+    pub fn notifier(mut self, notifier: impl Notifier) -> Self {
+        self.notifier = Arc::new(notifier);
+        self
+    }
+
+    /// Sets how long password-reset and verification tokens work.
+    pub fn account_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.account_token_lifetime = lifetime;
+        self
+    }
+
     /// Sets whether to apply migrations on open.
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
@@ -103,6 +129,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenKeys,
     pub(crate) session_lifetime: Duration,
     pub(crate) max_group_members: usize,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) account_token_lifetime: Duration,
 }
 
 const SECRET_KEY: &str = "token_signing_secret";
@@ -137,6 +165,8 @@ impl ChatCore {
                 tokens: TokenKeys::new(&secret, &issuer, &issuer),
                 session_lifetime: options.session_lifetime,
                 max_group_members: options.max_group_members.max(2),
+                notifier: options.notifier,
+                account_token_lifetime: options.account_token_lifetime,
             }),
         })
     }
@@ -308,5 +338,153 @@ impl Service for ChatCore {
         message_id: MessageId,
     ) -> Result<()> {
         messages::queries::delete(&self.inner, caller, chat_id, message_id).await
+    }
+    async fn change_password(&self, caller: &Caller, current: &str, new: Password) -> Result<()> {
+        users::recovery::change_password(&self.inner, caller, current, new).await
+    }
+
+    async fn request_password_reset(&self, login: &str) -> Result<()> {
+        users::recovery::request_password_reset(&self.inner, login).await
+    }
+
+    async fn confirm_password_reset(&self, token: &str, new_password: Password) -> Result<()> {
+        users::recovery::confirm_password_reset(&self.inner, token, new_password).await
+    }
+
+    async fn request_verification(&self, caller: &Caller) -> Result<()> {
+        users::recovery::request_verification(&self.inner, caller).await
+    }
+
+    async fn confirm_verification(&self, token: &str) -> Result<()> {
+        users::recovery::confirm_verification(&self.inner, token).await
+    }
+
+    async fn add_contact(&self, caller: &Caller, user_id: UserId) -> Result<ListedUser> {
+        contacts::queries::add_contact(&self.inner, caller, user_id).await
+    }
+
+    async fn remove_contact(&self, caller: &Caller, user_id: UserId) -> Result<()> {
+        contacts::queries::remove_contact(&self.inner, caller, user_id).await
+    }
+
+    async fn list_contacts(&self, caller: &Caller, page: PageRequest) -> Result<Page<ListedUser>> {
+        contacts::queries::list(&self.inner, caller, Listing::Contacts, page).await
+    }
+
+    async fn block_user(&self, caller: &Caller, user_id: UserId) -> Result<ListedUser> {
+        contacts::queries::block(&self.inner, caller, user_id).await
+    }
+
+    async fn unblock_user(&self, caller: &Caller, user_id: UserId) -> Result<()> {
+        contacts::queries::unblock(&self.inner, caller, user_id).await
+    }
+
+    async fn list_blocks(&self, caller: &Caller, page: PageRequest) -> Result<Page<ListedUser>> {
+        contacts::queries::list(&self.inner, caller, Listing::Blocks, page).await
+    }
+
+    async fn create_invite(&self, caller: &Caller, invite: CreateInvite) -> Result<Invite> {
+        invites::queries::create(&self.inner, caller, invite).await
+    }
+
+    async fn list_invites(&self, caller: &Caller, chat_id: ChatId) -> Result<Vec<Invite>> {
+        invites::queries::list(&self.inner, caller, chat_id).await
+    }
+
+    async fn revoke_invite(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        code: &InviteCode,
+    ) -> Result<()> {
+        invites::queries::revoke(&self.inner, caller, chat_id, code.clone()).await
+    }
+
+    async fn preview_invite(&self, caller: &Caller, code: &InviteCode) -> Result<InvitePreview> {
+        invites::queries::preview(&self.inner, caller, code.clone()).await
+    }
+
+    async fn accept_invite(&self, caller: &Caller, code: &InviteCode) -> Result<JoinedGroup> {
+        invites::queries::accept(&self.inner, caller, code.clone()).await
+    }
+
+    async fn forward_message(&self, caller: &Caller, forward: ForwardMessage) -> Result<Message> {
+        messages::queries::forward(&self.inner, caller, forward).await
+    }
+
+    async fn edit_message(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+        text: MessageText,
+    ) -> Result<Message> {
+        messages::queries::edit(&self.inner, caller, chat_id, message_id, text).await
+    }
+
+    async fn add_reaction(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<Vec<ReactionCount>> {
+        messages::reactions::react(&self.inner, caller, chat_id, message_id, emoji, true).await
+    }
+
+    async fn remove_reaction(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<Vec<ReactionCount>> {
+        messages::reactions::react(&self.inner, caller, chat_id, message_id, emoji, false).await
+    }
+
+    async fn mark_read(&self, caller: &Caller, chat_id: ChatId, seq: i64) -> Result<ReadMarker> {
+        messages::receipts::mark_read(&self.inner, caller, chat_id, seq).await
+    }
+
+    async fn list_read_receipts(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+    ) -> Result<Vec<ReadReceipt>> {
+        messages::receipts::read_by(&self.inner, caller, chat_id, message_id).await
+    }
+
+    async fn send_typing(&self, caller: &Caller, chat_id: ChatId) -> Result<()> {
+        messages::receipts::typing(&self.inner, caller, chat_id).await
+    }
+
+    async fn create_report(&self, caller: &Caller, report: NewReport) -> Result<Report> {
+        moderation::queries::report(&self.inner, caller, report).await
+    }
+
+    async fn list_reports(&self, caller: &Caller, query: ReportQuery) -> Result<Page<Report>> {
+        moderation::queries::list(&self.inner, caller, query).await
+    }
+
+    async fn resolve_report(
+        &self,
+        caller: &Caller,
+        report_id: ReportId,
+        resolution: Option<String>,
+    ) -> Result<Report> {
+        moderation::queries::resolve(&self.inner, caller, report_id, resolution).await
+    }
+
+    async fn deactivate_user(&self, caller: &Caller, user_id: UserId) -> Result<()> {
+        moderation::queries::set_active(&self.inner, caller, user_id, false).await
+    }
+
+    async fn reactivate_user(&self, caller: &Caller, user_id: UserId) -> Result<()> {
+        moderation::queries::set_active(&self.inner, caller, user_id, true).await
+    }
+
+    async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User> {
+        moderation::queries::set_role(&self.inner, user, role).await
     }
 }

@@ -48,6 +48,21 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(Cow<'static, str>),
+    /// The other user blocked the caller.
+    #[error("this user does not accept this from you")]
+    Blocked,
+    /// The invite link's expiry time has passed.
+    #[error("the invite has expired")]
+    InviteExpired,
+    /// An admin revoked the invite link.
+    #[error("the invite was revoked")]
+    InviteRevoked,
+    /// The invite link reached its maximum number of uses.
+    #[error("the invite has no uses left")]
+    InviteExhausted,
+    /// A password-reset or verification token is unknown, used or expired.
+    #[error("invalid or expired token")]
+    InvalidToken,
     /// Something failed inside; the details went to the log.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -70,6 +85,11 @@ impl Error {
             Error::SelfChat => "self_chat",
             Error::UserInactive => "user_inactive",
             Error::Conflict(_) => "conflict",
+            Error::Blocked => "blocked",
+            Error::InviteExpired => "invite_expired",
+            Error::InviteRevoked => "invite_revoked",
+            Error::InviteExhausted => "invite_exhausted",
+            Error::InvalidToken => "invalid_token",
             Error::Internal(_) => "internal",
         }
     }
@@ -127,6 +147,11 @@ mod tests {
             Error::SelfChat,
             Error::UserInactive,
             Error::Conflict("x".into()),
+            Error::Blocked,
+            Error::InviteExpired,
+            Error::InviteRevoked,
+            Error::InviteExhausted,
+            Error::InvalidToken,
         ];
         for error in errors {
             let code = error.code();

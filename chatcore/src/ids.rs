@@ -83,6 +83,10 @@ id_type!(
     /// Identifies a message.
     MessageId
 );
+id_type!(
+    /// Identifies a report to the moderators.
+    ReportId
+);
 
 #[cfg(test)]
 mod tests {

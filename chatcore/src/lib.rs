@@ -4,12 +4,16 @@
 mod auth;
 pub mod chats;
 mod clock;
+pub mod contacts;
 mod core;
 mod error;
 pub mod groups;
 mod ids;
+pub mod invites;
 pub mod messages;
 mod migration;
+pub mod moderation;
+pub mod notify;
 mod pagination;
 mod service;
 pub mod sessions;
@@ -21,8 +25,9 @@ mod write;
 
 pub use crate::core::{ChatCore, Options};
 pub use error::{Error, Result};
-pub use ids::{ChatId, MessageId, SessionId, UserId};
+pub use ids::{ChatId, MessageId, ReportId, SessionId, UserId};
 pub use migration::Migrator;
+pub use notify::{AccountNotice, LoggingNotifier, NoticeKind, Notifier};
 pub use pagination::{Page, PageRequest};
 pub use service::Service;
 pub use sessions::Caller;

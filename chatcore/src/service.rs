@@ -3,15 +3,21 @@
 use async_trait::async_trait;
 
 use crate::chats::{ChatDetail, ChatListItem, DirectChat, Member};
+use crate::contacts::ListedUser;
 use crate::groups::{AssignableRole, ChatTitle, CreateGroup};
-use crate::messages::{HistoryQuery, Message, SendMessage};
+use crate::invites::{CreateInvite, Invite, InviteCode, InvitePreview, JoinedGroup};
+use crate::messages::{
+    Emoji, ForwardMessage, HistoryQuery, Message, MessageText, ReactionCount, ReadMarker,
+    ReadReceipt, SendMessage,
+};
+use crate::moderation::{NewReport, Report, ReportQuery};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::{Caller, NewSession, Session, SessionOptions};
 use crate::users::{
-    Authenticated, ExternalId, ExternalUser, Login, ProfileUpdate, Register, User, UserProfile,
-    UserSearch,
+    Authenticated, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Role, User,
+    UserProfile, UserRef, UserSearch,
 };
-use crate::{ChatId, MessageId, Result, SessionId, UserId};
+use crate::{ChatId, MessageId, ReportId, Result, SessionId, UserId};
 
 /// Everything chatcore does, for every transport: in-process calls, REST, WebSocket and SSE
 /// all go through this trait, so they cannot disagree.
@@ -23,10 +29,18 @@ use crate::{ChatId, MessageId, Result, SessionId, UserId};
 /// Every implementation guarantees:
 ///
 /// - **Authorization.** Every operation except [`register`](Service::register),
-///   [`login`](Service::login), [`authenticate`](Service::authenticate) and the trusted
-///   embedding-app operations takes the [`Caller`] and checks what that user may do. A caller
-///   who is not a member of a chat gets [`Error::NotFound`](crate::Error::NotFound) for
-///   everything about it: a chat's existence is not revealed.
+///   [`login`](Service::login), [`authenticate`](Service::authenticate), the token
+///   confirmations and the trusted embedding-app operations takes the [`Caller`] and checks
+///   what that user may do. A caller who is not a member of a chat gets
+///   [`Error::NotFound`](crate::Error::NotFound) for everything about it: a chat's existence
+///   is not revealed. Server admins (see [`set_server_role`](Service::set_server_role)) may
+///   also moderate: list and resolve reports, deactivate users, delete any message.
+/// - **History visibility.** A member of a `since_join` group sees only messages sent after
+///   they last joined, in history, chat-list previews, replies, forwards, reactions, receipts
+///   and reports alike.
+/// - **Blocks.** A user blocked by another cannot open a direct chat with them, send into
+///   their direct chat, or add them to a group ([`Error::Blocked`](crate::Error::Blocked));
+///   nothing else tells them.
 /// - **Atomicity.** An operation that fails changes nothing. An operation that returned `Ok`
 ///   is durable (on SQLite with `synchronous=FULL`, fsynced).
 /// - **Ordering.** Messages of a chat have a `seq` contiguous from 1, unique under any
@@ -137,7 +151,7 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`SelfChat`](crate::Error::SelfChat) with oneself; [`NotFound`](crate::Error::NotFound)
     /// for an unknown user; [`UserInactive`](crate::Error::UserInactive) for a deactivated or
-    /// deleted one.
+    /// deleted one; [`Blocked`](crate::Error::Blocked) when they blocked the caller.
     async fn start_direct_chat(&self, caller: &Caller, user_id: UserId) -> Result<DirectChat>;
 
     /// The caller's chats, newest activity first, with last message and unread count.
@@ -163,7 +177,8 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) for an unknown member;
     /// [`UserInactive`](crate::Error::UserInactive) for a deactivated one;
-    /// [`InvalidInput`](crate::Error::InvalidInput) (`members`) beyond the member limit.
+    /// [`InvalidInput`](crate::Error::InvalidInput) (`members`) beyond the member limit;
+    /// [`Blocked`](crate::Error::Blocked) when one of them blocked the caller.
     async fn create_group(&self, caller: &Caller, group: CreateGroup) -> Result<ChatDetail>;
 
     /// Renames a group (admins and the owner).
@@ -193,7 +208,7 @@ pub trait Service: Send + Sync + 'static {
     /// [`NotFound`](crate::Error::NotFound) unless the caller is a member, or for an unknown
     /// user; [`Forbidden`](crate::Error::Forbidden) for a plain member;
     /// [`UserInactive`](crate::Error::UserInactive); [`Conflict`](crate::Error::Conflict) when
-    /// the group is full.
+    /// the group is full; [`Blocked`](crate::Error::Blocked) when the user blocked the caller.
     async fn add_member(&self, caller: &Caller, chat_id: ChatId, user_id: UserId)
     -> Result<Member>;
 
@@ -227,10 +242,13 @@ pub trait Service: Send + Sync + 'static {
     /// [`NotFound`](crate::Error::NotFound) unless the caller is a member.
     async fn list_members(&self, caller: &Caller, chat_id: ChatId) -> Result<Vec<Member>>;
 
-    /// Sends a message; the caller's own read marker moves to it.
+    /// Sends a message, possibly as a reply to a message of the same chat; the caller's own
+    /// read marker moves to it.
     ///
     /// # Errors
-    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member.
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member, or for a
+    /// `reply_to` the caller cannot see in this chat; [`Blocked`](crate::Error::Blocked) in a
+    /// direct chat whose other member blocked the caller.
     async fn send_message(&self, caller: &Caller, message: SendMessage) -> Result<Message>;
 
     /// A page of a chat's history, in ascending seq.
@@ -244,16 +262,260 @@ pub trait Service: Send + Sync + 'static {
         query: HistoryQuery,
     ) -> Result<Vec<Message>>;
 
-    /// Deletes one's own message, leaving a tombstone that keeps its seq. Deleting it again
-    /// changes nothing.
+    /// Deletes a message, leaving a tombstone that keeps its seq; its reactions go. Senders
+    /// delete their own messages, group admins and owners any message of their group, server
+    /// admins any message anywhere. Deleting it again changes nothing.
     ///
     /// # Errors
-    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and the message is in
-    /// the chat; [`Forbidden`](crate::Error::Forbidden) for someone else's message.
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member (or a server admin)
+    /// and the message is in the chat; [`Forbidden`](crate::Error::Forbidden) for someone
+    /// else's message without the right to moderate it.
     async fn delete_message(
         &self,
         caller: &Caller,
         chat_id: ChatId,
         message_id: MessageId,
     ) -> Result<()>;
+    /// Changes the caller's password, given the current one; every other session of the
+    /// caller ends.
+    ///
+    /// # Errors
+    /// [`InvalidLogin`](crate::Error::InvalidLogin) for a wrong current password (or an
+    /// account without one).
+    async fn change_password(&self, caller: &Caller, current: &str, new: Password) -> Result<()>;
+
+    /// Asks for a password-reset token for a username or email. The answer is the same
+    /// whether or not such an account exists; when it does (active, with a password), a
+    /// single-use token is stored as a hash and handed to the [`Notifier`](crate::Notifier).
+    /// An earlier unused reset token stops working.
+    ///
+    /// # Errors
+    /// None beyond [`Internal`](crate::Error::Internal).
+    async fn request_password_reset(&self, login: &str) -> Result<()>;
+
+    /// Sets a new password with a reset token; every session of the account ends.
+    ///
+    /// # Errors
+    /// [`InvalidToken`](crate::Error::InvalidToken) for an unknown, used or expired token.
+    async fn confirm_password_reset(&self, token: &str, new_password: Password) -> Result<()>;
+
+    /// Sends the caller a verification token through the [`Notifier`](crate::Notifier).
+    ///
+    /// # Errors
+    /// [`Conflict`](crate::Error::Conflict) when the account is already verified.
+    async fn request_verification(&self, caller: &Caller) -> Result<()>;
+
+    /// Marks the token's account as verified.
+    ///
+    /// # Errors
+    /// [`InvalidToken`](crate::Error::InvalidToken) for an unknown, used or expired token.
+    async fn confirm_verification(&self, token: &str) -> Result<()>;
+
+    /// Adds a user to the caller's contacts (adding again changes nothing).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) for an unknown user;
+    /// [`InvalidInput`](crate::Error::InvalidInput) for oneself.
+    async fn add_contact(&self, caller: &Caller, user_id: UserId) -> Result<ListedUser>;
+
+    /// Removes a user from the caller's contacts (idempotent).
+    ///
+    /// # Errors
+    /// None beyond [`Internal`](crate::Error::Internal).
+    async fn remove_contact(&self, caller: &Caller, user_id: UserId) -> Result<()>;
+
+    /// The caller's contacts with their public profiles, by username.
+    ///
+    /// # Errors
+    /// None beyond [`Internal`](crate::Error::Internal).
+    async fn list_contacts(&self, caller: &Caller, page: PageRequest) -> Result<Page<ListedUser>>;
+
+    /// Blocks a user (blocking again changes nothing).
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) for an unknown user;
+    /// [`InvalidInput`](crate::Error::InvalidInput) for oneself.
+    async fn block_user(&self, caller: &Caller, user_id: UserId) -> Result<ListedUser>;
+
+    /// Unblocks a user (idempotent).
+    ///
+    /// # Errors
+    /// None beyond [`Internal`](crate::Error::Internal).
+    async fn unblock_user(&self, caller: &Caller, user_id: UserId) -> Result<()>;
+
+    /// The users the caller blocked, by username.
+    ///
+    /// # Errors
+    /// None beyond [`Internal`](crate::Error::Internal).
+    async fn list_blocks(&self, caller: &Caller, page: PageRequest) -> Result<Page<ListedUser>>;
+
+    /// Creates an invite link for a group (admins and the owner), with a code of 128 random
+    /// bits.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member;
+    /// [`Forbidden`](crate::Error::Forbidden) for a plain member or a direct chat;
+    /// [`InvalidInput`](crate::Error::InvalidInput) for an expiry in the past or zero uses.
+    async fn create_invite(&self, caller: &Caller, invite: CreateInvite) -> Result<Invite>;
+
+    /// A group's invite links, newest first, with their state (admins and the owner).
+    ///
+    /// # Errors
+    /// As [`create_invite`](Service::create_invite).
+    async fn list_invites(&self, caller: &Caller, chat_id: ChatId) -> Result<Vec<Invite>>;
+
+    /// Revokes an invite link (admins and the owner; idempotent).
+    ///
+    /// # Errors
+    /// As [`create_invite`](Service::create_invite), and
+    /// [`NotFound`](crate::Error::NotFound) for a code of another group.
+    async fn revoke_invite(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        code: &InviteCode,
+    ) -> Result<()>;
+
+    /// What an invite leads to: the group's title, member count, and whether it still works.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) for an unknown code.
+    async fn preview_invite(&self, caller: &Caller, code: &InviteCode) -> Result<InvitePreview>;
+
+    /// Joins a group through an invite. Concurrent accepts never exceed the invite's
+    /// maximum uses; accepting while already a member changes nothing and spends no use.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) for an unknown code;
+    /// [`InviteExpired`](crate::Error::InviteExpired),
+    /// [`InviteRevoked`](crate::Error::InviteRevoked),
+    /// [`InviteExhausted`](crate::Error::InviteExhausted);
+    /// [`Conflict`](crate::Error::Conflict) when the group is full.
+    async fn accept_invite(&self, caller: &Caller, code: &InviteCode) -> Result<JoinedGroup>;
+
+    /// Forwards a message the caller can see into another chat the caller is in: a new
+    /// message recording the original message and sender.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member of both chats and
+    /// can see the (undeleted) message; [`Blocked`](crate::Error::Blocked) into a direct chat
+    /// whose other member blocked the caller.
+    async fn forward_message(&self, caller: &Caller, forward: ForwardMessage) -> Result<Message>;
+
+    /// Changes the text of one's own message and records when.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
+    /// message; [`Forbidden`](crate::Error::Forbidden) for someone else's message or a
+    /// forward; [`Conflict`](crate::Error::Conflict) for a deleted one.
+    async fn edit_message(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+        text: MessageText,
+    ) -> Result<Message>;
+
+    /// Reacts to a message with an emoji (reacting twice with the same one changes
+    /// nothing); returns the message's reaction counts.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
+    /// message; [`Conflict`](crate::Error::Conflict) for a deleted message.
+    async fn add_reaction(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<Vec<ReactionCount>>;
+
+    /// Takes back a reaction (idempotent); returns the message's reaction counts.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
+    /// message.
+    async fn remove_reaction(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+        emoji: Emoji,
+    ) -> Result<Vec<ReactionCount>>;
+
+    /// Moves the caller's read marker forward to `seq` (capped at the latest message); an
+    /// older seq changes nothing. Returns where the marker stands.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member;
+    /// [`InvalidInput`](crate::Error::InvalidInput) for a negative seq.
+    async fn mark_read(&self, caller: &Caller, chat_id: ChatId, seq: i64) -> Result<ReadMarker>;
+
+    /// The members (other than the sender) whose read marker reached a message, with the
+    /// time it did, earliest first.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
+    /// message.
+    async fn list_read_receipts(
+        &self,
+        caller: &Caller,
+        chat_id: ChatId,
+        message_id: MessageId,
+    ) -> Result<Vec<ReadReceipt>>;
+
+    /// Says the caller is typing in a chat. Nothing is stored; the other members get an
+    /// ephemeral notice through the realtime layer.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member.
+    async fn send_typing(&self, caller: &Caller, chat_id: ChatId) -> Result<()>;
+
+    /// Reports a chat, or a message in it, to the server's admins.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
+    /// message; [`InvalidInput`](crate::Error::InvalidInput) for a note over 1,000 characters.
+    async fn create_report(&self, caller: &Caller, report: NewReport) -> Result<Report>;
+
+    /// The report queue, oldest first (server admins).
+    ///
+    /// # Errors
+    /// [`Forbidden`](crate::Error::Forbidden) unless the caller is a server admin.
+    async fn list_reports(&self, caller: &Caller, query: ReportQuery) -> Result<Page<Report>>;
+
+    /// Marks a report resolved, with an optional note (server admins). Resolving again keeps
+    /// the first resolution.
+    ///
+    /// # Errors
+    /// [`Forbidden`](crate::Error::Forbidden) unless the caller is a server admin;
+    /// [`NotFound`](crate::Error::NotFound) for an unknown report.
+    async fn resolve_report(
+        &self,
+        caller: &Caller,
+        report_id: ReportId,
+        resolution: Option<String>,
+    ) -> Result<Report>;
+
+    /// Deactivates a user (server admins): they cannot sign in, and every session of theirs
+    /// ends at once.
+    ///
+    /// # Errors
+    /// [`Forbidden`](crate::Error::Forbidden) unless the caller is a server admin, or for
+    /// oneself; [`NotFound`](crate::Error::NotFound) for an unknown user.
+    async fn deactivate_user(&self, caller: &Caller, user_id: UserId) -> Result<()>;
+
+    /// Lets a deactivated user sign in again (server admins).
+    ///
+    /// # Errors
+    /// As [`deactivate_user`](Service::deactivate_user);
+    /// [`Conflict`](crate::Error::Conflict) for a deleted account.
+    async fn reactivate_user(&self, caller: &Caller, user_id: UserId) -> Result<()>;
+
+    /// **Trusted (embedding app only).** Sets a user's server-wide role; it applies from
+    /// their next authenticated request.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) for an unknown user.
+    async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User>;
 }

@@ -13,6 +13,7 @@ use super::entity as chats;
 use super::member_entity as members;
 use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, MemberRole};
 use crate::clock::{from_micros, now};
+use crate::contacts::queries::ensure_not_blocked;
 use crate::core::Inner;
 use crate::groups::HistoryVisibility;
 use crate::messages::{MessagePreview, entity as messages, preview};
@@ -77,6 +78,7 @@ pub(crate) async fn start_direct(
         .writer
         .run(move |txn| {
             Box::pin(async move {
+                ensure_not_blocked(txn, other.as_uuid(), me).await?;
                 let now = now();
                 let chat_id = ChatId::new().as_uuid();
                 // Insert-if-absent on the unique pair key: two users starting the same chat at

@@ -13,6 +13,7 @@ use crate::chats::member_entity as members;
 use crate::chats::queries::{detail, member_views, membership};
 use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
 use crate::clock::now;
+use crate::contacts::queries::{ensure_none_blocked, ensure_not_blocked};
 use crate::core::Inner;
 use crate::sessions::Caller;
 use crate::users::entity as users;
@@ -28,7 +29,7 @@ fn rank(role: &str) -> u8 {
 }
 
 /// The caller's membership, which must carry at least `needed`.
-async fn require(
+pub(crate) async fn require(
     txn: &impl ConnectionTrait,
     chat_id: Uuid,
     user_id: Uuid,
@@ -44,7 +45,7 @@ async fn require(
 }
 
 /// Checks that every user exists and is active.
-async fn check_users(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
+pub(crate) async fn check_users(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -137,6 +138,7 @@ pub(crate) async fn create(
         .run(move |txn| {
             Box::pin(async move {
                 check_users(txn, &others).await?;
+                ensure_none_blocked(txn, &others, me).await?;
                 let now = now();
                 let chat_id = ChatId::new().as_uuid();
                 chats::Entity::insert(chats::ActiveModel {
@@ -227,6 +229,7 @@ pub(crate) async fn add_member(
             Box::pin(async move {
                 require(txn, id, me, MemberRole::Admin).await?;
                 check_users(txn, &[user]).await?;
+                ensure_not_blocked(txn, user, me).await?;
                 if members::Entity::find_by_id((id, user))
                     .one(txn)
                     .await?

@@ -17,6 +17,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub edited_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// The message this one answers (same chat).
+    pub reply_to_id: Option<Uuid>,
+    /// For a forward: the message first forwarded, and its sender.
+    pub forwarded_message_id: Option<Uuid>,
+    pub forwarded_sender_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

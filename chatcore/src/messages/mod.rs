@@ -1,14 +1,19 @@
-//! Messages: sending (idempotent on a client id), history and deletion.
+//! Messages: sending (idempotent on a client id), replies, forwards, edits, deletion,
+//! reactions, read receipts and typing notices.
 
 pub(crate) mod entity;
 pub(crate) mod queries;
+pub(crate) mod reaction_entity;
+pub(crate) mod reactions;
+pub(crate) mod read_mark_entity;
+pub(crate) mod receipts;
 mod text;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub(crate) use text::preview;
-pub use text::{ClientId, MessageText};
+pub use text::{ClientId, Emoji, MessageText};
 
 use crate::users::UserProfile;
 use crate::{ChatId, Error, MessageId, Result, UserId};
@@ -34,6 +39,83 @@ pub struct Message {
     pub edited_at: Option<DateTime<Utc>>,
     /// Whether it was deleted (a tombstone keeping its seq).
     pub deleted: bool,
+    /// The message it answers, if any.
+    pub reply_to: Option<ReplyTo>,
+    /// Where a forwarded message first came from.
+    pub forwarded_from: Option<ForwardedFrom>,
+    /// Reactions, most frequent first.
+    pub reactions: Vec<ReactionCount>,
+}
+
+/// The message a reply answers, as the reader may see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplyTo {
+    /// The original message.
+    pub message_id: MessageId,
+    /// Its seq.
+    pub seq: i64,
+    /// Whether the reader may see the original (under `since_join` history it may be from
+    /// before they joined); when not, the fields below are empty.
+    pub visible: bool,
+    /// Who sent the original.
+    pub sender_id: Option<UserId>,
+    /// The start of the original's text (at most 100 characters); `None` once deleted.
+    pub text: Option<String>,
+    /// Whether the original was deleted.
+    pub deleted: bool,
+}
+
+/// The origin of a forwarded message: forwarding a forward keeps the first origin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ForwardedFrom {
+    /// The original message.
+    pub message_id: MessageId,
+    /// Its sender.
+    pub sender_id: UserId,
+}
+
+/// How many people reacted to a message with one emoji.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReactionCount {
+    /// The emoji.
+    pub emoji: String,
+    /// How many reacted with it.
+    pub count: u64,
+    /// Whether the reader is one of them.
+    pub mine: bool,
+}
+
+/// Where a member's read marker stands: every message up to `seq` is read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadMarker {
+    /// The chat.
+    pub chat_id: ChatId,
+    /// The member.
+    pub user_id: UserId,
+    /// The last read seq.
+    pub seq: i64,
+}
+
+/// A member who read a message, and when their read marker reached it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReadReceipt {
+    /// The member.
+    pub user: UserProfile,
+    /// When they read it.
+    pub read_at: DateTime<Utc>,
+}
+
+/// Forwards a message into another chat.
+#[derive(Clone, Debug)]
+pub struct ForwardMessage {
+    /// The chat the message is in.
+    pub chat_id: ChatId,
+    /// The message.
+    pub message_id: MessageId,
+    /// Where to forward it (the caller must be a member).
+    pub to_chat_id: ChatId,
+    /// An idempotency key in the target chat, as for [`SendMessage::client_id`].
+    pub client_id: Option<ClientId>,
 }
 
 /// The latest message of a chat, as the chat list shows it.
@@ -62,6 +144,8 @@ pub struct SendMessage {
     pub text: MessageText,
     /// An idempotency key: sending again with the same key returns the first message.
     pub client_id: Option<ClientId>,
+    /// The message of the same chat this one answers.
+    pub reply_to: Option<MessageId>,
 }
 
 impl SendMessage {
@@ -71,7 +155,20 @@ impl SendMessage {
             chat_id,
             text,
             client_id: None,
+            reply_to: None,
         }
+    }
+
+    /// Makes this message a reply.
+    pub fn reply_to(mut self, message_id: MessageId) -> Self {
+        self.reply_to = Some(message_id);
+        self
+    }
+
+    /// Sets the idempotency key.
+    pub fn client_id(mut self, client_id: ClientId) -> Self {
+        self.client_id = Some(client_id);
+        self
     }
 }
 

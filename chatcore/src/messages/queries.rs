@@ -1,4 +1,6 @@
-//! Message queries.
+//! Message queries: sending, forwarding, editing, deleting and reading history.
+
+use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -8,30 +10,116 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{self, Model};
-use super::{HistoryQuery, Message, SendMessage};
+use super::receipts::advance_marker;
+use super::{
+    ForwardMessage, ForwardedFrom, HistoryQuery, Message, MessageText, ReactionCount, ReplyTo,
+    SendMessage, preview, reaction_entity as reactions,
+};
+use crate::chats::MemberRole;
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
 use crate::chats::queries::membership;
 use crate::clock::now;
+use crate::contacts::queries::ensure_direct_peer_allows;
 use crate::core::Inner;
 use crate::error::unique_violation;
+use crate::moderation::queries::is_server_admin;
 use crate::sessions::Caller;
 use crate::{ChatId, Error, MessageId, Result};
 
-impl From<Model> for Message {
-    fn from(model: Model) -> Self {
-        Message {
-            id: model.id.into(),
-            chat_id: model.chat_id.into(),
-            seq: model.seq,
-            sender_id: model.sender_id.into(),
-            deleted: model.deleted_at.is_some(),
-            text: model.text,
-            client_id: model.client_id,
-            created_at: model.created_at,
-            edited_at: model.edited_at,
-        }
+/// How many characters of the original a reply shows.
+const REPLY_PREVIEW_CHARS: usize = 100;
+
+/// Turns rows into messages as `reader` sees them (their history starting after
+/// `visible_from`): reply previews and reaction counts in two more queries, whatever the
+/// number of rows.
+pub(crate) async fn views(
+    db: &impl ConnectionTrait,
+    reader: Uuid,
+    visible_from: i64,
+    rows: Vec<Model>,
+) -> Result<Vec<Message>> {
+    let reply_ids: Vec<Uuid> = rows.iter().filter_map(|row| row.reply_to_id).collect();
+    let originals: HashMap<Uuid, Model> = if reply_ids.is_empty() {
+        HashMap::new()
+    } else {
+        entity::Entity::find()
+            .filter(entity::Column::Id.is_in(reply_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|original| (original.id, original))
+            .collect()
+    };
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut counts = super::reactions::counts(db, reader, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let reply_to = row.reply_to_id.map(|id| match originals.get(&id) {
+                Some(original) if original.seq > visible_from => ReplyTo {
+                    message_id: id.into(),
+                    seq: original.seq,
+                    visible: true,
+                    sender_id: Some(original.sender_id.into()),
+                    text: original
+                        .text
+                        .as_deref()
+                        .map(|text| preview(text, REPLY_PREVIEW_CHARS)),
+                    deleted: original.deleted_at.is_some(),
+                },
+                original => ReplyTo {
+                    message_id: id.into(),
+                    seq: original.map_or(0, |original| original.seq),
+                    visible: false,
+                    sender_id: None,
+                    text: None,
+                    deleted: false,
+                },
+            });
+            let reactions = counts.remove(&row.id).unwrap_or_default();
+            view(row, reply_to, reactions)
+        })
+        .collect())
+}
+
+fn view(model: Model, reply_to: Option<ReplyTo>, reactions: Vec<ReactionCount>) -> Message {
+    let forwarded_from = match (model.forwarded_message_id, model.forwarded_sender_id) {
+        (Some(message_id), Some(sender_id)) => Some(ForwardedFrom {
+            message_id: message_id.into(),
+            sender_id: sender_id.into(),
+        }),
+        _ => None,
+    };
+    Message {
+        id: model.id.into(),
+        chat_id: model.chat_id.into(),
+        seq: model.seq,
+        sender_id: model.sender_id.into(),
+        deleted: model.deleted_at.is_some(),
+        text: model.text,
+        client_id: model.client_id,
+        created_at: model.created_at,
+        edited_at: model.edited_at,
+        reply_to,
+        forwarded_from,
+        reactions,
     }
+}
+
+/// A message of the chat that a member whose history starts after `visible_from` may see.
+pub(crate) async fn visible_message(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    message_id: Uuid,
+    visible_from: i64,
+) -> Result<Model> {
+    entity::Entity::find_by_id(message_id)
+        .filter(entity::Column::ChatId.eq(chat_id))
+        .filter(entity::Column::Seq.gt(visible_from))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("message"))
 }
 
 async fn find_by_client_id(
@@ -74,6 +162,86 @@ async fn next_seq(
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 
+/// A message about to be stored.
+struct NewMessage {
+    chat_id: Uuid,
+    sender_id: Uuid,
+    text: String,
+    client_id: Option<String>,
+    reply_to_id: Option<Uuid>,
+    forwarded_from: Option<(Uuid, Uuid)>,
+}
+
+/// Stores a message at the chat's next seq; the chat comes back to every member's list and
+/// the sender has read everything up to their own message.
+async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model> {
+    let now = now();
+    let id = MessageId::new().as_uuid();
+    let seq = next_seq(txn, message.chat_id, id, now.timestamp_micros()).await?;
+    let row = entity::ActiveModel {
+        id: Set(id),
+        chat_id: Set(message.chat_id),
+        seq: Set(seq),
+        sender_id: Set(message.sender_id),
+        text: Set(Some(message.text)),
+        client_id: Set(message.client_id),
+        created_at: Set(now),
+        edited_at: Set(None),
+        deleted_at: Set(None),
+        reply_to_id: Set(message.reply_to_id),
+        forwarded_message_id: Set(message.forwarded_from.map(|(message, _)| message)),
+        forwarded_sender_id: Set(message.forwarded_from.map(|(_, sender)| sender)),
+    }
+    .insert(txn)
+    .await
+    .map_err(|error| match unique_violation(&error) {
+        Some(_) => Error::Conflict("message already sent".into()),
+        None => error.into(),
+    })?;
+    members::Entity::update_many()
+        .col_expr(members::Column::Hidden, Expr::value(false))
+        .filter(members::Column::ChatId.eq(message.chat_id))
+        .filter(members::Column::Hidden.eq(true))
+        .exec(txn)
+        .await?;
+    advance_marker(txn, message.chat_id, message.sender_id, seq, now).await?;
+    Ok(row)
+}
+
+/// Answers a send that lost a race on its client id with the message that won it.
+async fn settle_send(
+    inner: &Inner,
+    sent: Result<(Model, i64)>,
+    chat_id: Uuid,
+    me: Uuid,
+    client_id: Option<String>,
+) -> Result<Message> {
+    let (row, visible_from) = match (sent, client_id) {
+        (Ok(sent), _) => sent,
+        (Err(Error::Conflict(_)), Some(client_id)) => {
+            let row = find_by_client_id(&inner.db, chat_id, me, &client_id)
+                .await?
+                .ok_or_else(|| Error::internal("duplicate client id without a message"))?;
+            let member = membership(&inner.db, chat_id, me).await?;
+            (row, member.visible_from_seq)
+        }
+        (Err(error), _) => return Err(error),
+    };
+    single_view(&inner.db, me, visible_from, row).await
+}
+
+async fn single_view(
+    db: &impl ConnectionTrait,
+    reader: Uuid,
+    visible_from: i64,
+    row: Model,
+) -> Result<Message> {
+    views(db, reader, visible_from, vec![row])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::internal("message view missing"))
+}
+
 pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -> Result<Message> {
     let chat_id = message.chat_id.as_uuid();
     let me = caller.user_id.as_uuid();
@@ -83,62 +251,128 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                membership(txn, chat_id, me).await?;
+                let member = membership(txn, chat_id, me).await?;
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, chat_id, me, client_id).await?
                 {
-                    return Ok(existing);
+                    return Ok((existing, member.visible_from_seq));
                 }
-                let now = now();
-                let id = MessageId::new().as_uuid();
-                let seq = next_seq(txn, chat_id, id, now.timestamp_micros()).await?;
-                let row = entity::ActiveModel {
-                    id: Set(id),
-                    chat_id: Set(chat_id),
-                    seq: Set(seq),
-                    sender_id: Set(me),
-                    text: Set(Some(message.text.as_str().to_owned())),
-                    client_id: Set(client_id),
-                    created_at: Set(now),
-                    edited_at: Set(None),
-                    deleted_at: Set(None),
+                ensure_direct_peer_allows(txn, chat_id, me).await?;
+                if let Some(original) = message.reply_to {
+                    visible_message(txn, chat_id, original.as_uuid(), member.visible_from_seq)
+                        .await?;
                 }
-                .insert(txn)
-                .await
-                .map_err(|error| match unique_violation(&error) {
-                    Some(_) => Error::Conflict("message already sent".into()),
-                    None => error.into(),
-                })?;
-                // A new message brings the chat back to every member's list, and the sender
-                // has read everything up to their own message.
-                members::Entity::update_many()
-                    .col_expr(members::Column::Hidden, Expr::value(false))
-                    .filter(members::Column::ChatId.eq(chat_id))
-                    .filter(members::Column::Hidden.eq(true))
-                    .exec(txn)
-                    .await?;
-                members::Entity::update_many()
-                    .col_expr(members::Column::LastReadSeq, Expr::value(seq))
-                    .filter(members::Column::ChatId.eq(chat_id))
-                    .filter(members::Column::UserId.eq(me))
-                    .filter(members::Column::LastReadSeq.lt(seq))
-                    .exec(txn)
-                    .await?;
-                Ok(row)
+                let row = insert(
+                    txn,
+                    NewMessage {
+                        chat_id,
+                        sender_id: me,
+                        text: message.text.into(),
+                        client_id,
+                        reply_to_id: message.reply_to.map(|id| id.as_uuid()),
+                        forwarded_from: None,
+                    },
+                )
+                .await?;
+                Ok((row, member.visible_from_seq))
             })
         })
         .await;
-    match (sent, retry_client_id) {
-        (Ok(row), _) => Ok(row.into()),
-        // The same client id raced in from another connection and won: answer with its message.
-        (Err(Error::Conflict(_)), Some(client_id)) => {
-            find_by_client_id(&inner.db, chat_id, me, &client_id)
-                .await?
-                .map(Message::from)
-                .ok_or_else(|| Error::internal("duplicate client id without a message"))
-        }
-        (Err(error), _) => Err(error),
-    }
+    settle_send(inner, sent, chat_id, me, retry_client_id).await
+}
+
+pub(crate) async fn forward(
+    inner: &Inner,
+    caller: &Caller,
+    request: ForwardMessage,
+) -> Result<Message> {
+    let (from_chat, to_chat) = (request.chat_id.as_uuid(), request.to_chat_id.as_uuid());
+    let me = caller.user_id.as_uuid();
+    let client_id = request.client_id.as_ref().map(|id| id.as_str().to_owned());
+    let retry_client_id = client_id.clone();
+    let sent = inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let source = membership(txn, from_chat, me).await?;
+                let original = visible_message(
+                    txn,
+                    from_chat,
+                    request.message_id.as_uuid(),
+                    source.visible_from_seq,
+                )
+                .await?;
+                let Some(text) = original.text.filter(|_| original.deleted_at.is_none()) else {
+                    return Err(Error::NotFound("message"));
+                };
+                let target = membership(txn, to_chat, me).await?;
+                if let Some(client_id) = &client_id
+                    && let Some(existing) = find_by_client_id(txn, to_chat, me, client_id).await?
+                {
+                    return Ok((existing, target.visible_from_seq));
+                }
+                ensure_direct_peer_allows(txn, to_chat, me).await?;
+                // Forwarding a forward keeps the first origin.
+                let origin = match (original.forwarded_message_id, original.forwarded_sender_id) {
+                    (Some(message), Some(sender)) => (message, sender),
+                    _ => (original.id, original.sender_id),
+                };
+                let row = insert(
+                    txn,
+                    NewMessage {
+                        chat_id: to_chat,
+                        sender_id: me,
+                        text,
+                        client_id,
+                        reply_to_id: None,
+                        forwarded_from: Some(origin),
+                    },
+                )
+                .await?;
+                Ok((row, target.visible_from_seq))
+            })
+        })
+        .await;
+    settle_send(inner, sent, to_chat, me, retry_client_id).await
+}
+
+pub(crate) async fn edit(
+    inner: &Inner,
+    caller: &Caller,
+    chat_id: ChatId,
+    message_id: MessageId,
+    text: MessageText,
+) -> Result<Message> {
+    let (chat_id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
+    let (row, visible_from) = inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let member = membership(txn, chat_id, me).await?;
+                let message =
+                    visible_message(txn, chat_id, message_id.as_uuid(), member.visible_from_seq)
+                        .await?;
+                if message.sender_id != me {
+                    return Err(Error::Forbidden(
+                        "only the sender may edit this message".into(),
+                    ));
+                }
+                if message.deleted_at.is_some() {
+                    return Err(Error::Conflict("the message was deleted".into()));
+                }
+                if message.forwarded_message_id.is_some() {
+                    return Err(Error::Forbidden(
+                        "a forwarded message cannot be edited".into(),
+                    ));
+                }
+                let mut row = message.into_active_model();
+                row.text = Set(Some(text.into()));
+                row.edited_at = Set(Some(now()));
+                Ok((row.update(txn).await?, member.visible_from_seq))
+            })
+        })
+        .await?;
+    single_view(&inner.db, me, visible_from, row).await
 }
 
 pub(crate) async fn history(
@@ -148,7 +382,8 @@ pub(crate) async fn history(
     query: HistoryQuery,
 ) -> Result<Vec<Message>> {
     let chat_id = chat_id.as_uuid();
-    let member = membership(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
+    let me = caller.user_id.as_uuid();
+    let member = membership(&inner.db, chat_id, me).await?;
     // Members of a `since_join` group see only what was sent after they (last) joined.
     let mut select = entity::Entity::find()
         .filter(entity::Column::ChatId.eq(chat_id))
@@ -175,7 +410,7 @@ pub(crate) async fn history(
         rows.reverse();
         rows
     };
-    Ok(rows.into_iter().map(Message::from).collect())
+    views(&inner.db, me, member.visible_from_seq, rows).await
 }
 
 pub(crate) async fn delete(
@@ -189,25 +424,37 @@ pub(crate) async fn delete(
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                let member = membership(txn, chat_id, me).await?;
-                let message = entity::Entity::find_by_id(message_id.as_uuid())
-                    .filter(entity::Column::ChatId.eq(chat_id))
-                    .filter(entity::Column::Seq.gt(member.visible_from_seq))
-                    .one(txn)
-                    .await?
-                    .ok_or(Error::NotFound("message"))?;
+                let member = members::Entity::find_by_id((chat_id, me)).one(txn).await?;
+                // Server admins moderate every chat, member or not, and see all of it.
+                let visible_from = match &member {
+                    Some(member) => member.visible_from_seq,
+                    None if is_server_admin(txn, me).await? => 0,
+                    None => return Err(Error::NotFound("chat")),
+                };
+                let message =
+                    visible_message(txn, chat_id, message_id.as_uuid(), visible_from).await?;
                 if message.sender_id != me {
-                    return Err(Error::Forbidden(
-                        "only the sender may delete this message".into(),
-                    ));
+                    let group_admin = member.as_ref().is_some_and(|member| {
+                        MemberRole::from_db(&member.role) != MemberRole::Member
+                    });
+                    if !group_admin && !is_server_admin(txn, me).await? {
+                        return Err(Error::Forbidden(
+                            "only the sender or an admin may delete this message".into(),
+                        ));
+                    }
                 }
                 if message.deleted_at.is_some() {
                     return Ok(());
                 }
+                let id = message.id;
                 let mut row = message.into_active_model();
                 row.text = Set(None);
                 row.deleted_at = Set(Some(now()));
                 row.update(txn).await?;
+                reactions::Entity::delete_many()
+                    .filter(reactions::Column::MessageId.eq(id))
+                    .exec(txn)
+                    .await?;
                 Ok(())
             })
         })

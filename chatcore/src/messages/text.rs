@@ -178,9 +178,48 @@ impl ClientId {
 
 string_field!(ClientId);
 
+// ---------------------------------------------------------------------------------------------
+// Emoji
+// ---------------------------------------------------------------------------------------------
+
+/// A reaction: one emoji from the Unicode emoji list (skin tones included), kept in its
+/// fully-qualified form so that `❤` and `❤️` are the same reaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Emoji(String);
+
+impl Emoji {
+    /// Parses an emoji.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for field `emoji` if it is not exactly one known emoji.
+    pub fn parse(s: impl Into<String>) -> crate::Result<Self> {
+        let s = s.into();
+        match emojis::get(&s) {
+            Some(emoji) => Ok(Self(emoji.as_str().to_owned())),
+            None => Err(Error::invalid("emoji", "must be a single emoji")),
+        }
+    }
+}
+
+string_field!(Emoji);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emoji_are_single_known_emoji_in_qualified_form() {
+        assert_eq!(Emoji::parse("👍").unwrap().as_str(), "👍");
+        assert_eq!(Emoji::parse("👍🏽").unwrap().as_str(), "👍🏽");
+        assert_eq!(Emoji::parse("❤").unwrap(), Emoji::parse("❤️").unwrap());
+        for bad in ["", "a", "👍👍", ":+1:", " 👍", "👍 "] {
+            match Emoji::parse(bad) {
+                Err(Error::InvalidInput { field, .. }) => assert_eq!(field, "emoji"),
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+    }
 
     /// Asserts that `result` is an [`Error::InvalidMessage`] with exactly `message`.
     #[track_caller]

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::*;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -82,52 +84,6 @@ enum Messages {
     CreatedAt,
     EditedAt,
     DeletedAt,
-}
-
-fn uuid_pk<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).uuid().not_null().primary_key().take()
-}
-
-fn uuid<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).uuid().not_null().take()
-}
-
-fn time<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name)
-        .timestamp_with_time_zone()
-        .not_null()
-        .take()
-}
-
-fn time_null<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name)
-        .timestamp_with_time_zone()
-        .null()
-        .take()
-}
-
-fn text<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-
-fn text_null<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).text().null().take()
-}
-
-fn flag<T: IntoIden>(name: T, default: bool) -> ColumnDef {
-    ColumnDef::new(name)
-        .boolean()
-        .not_null()
-        .default(default)
-        .take()
-}
-
-fn counter<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name)
-        .big_integer()
-        .not_null()
-        .default(0)
-        .take()
 }
 
 #[async_trait::async_trait]

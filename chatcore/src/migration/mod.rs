@@ -3,8 +3,10 @@
 
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m0001_initial;
 mod m0002_groups;
+mod m0003_social;
 
 /// All chatcore migrations, in order.
 ///
@@ -22,6 +24,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_initial::Migration),
             Box::new(m0002_groups::Migration),
+            Box::new(m0003_social::Migration),
         ]
     }
 

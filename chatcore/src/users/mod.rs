@@ -4,6 +4,8 @@
 pub(crate) mod entity;
 mod fields;
 pub(crate) mod queries;
+pub(crate) mod recovery;
+pub(crate) mod token_entity;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,15 @@ impl Role {
             Role::User
         }
     }
+}
+
+/// Names a user for the trusted operations: by id, or by username (in any case).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserRef {
+    /// By id.
+    Id(UserId),
+    /// By username.
+    Username(Username),
 }
 
 /// The signed-in user's own account, with its private fields.

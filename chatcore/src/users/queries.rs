@@ -156,17 +156,22 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
     })
 }
 
-pub(crate) async fn login(inner: &Inner, request: Login) -> Result<Authenticated> {
-    let login = request.login.trim().to_lowercase();
+/// The user with this username or email, in any case.
+pub(crate) async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<Model>> {
+    let login = login.trim().to_lowercase();
     let column = if login.contains('@') {
         entity::Column::Email
     } else {
         entity::Column::UsernameKey
     };
-    let user = entity::Entity::find()
+    Ok(entity::Entity::find()
         .filter(column.eq(login))
-        .one(&inner.db)
-        .await?;
+        .one(db)
+        .await?)
+}
+
+pub(crate) async fn login(inner: &Inner, request: Login) -> Result<Authenticated> {
+    let user = find_by_login(&inner.db, &request.login).await?;
     // Every path verifies one argon2 hash, so that timing says nothing about the account.
     let stored = user
         .as_ref()

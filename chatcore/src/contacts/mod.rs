@@ -1,0 +1,19 @@
+//! Contacts (a personal address book) and blocks (who may not reach me).
+
+pub(crate) mod block_entity;
+pub(crate) mod entity;
+pub(crate) mod queries;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::users::UserProfile;
+
+/// Someone in the caller's contacts, or on their block list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ListedUser {
+    /// Their public profile.
+    pub user: UserProfile,
+    /// When they were added.
+    pub added_at: DateTime<Utc>,
+}

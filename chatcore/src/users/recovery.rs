@@ -1,0 +1,214 @@
+//! Changing a password, password reset and account verification, through single-use tokens.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
+use uuid::Uuid;
+
+use super::Password;
+use super::entity::{self as users, Model};
+use super::queries::{caller_row, find_by_login};
+use super::token_entity as tokens;
+use crate::auth::password;
+use crate::auth::secret::{digest, random_code};
+use crate::clock::now;
+use crate::core::Inner;
+use crate::notify::{AccountNotice, NoticeKind, Notifier};
+use crate::sessions::{Caller, queries as sessions};
+use crate::{Error, Result};
+
+/// 256 random bits.
+const TOKEN_BYTES: usize = 32;
+
+impl NoticeKind {
+    fn purpose(self) -> &'static str {
+        match self {
+            NoticeKind::PasswordReset => "password_reset",
+            NoticeKind::Verification => "verification",
+        }
+    }
+}
+
+/// Makes every unused token of this purpose unusable.
+async fn retire_tokens(txn: &impl ConnectionTrait, user_id: Uuid, kind: NoticeKind) -> Result<()> {
+    tokens::Entity::update_many()
+        .col_expr(tokens::Column::UsedAt, Expr::value(now()))
+        .filter(tokens::Column::UserId.eq(user_id))
+        .filter(tokens::Column::Purpose.eq(kind.purpose()))
+        .filter(tokens::Column::UsedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Stores a new token for the user (the older ones of the same kind stop working) and hands
+/// it to the notifier in the background.
+async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
+    let token = random_code(TOKEN_BYTES);
+    let hash = digest(&token);
+    let lifetime: Duration = inner.account_token_lifetime;
+    let now = now();
+    let expires_at = now + lifetime;
+    let user_id = user.id;
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                retire_tokens(txn, user_id, kind).await?;
+                tokens::Entity::insert(tokens::ActiveModel {
+                    token_hash: Set(hash),
+                    user_id: Set(user_id),
+                    purpose: Set(kind.purpose().to_owned()),
+                    created_at: Set(now),
+                    expires_at: Set(expires_at),
+                    used_at: Set(None),
+                })
+                .on_conflict(
+                    OnConflict::column(tokens::Column::TokenHash)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await?;
+    let notice = AccountNotice {
+        kind,
+        user_id: user.id.into(),
+        username: user.username,
+        email: user.email,
+        token,
+        expires_at,
+    };
+    let notifier: Arc<dyn Notifier> = inner.notifier.clone();
+    tokio::spawn(async move {
+        if let Err(error) = notifier.notify(notice).await {
+            tracing::warn!(%error, ?kind, "could not deliver an account notice");
+        }
+    });
+    Ok(())
+}
+
+/// Spends a token: marks it used and returns its user, in one statement, so a token works
+/// once even when presented twice at the same moment.
+async fn consume(txn: &impl ConnectionTrait, token: &str, kind: NoticeKind) -> Result<Uuid> {
+    if token.is_empty() || token.len() > 128 {
+        return Err(Error::InvalidToken);
+    }
+    let now = now();
+    let update = Query::update()
+        .table(tokens::Entity)
+        .value(tokens::Column::UsedAt, now)
+        .and_where(Expr::col(tokens::Column::TokenHash).eq(digest(token)))
+        .and_where(Expr::col(tokens::Column::Purpose).eq(kind.purpose()))
+        .and_where(Expr::col(tokens::Column::UsedAt).is_null())
+        .and_where(Expr::col(tokens::Column::ExpiresAt).gt(now))
+        .returning_col(tokens::Column::UserId)
+        .to_owned();
+    let row = txn.query_one(&update).await?.ok_or(Error::InvalidToken)?;
+    Ok(row.try_get_by_index::<Uuid>(0)?)
+}
+
+/// The active user a token was issued to.
+async fn token_user(txn: &impl ConnectionTrait, user_id: Uuid) -> Result<Model> {
+    users::Entity::find_by_id(user_id)
+        .one(txn)
+        .await?
+        .filter(Model::can_sign_in)
+        .ok_or(Error::InvalidToken)
+}
+
+pub(crate) async fn change_password(
+    inner: &Inner,
+    caller: &Caller,
+    current: &str,
+    new: Password,
+) -> Result<()> {
+    let user = caller_row(&inner.db, caller).await?;
+    if !password::verify(current, user.password_hash.clone()).await? {
+        return Err(Error::InvalidLogin);
+    }
+    let hash = password::hash(&new).await?;
+    let keep = caller.session_id;
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                set_password(txn, user.id, hash).await?;
+                sessions::revoke_all(txn, user.id, Some(keep)).await
+            })
+        })
+        .await
+}
+
+async fn set_password(txn: &impl ConnectionTrait, user_id: Uuid, hash: String) -> Result<()> {
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now()))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(txn)
+        .await?;
+    // A reset link sent before the change must not undo it.
+    retire_tokens(txn, user_id, NoticeKind::PasswordReset).await
+}
+
+pub(crate) async fn request_password_reset(inner: &Inner, login: &str) -> Result<()> {
+    let user = find_by_login(&inner.db, login).await?;
+    // Only active accounts with a password can reset it; everyone gets the same answer.
+    match user.filter(|user| user.can_sign_in() && user.password_hash.is_some()) {
+        Some(user) => issue(inner, user, NoticeKind::PasswordReset).await,
+        None => Ok(()),
+    }
+}
+
+pub(crate) async fn confirm_password_reset(
+    inner: &Inner,
+    token: &str,
+    new: Password,
+) -> Result<()> {
+    let hash = password::hash(&new).await?;
+    let token = token.to_owned();
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let user_id = consume(txn, &token, NoticeKind::PasswordReset).await?;
+                let user = token_user(txn, user_id).await?;
+                set_password(txn, user.id, hash).await?;
+                sessions::revoke_all(txn, user.id, None).await
+            })
+        })
+        .await
+}
+
+pub(crate) async fn request_verification(inner: &Inner, caller: &Caller) -> Result<()> {
+    let user = caller_row(&inner.db, caller).await?;
+    if user.verified {
+        return Err(Error::Conflict("the account is already verified".into()));
+    }
+    issue(inner, user, NoticeKind::Verification).await
+}
+
+pub(crate) async fn confirm_verification(inner: &Inner, token: &str) -> Result<()> {
+    let token = token.to_owned();
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let user_id = consume(txn, &token, NoticeKind::Verification).await?;
+                let user = token_user(txn, user_id).await?;
+                let mut row: users::ActiveModel = user.into();
+                row.verified = Set(true);
+                row.updated_at = Set(now());
+                row.update(txn).await?;
+                Ok(())
+            })
+        })
+        .await
+}
