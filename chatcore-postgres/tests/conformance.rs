@@ -6,7 +6,8 @@
 #![allow(clippy::expect_used)]
 
 use chatcore::sea_orm::{ConnectionTrait, Database};
-use chatcore::testkit::Harness;
+use chatcore::testkit::{Harness, Notices};
+use chatcore_postgres::PostgresOptions;
 
 fn base_url() -> Option<String> {
     match std::env::var("CHATCORE_TEST_POSTGRES_URL") {
@@ -48,10 +49,17 @@ async fn fresh_database() -> Option<Harness> {
         .await
         .expect("create test database");
     admin.close().await.expect("close");
-    let service = chatcore_postgres::connect(&with_database(&url, &name))
+    let notices = Notices::default();
+    let mut options = PostgresOptions::default();
+    options.service = notices.options();
+    let service = chatcore_postgres::connect_with(&with_database(&url, &name), options)
         .await
         .expect("connect to the test database");
-    Some(Harness::new(service).on_drop(move || drop_database(url, name)))
+    Some(
+        Harness::new(service)
+            .with_notices(notices)
+            .on_drop(move || drop_database(url, name)),
+    )
 }
 
 /// Drops a test database, from a thread of its own because `Drop` cannot await.

@@ -8,26 +8,91 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod accounts;
+mod authorization;
 mod chats;
+mod contacts;
+mod conversation;
 mod groups;
+mod invites;
 mod messages;
+mod moderation;
+mod recovery;
 
 pub use accounts::*;
+pub use authorization::*;
 pub use chats::*;
+pub use contacts::*;
+pub use conversation::*;
 pub use groups::*;
+pub use invites::*;
 pub use messages::*;
+pub use moderation::*;
+pub use recovery::*;
 
 use std::any::Any;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
 
 use crate::messages::{MessageText, SendMessage};
+use crate::notify::{AccountNotice, NoticeKind, Notifier};
 use crate::users::{Authenticated, Password, Register, Username};
-use crate::{Caller, ChatCore, Service};
+use crate::{Caller, ChatCore, Options, Service, UserId};
 
 /// A fresh service for one test, and whatever must live as long as it.
 pub struct Harness {
     service: ChatCore,
+    notices: Option<Notices>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
     _keep: Vec<Box<dyn Any + Send>>,
+}
+
+/// A notifier that keeps every account notice for the suite to read.
+#[derive(Clone, Default)]
+pub struct Notices(Arc<Mutex<Vec<AccountNotice>>>);
+
+impl Notices {
+    /// Service options that deliver account notices here.
+    pub fn options(&self) -> Options {
+        Options::default().notifier(self.clone())
+    }
+
+    /// How many notices arrived so far.
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+
+    /// The latest notice of this kind for this user, waiting up to 5 seconds for it (the
+    /// service delivers in the background).
+    pub async fn latest(&self, user: UserId, kind: NoticeKind) -> AccountNotice {
+        for _ in 0..500 {
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|notice| notice.user_id == user && notice.kind == kind)
+                .cloned();
+            if let Some(notice) = found {
+                return notice;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no {kind:?} notice for {user}");
+    }
+}
+
+#[async_trait]
+impl Notifier for Notices {
+    async fn notify(
+        &self,
+        notice: AccountNotice,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.lock().unwrap().push(notice);
+        Ok(())
+    }
 }
 
 impl Harness {
@@ -35,9 +100,24 @@ impl Harness {
     pub fn new(service: ChatCore) -> Self {
         Harness {
             service,
+            notices: None,
             on_drop: None,
             _keep: Vec::new(),
         }
+    }
+
+    /// Tells the harness where the service (opened with [`Notices::options`]) delivers its
+    /// account notices.
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = Some(notices);
+        self
+    }
+
+    /// The captured account notices.
+    pub fn notices(&self) -> &Notices {
+        self.notices
+            .as_ref()
+            .expect("the factory must open the service with Notices::options and call with_notices")
     }
 
     /// Keeps `value` (a temporary directory, say) alive as long as the harness.
@@ -144,7 +224,36 @@ macro_rules! conformance_tests {
             owners_hand_over_and_the_last_one_out_deletes,
             deleting_a_group_removes_it_for_everyone,
             group_members_are_checked,
+            invites_join_groups_until_expired_revoked_or_used_up,
+            concurrent_accepts_never_exceed_max_uses,
+            contacts_are_added_listed_and_removed,
+            blocks_stop_direct_chats_messages_and_adds,
+            replies_carry_a_preview_of_what_the_reader_may_see,
+            forwards_record_their_origin,
+            edits_and_moderated_deletes,
+            reactions_are_counted_per_emoji,
+            read_markers_move_forward_and_feed_unread_and_receipts,
+            typing_needs_membership,
+            reports_reach_server_admins,
+            server_admins_deactivate_users_and_delete_any_message,
+            changing_the_password_ends_other_sessions,
+            authorization_matrix_refuses_and_changes_nothing,
         );
+        $crate::conformance_tests!(@expand_harness $factory;
+            password_reset_is_silent_single_use_and_ends_sessions,
+            verification_tokens_mark_the_account_verified,
+        );
+    };
+    (@expand_harness $factory:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(harness) = $factory().await else {
+                    return;
+                };
+                $crate::testkit::$name(&harness).await;
+            }
+        )*
     };
     (@expand $factory:path; $($name:ident),* $(,)?) => {
         $(
