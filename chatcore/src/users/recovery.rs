@@ -212,3 +212,58 @@ pub(crate) async fn confirm_verification(inner: &Inner, token: &str) -> Result<(
         })
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+
+    use crate::notify::{AccountNotice, Notifier};
+    use crate::users::{Password, Register, Username};
+    use crate::{ChatCore, Options, Service};
+
+    #[derive(Clone, Default)]
+    struct Inbox(Arc<Mutex<Vec<AccountNotice>>>);
+
+    #[async_trait]
+    impl Notifier for Inbox {
+        async fn notify(
+            &self,
+            notice: AccountNotice,
+        ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            self.0.lock().unwrap().push(notice);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_are_refused() {
+        let inbox = Inbox::default();
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let options = Options::default()
+            .notifier(inbox.clone())
+            .account_token_lifetime(chrono::Duration::milliseconds(50));
+        let chat = ChatCore::open(db, options).await.unwrap();
+        let password = Password::parse("a long enough secret").unwrap();
+        chat.register(Register::new(
+            Username::parse("late").unwrap(),
+            password.clone(),
+        ))
+        .await
+        .unwrap();
+        chat.request_password_reset("late").await.unwrap();
+        let token = loop {
+            if let Some(notice) = inbox.0.lock().unwrap().first() {
+                break notice.token.clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let error = chat
+            .confirm_password_reset(&token, password)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "invalid_token");
+    }
+}

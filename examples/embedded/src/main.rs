@@ -1,7 +1,10 @@
-//! Two users chatting through chatcore in-process, on a temporary SQLite file.
+//! Users chatting through chatcore in-process, on a temporary SQLite file: a direct chat,
+//! then a group that a third user joins through an invite link, a reply and read receipts.
 //!
 //! Run with `cargo run -p example-embedded`.
 
+use chatcore::groups::{ChatTitle, CreateGroup};
+use chatcore::invites::{CreateInvite, InviteCode};
 use chatcore::messages::{HistoryQuery, MessageText, SendMessage};
 use chatcore::users::{DisplayName, Password, Register, Username};
 use chatcore::{PageRequest, Service};
@@ -73,6 +76,78 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|message| message.text)
             .unwrap_or_default();
         println!("  with {peer}: {} unread, last: {last}", item.unread_count);
+    }
+
+    // A group, and an invite link for a third user.
+    let carla = Register::new(
+        Username::parse("carla")?,
+        Password::parse("carla's long secret")?,
+    );
+    let carla = chat.register(carla).await?;
+    let carla_caller = chat.authenticate(&carla.session.token).await?;
+    let group = chat
+        .create_group(
+            &ana_caller,
+            CreateGroup::new(ChatTitle::parse("Launch team")?, vec![bruno.user.id]),
+        )
+        .await?;
+    let group_id = group.chat.id;
+    let mut invite = CreateInvite::new(group_id);
+    invite.max_uses = Some(5);
+    invite.expires_at = Some(chrono::Utc::now() + chrono::Duration::days(1));
+    let invite = chat.create_invite(&ana_caller, invite).await?;
+    println!(
+        "
+ana created an invite link: /invites/{}",
+        invite.code
+    );
+
+    let code = InviteCode::parse(invite.code)?;
+    let preview = chat.preview_invite(&carla_caller, &code).await?;
+    println!(
+        "carla previews it: {:?}, {} members, {:?}",
+        preview.title.unwrap_or_default(),
+        preview.member_count,
+        preview.state
+    );
+    let joined = chat.accept_invite(&carla_caller, &code).await?;
+    println!(
+        "carla joined; the group has {} members",
+        joined.chat.members.len()
+    );
+
+    // A question, a reply to it, and who has read the question.
+    let question = chat
+        .send_message(
+            &ana_caller,
+            SendMessage::new(group_id, MessageText::parse("Launch at 10:00?")?),
+        )
+        .await?;
+    let answer = chat
+        .send_message(
+            &carla_caller,
+            SendMessage::new(group_id, MessageText::parse("10:00 works for me")?)
+                .reply_to(question.id),
+        )
+        .await?;
+    if let Some(quoted) = &answer.reply_to {
+        println!(
+            "carla replied {:?} to {:?}",
+            answer.text.as_deref().unwrap_or_default(),
+            quoted.text.as_deref().unwrap_or_default()
+        );
+    }
+    chat.mark_read(&bruno_caller, group_id, answer.seq).await?;
+    println!("read by (question):");
+    for receipt in chat
+        .list_read_receipts(&ana_caller, group_id, question.id)
+        .await?
+    {
+        println!(
+            "  {} at {}",
+            receipt.user.username,
+            receipt.read_at.format("%H:%M:%S%.3f")
+        );
     }
     Ok(())
 }
