@@ -9,6 +9,7 @@ use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use sea_orm_migration::MigratorTrait;
 
 use crate::auth::token::TokenKeys;
+use crate::avatars::{self, AvatarImage, AvatarSize, AvatarStore, Avatars, DbAvatarStore};
 use crate::chats::{self, ChatDetail, ChatListItem, DirectChat, Member};
 use crate::contacts::{self, ListedUser, queries::Listing};
 use crate::groups::{self, AssignableRole, ChatTitle, CreateGroup};
@@ -53,6 +54,12 @@ pub struct Options {
     pub notifier: Arc<dyn Notifier>,
     /// How long a password-reset or verification token works. Default: 1 hour.
     pub account_token_lifetime: Duration,
+    /// The largest avatar upload accepted, in bytes; larger ones get
+    /// [`Error::PayloadTooLarge`] before any decoding. Default: 5 MiB.
+    pub max_avatar_bytes: usize,
+    /// Where avatar images are kept. Default (`None`): the `avatar_blobs` table of the
+    /// service's own database.
+    pub avatar_store: Option<Arc<dyn AvatarStore>>,
 }
 
 impl Default for Options {
@@ -66,6 +73,8 @@ impl Default for Options {
             max_group_members: 10_000,
             notifier: Arc::new(LoggingNotifier::default()),
             account_token_lifetime: Duration::hours(1),
+            max_avatar_bytes: 5 * 1024 * 1024,
+            avatar_store: None,
         }
     }
 }
@@ -107,6 +116,19 @@ impl Options {
         self
     }
 
+    /// Sets the largest avatar upload accepted, in bytes.
+    pub fn max_avatar_bytes(mut self, max: usize) -> Self {
+        self.max_avatar_bytes = max;
+        self
+    }
+
+    /// Keeps avatar images in `store` (a [`FsAvatarStore`](crate::avatars::FsAvatarStore),
+    /// say) instead of the database.
+    pub fn avatar_store(mut self, store: impl AvatarStore) -> Self {
+        self.avatar_store = Some(Arc::new(store));
+        self
+    }
+
     /// Sets whether to apply migrations on open.
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
@@ -131,6 +153,7 @@ pub(crate) struct Inner {
     pub(crate) max_group_members: usize,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
+    pub(crate) avatars: Avatars,
 }
 
 const SECRET_KEY: &str = "token_signing_secret";
@@ -158,9 +181,15 @@ impl ChatCore {
         };
         crate::auth::password::warm_up().await;
         let issuer = options.token_issuer;
+        let writer = Writer::new(db.clone(), &options.write_mode);
+        let avatar_store = match options.avatar_store {
+            Some(store) => store,
+            None => Arc::new(DbAvatarStore::new(db.clone(), writer.clone())),
+        };
         Ok(ChatCore {
             inner: Arc::new(Inner {
-                writer: Writer::new(db.clone(), &options.write_mode),
+                avatars: Avatars::new(avatar_store, options.max_avatar_bytes),
+                writer,
                 db,
                 tokens: TokenKeys::new(&secret, &issuer, &issuer),
                 session_lifetime: options.session_lifetime,
@@ -236,6 +265,23 @@ impl Service for ChatCore {
 
     async fn unregister(&self, caller: &Caller, password: &str) -> Result<()> {
         users::queries::unregister(&self.inner, caller, password).await
+    }
+
+    async fn set_avatar(&self, caller: &Caller, image: Vec<u8>) -> Result<User> {
+        avatars::queries::set(&self.inner, caller, image).await
+    }
+
+    async fn remove_avatar(&self, caller: &Caller) -> Result<User> {
+        avatars::queries::remove(&self.inner, caller).await
+    }
+
+    async fn get_avatar(
+        &self,
+        caller: &Caller,
+        user_id: UserId,
+        size: AvatarSize,
+    ) -> Result<AvatarImage> {
+        avatars::queries::get(&self.inner, caller, user_id, size).await
     }
 
     async fn upsert_external_user(&self, user: ExternalUser) -> Result<User> {

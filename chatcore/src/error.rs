@@ -63,6 +63,13 @@ pub enum Error {
     /// A password-reset or verification token is unknown, used or expired.
     #[error("invalid or expired token")]
     InvalidToken,
+    /// An uploaded file is not an image of an accepted kind, or is damaged or too big to decode.
+    #[error("invalid file: {0}")]
+    InvalidFile(Cow<'static, str>),
+    /// An upload is larger than the configured limit
+    /// ([`Options::max_avatar_bytes`](crate::Options::max_avatar_bytes) for avatars).
+    #[error("the upload is too large")]
+    PayloadTooLarge,
     /// Something failed inside; the details went to the log.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -90,6 +97,8 @@ impl Error {
             Error::InviteRevoked => "invite_revoked",
             Error::InviteExhausted => "invite_exhausted",
             Error::InvalidToken => "invalid_token",
+            Error::InvalidFile(_) => "invalid_file",
+            Error::PayloadTooLarge => "payload_too_large",
             Error::Internal(_) => "internal",
         }
     }
@@ -152,6 +161,8 @@ mod tests {
             Error::InviteRevoked,
             Error::InviteExhausted,
             Error::InvalidToken,
+            Error::InvalidFile("x".into()),
+            Error::PayloadTooLarge,
         ];
         for error in errors {
             let code = error.code();

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+pub mod avatars;
 pub mod chats;
 mod clock;
 pub mod contacts;

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 
+use crate::avatars::{AvatarImage, AvatarSize};
+
 use crate::chats::{ChatDetail, ChatListItem, DirectChat, Member};
 use crate::contacts::ListedUser;
 use crate::groups::{AssignableRole, ChatTitle, CreateGroup};
@@ -114,6 +116,38 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`InvalidLogin`](crate::Error::InvalidLogin) for a wrong password.
     async fn unregister(&self, caller: &Caller, password: &str) -> Result<()>;
+
+    /// Sets the caller's avatar from an uploaded PNG, JPEG, WebP or GIF (first frame): it is
+    /// turned upright by its EXIF orientation, cropped to its centred square, re-encoded
+    /// without metadata at 512×512 and 128×128 (PNG if it has transparency, JPEG otherwise;
+    /// see [`avatars`](crate::avatars)) and shown in [`User::avatar`] and
+    /// [`UserProfile::avatar`] as its content hash. The previous images are deleted.
+    ///
+    /// # Errors
+    /// [`NotAuthorized`](crate::Error::NotAuthorized) if the account is gone;
+    /// [`PayloadTooLarge`](crate::Error::PayloadTooLarge) for more than
+    /// [`Options::max_avatar_bytes`](crate::Options::max_avatar_bytes), checked first;
+    /// [`InvalidFile`](crate::Error::InvalidFile) for anything but an intact image of those
+    /// kinds, or one over 8192 pixels a side. A refused upload changes nothing.
+    async fn set_avatar(&self, caller: &Caller, image: Vec<u8>) -> Result<User>;
+
+    /// Removes the caller's avatar, if any (idempotent), and deletes its images.
+    ///
+    /// # Errors
+    /// [`NotAuthorized`](crate::Error::NotAuthorized) if the account is gone.
+    async fn remove_avatar(&self, caller: &Caller) -> Result<User>;
+
+    /// One size of a user's avatar, with its content type and a strong ETag.
+    ///
+    /// # Errors
+    /// [`NotFound`](crate::Error::NotFound) (`avatar`) for an unknown or deleted user, or one
+    /// without an avatar.
+    async fn get_avatar(
+        &self,
+        caller: &Caller,
+        user_id: UserId,
+        size: AvatarSize,
+    ) -> Result<AvatarImage>;
 
     /// **Trusted (embedding app only).** Creates or updates the user with this external id.
     /// Such users have no password and cannot log in by password.

@@ -14,6 +14,11 @@ use crate::users::UserProfile;
 
 /// What kind of chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ChatKind {
     /// Between exactly two users; one per pair.
@@ -41,6 +46,11 @@ impl ChatKind {
 
 /// A member's role in a chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberRole {
     /// Owns the group.
@@ -71,6 +81,7 @@ impl MemberRole {
 
 /// A chat's own fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Chat {
     /// The chat's id.
     pub id: ChatId,
@@ -88,6 +99,7 @@ pub struct Chat {
 
 /// A member of a chat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Member {
     /// Who.
     pub user: UserProfile,
@@ -99,9 +111,11 @@ pub struct Member {
 
 /// A chat with its participants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ChatDetail {
     /// The chat.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", oai(flatten))]
     pub chat: Chat,
     /// Its members.
     pub members: Vec<Member>,
@@ -109,6 +123,7 @@ pub struct ChatDetail {
 
 /// The result of starting a direct chat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct DirectChat {
     /// The chat, new or existing.
     pub chat: ChatDetail,
@@ -118,9 +133,11 @@ pub struct DirectChat {
 
 /// One entry of the caller's chat list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ChatListItem {
     /// The chat.
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", oai(flatten))]
     pub chat: Chat,
     /// For a direct chat, the other participant.
     pub peer: Option<UserProfile>,

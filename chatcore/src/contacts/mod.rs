@@ -11,6 +11,7 @@ use crate::users::UserProfile;
 
 /// Someone in the caller's contacts, or on their block list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ListedUser {
     /// Their public profile.
     pub user: UserProfile,

@@ -9,6 +9,11 @@ use crate::{Error, Result, UserId};
 
 /// Which messages a group's members see.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryVisibility {
     /// Members see messages sent after their latest join (the default).
@@ -116,6 +121,11 @@ impl CreateGroup {
 
 /// A role that can be given to a member (ownership moves only when the owner leaves).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignableRole {
     /// Manages the group.

@@ -92,6 +92,11 @@ impl CreateInvite {
 
 /// Whether an invite can still be used, and if not, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum InviteState {
     /// It can be accepted.
@@ -118,6 +123,7 @@ impl InviteState {
 
 /// An invite link, as the group's admins see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Invite {
     /// The code to share.
     pub code: String,
@@ -139,6 +145,7 @@ pub struct Invite {
 
 /// What anyone holding a code may see before joining.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct InvitePreview {
     /// The group.
     pub chat_id: ChatId,
@@ -154,6 +161,7 @@ pub struct InvitePreview {
 
 /// The result of accepting an invite.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct JoinedGroup {
     /// The group, as a member sees it.
     pub chat: ChatDetail,

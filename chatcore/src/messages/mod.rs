@@ -20,6 +20,7 @@ use crate::{ChatId, Error, MessageId, Result, UserId};
 
 /// A message in a chat's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Message {
     /// The message's id.
     pub id: MessageId,
@@ -49,6 +50,7 @@ pub struct Message {
 
 /// The message a reply answers, as the reader may see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ReplyTo {
     /// The original message.
     pub message_id: MessageId,
@@ -67,6 +69,7 @@ pub struct ReplyTo {
 
 /// The origin of a forwarded message: forwarding a forward keeps the first origin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ForwardedFrom {
     /// The original message.
     pub message_id: MessageId,
@@ -76,6 +79,7 @@ pub struct ForwardedFrom {
 
 /// How many people reacted to a message with one emoji.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ReactionCount {
     /// The emoji.
     pub emoji: String,
@@ -87,6 +91,7 @@ pub struct ReactionCount {
 
 /// Where a member's read marker stands: every message up to `seq` is read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ReadMarker {
     /// The chat.
     pub chat_id: ChatId,
@@ -98,6 +103,7 @@ pub struct ReadMarker {
 
 /// A member who read a message, and when their read marker reached it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct ReadReceipt {
     /// The member.
     pub user: UserProfile,
@@ -120,6 +126,7 @@ pub struct ForwardMessage {
 
 /// The latest message of a chat, as the chat list shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct MessagePreview {
     /// The message's id.
     pub id: MessageId,

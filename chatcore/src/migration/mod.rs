@@ -7,6 +7,7 @@ mod columns;
 mod m0001_initial;
 mod m0002_groups;
 mod m0003_social;
+mod m0004_avatars;
 
 /// All chatcore migrations, in order.
 ///
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_initial::Migration),
             Box::new(m0002_groups::Migration),
             Box::new(m0003_social::Migration),
+            Box::new(m0004_avatars::Migration),
         ]
     }
 

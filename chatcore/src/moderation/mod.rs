@@ -13,6 +13,11 @@ use crate::{ChatId, MessageId, ReportId, UserId};
 
 /// Why something was reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportReason {
     /// Unsolicited advertising or bulk messages.
@@ -76,6 +81,7 @@ impl NewReport {
 
 /// A stored report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Report {
     /// The report's id.
     pub id: ReportId,

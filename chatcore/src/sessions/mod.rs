@@ -41,6 +41,7 @@ impl Caller {
 
 /// A session as its owner sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Session {
     /// The session's id.
     pub id: SessionId,
@@ -60,6 +61,7 @@ pub struct Session {
 
 /// A newly opened session and its bearer token.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct NewSession {
     /// The session.
     pub session: Session,

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod authorization;
+mod avatars;
 mod chats;
 mod contacts;
 mod conversation;
@@ -20,6 +21,7 @@ mod recovery;
 
 pub use accounts::*;
 pub use authorization::*;
+pub use avatars::*;
 pub use chats::*;
 pub use contacts::*;
 pub use conversation::*;
@@ -238,10 +240,13 @@ macro_rules! conformance_tests {
             server_admins_deactivate_users_and_delete_any_message,
             changing_the_password_ends_other_sessions,
             authorization_matrix_refuses_and_changes_nothing,
+            avatars_come_in_two_sizes_for_everyone_to_see,
+            bad_avatars_are_refused_and_change_nothing,
         );
         $crate::conformance_tests!(@expand_harness $factory;
             password_reset_is_silent_single_use_and_ends_sessions,
             verification_tokens_mark_the_account_verified,
+            replacing_or_removing_an_avatar_deletes_its_images,
         );
     };
     (@expand_harness $factory:path; $($name:ident),* $(,)?) => {

@@ -29,6 +29,9 @@ pub struct Model {
     pub role: String,
     pub active: bool,
     pub verified: bool,
+    /// The avatar's content hash: its images are `{avatar}-512` and `{avatar}-128` in the
+    /// avatar store.
+    pub avatar: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

@@ -18,6 +18,11 @@ use crate::sessions::NewSession;
 
 /// A server-wide role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// An ordinary user.
@@ -54,6 +59,7 @@ pub enum UserRef {
 
 /// The signed-in user's own account, with its private fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct User {
     /// The user's id.
     pub id: UserId,
@@ -75,12 +81,20 @@ pub struct User {
     pub verified: bool,
     /// The embedding application's own id for this user, if it manages the user.
     pub external_id: Option<String>,
+    /// The avatar's content hash, if the user set one (see
+    /// [`Service::get_avatar`](crate::Service::get_avatar)); it changes whenever the image does.
+    pub avatar: Option<String>,
+    /// The avatar's URL as `chatcore-http` serves it (`/api/v1/users/{id}/avatar?v={hash}`;
+    /// add `&size=128` for the small one). Applications serving avatars elsewhere build their
+    /// own from `id` and `avatar`.
+    pub avatar_url: Option<String>,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// What anyone signed in may see of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct UserProfile {
     /// The user's id.
     pub id: UserId,
@@ -94,6 +108,13 @@ pub struct UserProfile {
     pub active: bool,
     /// Whether the account was deleted by its owner.
     pub deleted: bool,
+    /// The avatar's content hash, if the user set one (see
+    /// [`Service::get_avatar`](crate::Service::get_avatar)); it changes whenever the image does.
+    pub avatar: Option<String>,
+    /// The avatar's URL as `chatcore-http` serves it (`/api/v1/users/{id}/avatar?v={hash}`;
+    /// add `&size=128` for the small one). Applications serving avatars elsewhere build their
+    /// own from `id` and `avatar`.
+    pub avatar_url: Option<String>,
 }
 
 /// Creates an account with a password.
@@ -143,6 +164,7 @@ pub struct Login {
 
 /// A new account or login: the user and their new session.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
 pub struct Authenticated {
     /// The account.
     pub user: User,

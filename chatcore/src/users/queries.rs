@@ -12,6 +12,7 @@ use super::{
     UserProfile, UserSearch,
 };
 use crate::auth::password;
+use crate::avatars;
 use crate::clock::now;
 use crate::core::Inner;
 use crate::error::unique_violation;
@@ -32,9 +33,17 @@ impl From<Model> for User {
             active: model.active,
             verified: model.verified,
             external_id: model.external_id,
+            avatar_url: avatar_url(model.id, model.avatar.as_deref()),
+            avatar: model.avatar,
             created_at: model.created_at,
         }
     }
+}
+
+/// Where chatcore-http serves a user's avatar; the content hash in the query makes the URL
+/// change with the image, so clients may cache it for good.
+fn avatar_url(id: uuid::Uuid, avatar: Option<&str>) -> Option<String> {
+    avatar.map(|hash| format!("/api/v1/users/{id}/avatar?v={hash}"))
 }
 
 impl From<Model> for UserProfile {
@@ -47,6 +56,8 @@ impl From<Model> for UserProfile {
                 status: None,
                 active: false,
                 deleted: true,
+                avatar: None,
+                avatar_url: None,
             };
         }
         UserProfile {
@@ -56,6 +67,8 @@ impl From<Model> for UserProfile {
             status: model.status,
             active: model.active,
             deleted: false,
+            avatar_url: avatar_url(model.id, model.avatar.as_deref()),
+            avatar: model.avatar,
         }
     }
 }
@@ -137,6 +150,7 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
                     role: Set(Role::User.as_str().to_owned()),
                     active: Set(true),
                     verified: Set(false),
+                    avatar: Set(None),
                     created_at: Set(now),
                     updated_at: Set(now),
                     deleted_at: Set(None),
@@ -347,6 +361,7 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
     if !password::verify(password, user.password_hash.clone()).await? {
         return Err(Error::InvalidLogin);
     }
+    let avatar = user.avatar.clone();
     inner
         .writer
         .run(move |txn| {
@@ -364,6 +379,7 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
                 row.phone = Set(None);
                 row.password_hash = Set(None);
                 row.external_id = Set(None);
+                row.avatar = Set(None);
                 row.active = Set(false);
                 row.deleted_at = Set(Some(now));
                 row.updated_at = Set(now);
@@ -371,7 +387,11 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
                 sessions::revoke_all(txn, id, None).await
             })
         })
-        .await
+        .await?;
+    if let Some(avatar) = avatar {
+        avatars::queries::collect(inner, &avatar).await;
+    }
+    Ok(())
 }
 
 pub(crate) async fn upsert_external(inner: &Inner, user: ExternalUser) -> Result<User> {

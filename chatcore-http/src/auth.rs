@@ -1,0 +1,85 @@
+//! Authentication: a bearer token or the session cookie, checked by the service.
+
+use std::sync::Arc;
+
+use chatcore::{Caller, Service};
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::{ApiKey, Bearer};
+
+use crate::error::ApiError;
+
+/// The name of the session cookie that register and login set.
+pub const SESSION_COOKIE: &str = "chatcore_session";
+
+/// `Authorization: Bearer <token>` with the token from register or login.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "bearer",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "check_bearer"
+)]
+pub struct BearerAuth(Caller);
+
+/// The `chatcore_session` cookie that register and login set (`HttpOnly`, `SameSite=Strict`).
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "cookie",
+    ty = "api_key",
+    key_in = "cookie",
+    key_name = "chatcore_session",
+    checker = "check_cookie"
+)]
+pub struct CookieAuth(Caller);
+
+/// Either way of proving who is calling.
+#[derive(SecurityScheme)]
+pub enum Auth {
+    /// A bearer token.
+    Bearer(BearerAuth),
+    /// The session cookie.
+    Cookie(CookieAuth),
+}
+
+impl Auth {
+    /// The authenticated caller.
+    pub fn caller(&self) -> &Caller {
+        match self {
+            Auth::Bearer(BearerAuth(caller)) | Auth::Cookie(CookieAuth(caller)) => caller,
+        }
+    }
+}
+
+async fn authenticate(request: &Request, token: &str) -> poem::Result<Caller> {
+    let service = request.data::<Arc<dyn Service>>().ok_or_else(|| {
+        poem::Error::from(ApiError::from(chatcore::Error::Internal(
+            "no service".into(),
+        )))
+    })?;
+    service
+        .authenticate(token)
+        .await
+        .map_err(|error| ApiError::from(error).into())
+}
+
+async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    authenticate(request, &bearer.token).await
+}
+
+async fn check_cookie(request: &Request, cookie: ApiKey) -> poem::Result<Caller> {
+    authenticate(request, &cookie.key).await
+}
+
+/// The `Set-Cookie` value that opens a session in a browser.
+pub(crate) fn session_cookie(token: &str, max_age_seconds: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+    )
+}
+
+/// The `Set-Cookie` value that ends it.
+pub(crate) fn cleared_cookie(secure: bool) -> String {
+    session_cookie("", 0, secure)
+}

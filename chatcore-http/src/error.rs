@@ -1,0 +1,189 @@
+//! One error body for every failure, and the one place where codes become statuses.
+
+use chatcore::Error;
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// The body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`) and people (`message`).
+#[derive(Debug, Clone, Object)]
+pub struct ErrorDetail {
+    /// A stable snake_case code, e.g. `not_found`, `invalid_input`, `not_authorized`.
+    pub code: String,
+    /// A human-readable explanation (never internal details).
+    pub message: String,
+    /// The request field at fault, for `invalid_input` and `user_already_exists`.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// Every error an operation may answer with.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request is malformed, or a field is invalid (`invalid_input`, `invalid_message`,
+    /// `invalid_file`, `invalid_token`, `self_chat`).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No session, or an invalid, expired or revoked one (`not_authorized`); or a wrong login
+    /// or password (`invalid_login`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The caller may not do this (`forbidden`, `blocked`).
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// No such thing, or the caller may not know of it (`not_found`).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The request conflicts with the current state (`conflict`, `user_already_exists`,
+    /// `user_inactive`).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// The invite link no longer works (`invite_expired`, `invite_revoked`,
+    /// `invite_exhausted`).
+    #[oai(status = 410)]
+    Gone(Json<ErrorBody>),
+    /// The body is larger than allowed (`payload_too_large`).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The content type is not accepted (`unsupported_media_type`).
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// Too many requests (`rate_limited`); retry after the `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(Json<ErrorBody>),
+    /// Something failed inside (`internal`); the details went to the server log.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(
+        status: StatusCode,
+        code: &str,
+        message: impl Into<String>,
+        field: Option<&str>,
+    ) -> Self {
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: message.into(),
+                field: field.map(str::to_owned),
+            },
+        });
+        match status {
+            StatusCode::BAD_REQUEST => ApiError::BadRequest(body),
+            StatusCode::UNAUTHORIZED => ApiError::Unauthorized(body),
+            StatusCode::FORBIDDEN => ApiError::Forbidden(body),
+            StatusCode::NOT_FOUND => ApiError::NotFound(body),
+            StatusCode::CONFLICT => ApiError::Conflict(body),
+            StatusCode::GONE => ApiError::Gone(body),
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(body),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(body),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(body),
+            _ => ApiError::Internal(body),
+        }
+    }
+
+    /// `not_authorized`.
+    pub fn not_authorized() -> Self {
+        ApiError::from(Error::NotAuthorized)
+    }
+}
+
+/// The HTTP status of each chatcore error: the one mapping.
+pub fn status_of(error: &Error) -> StatusCode {
+    match error {
+        Error::InvalidInput { .. }
+        | Error::InvalidMessage(_)
+        | Error::InvalidFile(_)
+        | Error::SelfChat
+        | Error::InvalidToken => StatusCode::BAD_REQUEST,
+        Error::NotAuthorized | Error::InvalidLogin => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) | Error::Blocked => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::UserAlreadyExists { .. } | Error::Conflict(_) | Error::UserInactive => {
+            StatusCode::CONFLICT
+        }
+        Error::InviteExpired | Error::InviteRevoked | Error::InviteExhausted => StatusCode::GONE,
+        Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        // `Error` is non-exhaustive: a variant added to chatcore later is a 500 until it is
+        // mapped here.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        let status = status_of(&error);
+        if status.is_server_error() {
+            // The cause was logged where it happened; clients learn nothing of it.
+            return ApiError::new(status, "internal", "internal error", None);
+        }
+        ApiError::new(status, error.code(), error.to_string(), error.field())
+    }
+}
+
+/// Turns any error that escaped the operations (a malformed body, a bad parameter, a missing
+/// route, a failed authentication) into the same JSON body.
+pub(crate) async fn into_json(error: poem::Error) -> Response {
+    if error.is_from_response() {
+        return error.into_response();
+    }
+    let status = error.status();
+    let (code, message) = match status {
+        StatusCode::UNAUTHORIZED => ("not_authorized", "not authorized".to_owned()),
+        StatusCode::NOT_FOUND => ("not_found", "no such resource".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the body is too large".to_owned()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", error.to_string()),
+        status if status.is_server_error() => {
+            tracing::error!(%error, "request failed");
+            ("internal", "internal error".to_owned())
+        }
+        _ => ("invalid_input", error.to_string()),
+    };
+    let mut response = ApiError::new(status, code, message, None).into_response();
+    // Statuses without a variant of their own (405, 411, ...) keep their status.
+    response.set_status(status);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_say_nothing() {
+        let error = ApiError::from(Error::Forbidden("x".into()));
+        assert!(matches!(error, ApiError::Forbidden(_)));
+        let secret = std::io::Error::other("table users is on fire");
+        let sea = chatcore::sea_orm::DbErr::Custom(secret.to_string());
+        let error = ApiError::from(Error::from(sea));
+        match error {
+            ApiError::Internal(Json(body)) => {
+                assert_eq!(body.error.code, "internal");
+                assert!(!body.error.message.contains("fire"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn invite_and_input_statuses() {
+        assert_eq!(status_of(&Error::InviteExhausted), StatusCode::GONE);
+        assert_eq!(
+            status_of(&Error::UserAlreadyExists { field: "email" }),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(status_of(&Error::Blocked), StatusCode::FORBIDDEN);
+    }
+}

@@ -1,0 +1,269 @@
+//! Request bodies and list pages. Response bodies are chatcore's own types (their OpenAPI
+//! schemas come with chatcore's `openapi` feature); requests arrive as plain JSON and are
+//! parsed into chatcore's validated types at this boundary.
+
+use chatcore::chats::ChatListItem;
+use chatcore::contacts::ListedUser;
+use chatcore::groups::{AssignableRole, HistoryVisibility};
+use chatcore::moderation::{Report, ReportReason};
+use chatcore::users::UserProfile;
+use chatcore::{ChatId, MessageId, Page, UserId};
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+use poem_openapi::types::MaybeUndefined;
+
+/// Creates an account.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct RegisterRequest {
+    /// 3 to 32 characters: letters, digits, `_`, `.` and `-`; unique in any case.
+    pub username: String,
+    /// 8 to 1,024 bytes, not one of the most common leaked passwords.
+    pub password: String,
+    /// An email address, unique; can be used to log in.
+    pub email: Option<String>,
+    /// A display name.
+    pub display_name: Option<String>,
+    /// A phone number.
+    pub phone: Option<String>,
+    /// A status line.
+    pub status: Option<String>,
+}
+
+impl poem_openapi::types::Example for RegisterRequest {
+    fn example() -> Self {
+        RegisterRequest {
+            username: "ada".to_owned(),
+            password: "analytical engine".to_owned(),
+            email: Some("ada@example.com".to_owned()),
+            display_name: Some("Ada Lovelace".to_owned()),
+            phone: None,
+            status: None,
+        }
+    }
+}
+
+/// Logs in.
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    /// A username or an email address, in any case.
+    pub login: String,
+    /// The password.
+    pub password: String,
+}
+
+/// Changes the caller's password.
+#[derive(Debug, Object)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// Asks for a password-reset token.
+#[derive(Debug, Object)]
+pub struct PasswordResetRequest {
+    /// A username or an email address.
+    pub login: String,
+}
+
+/// Sets a new password with a reset token.
+#[derive(Debug, Object)]
+pub struct PasswordResetConfirm {
+    /// The token that was delivered.
+    pub token: String,
+    /// The new password.
+    pub new_password: String,
+}
+
+/// Confirms an account with a verification token.
+#[derive(Debug, Object)]
+pub struct VerificationConfirm {
+    /// The token that was delivered.
+    pub token: String,
+}
+
+/// Changes the caller's profile: absent fields stay, `null` clears.
+#[derive(Debug, Object)]
+pub struct ProfilePatch {
+    /// A new username.
+    pub username: Option<String>,
+    /// A new email, or `null` to remove it.
+    pub email: MaybeUndefined<String>,
+    /// A new display name, or `null`.
+    pub display_name: MaybeUndefined<String>,
+    /// A new status line, or `null`.
+    pub status: MaybeUndefined<String>,
+    /// A new phone number, or `null`.
+    pub phone: MaybeUndefined<String>,
+}
+
+/// Deletes the caller's account.
+#[derive(Debug, Object)]
+pub struct UnregisterRequest {
+    /// The current password.
+    pub password: String,
+}
+
+/// Starts (or finds) a direct chat.
+#[derive(Debug, Object)]
+pub struct StartDirectRequest {
+    /// The other user.
+    pub user_id: UserId,
+}
+
+/// Creates a group.
+#[derive(Debug, Object)]
+pub struct CreateGroupRequest {
+    /// 1 to 128 characters.
+    pub title: String,
+    /// The first members besides the caller.
+    #[oai(default)]
+    pub members: Vec<UserId>,
+    /// Which messages members see (default `since_join`).
+    pub history: Option<HistoryVisibility>,
+}
+
+/// Renames a group.
+#[derive(Debug, Object)]
+pub struct ChatPatch {
+    /// The new title.
+    pub title: String,
+}
+
+/// Reports a chat or one of its messages.
+#[derive(Debug, Object)]
+pub struct ReportRequest {
+    /// Why.
+    pub reason: ReportReason,
+    /// A message of the chat, if the report is about one.
+    pub message_id: Option<MessageId>,
+    /// A note for the moderators (at most 1,000 characters).
+    pub note: Option<String>,
+}
+
+/// Adds a member.
+#[derive(Debug, Object)]
+pub struct AddMemberRequest {
+    /// The user to add.
+    pub user_id: UserId,
+}
+
+/// Changes a member's role.
+#[derive(Debug, Object)]
+pub struct RolePatch {
+    /// The new role.
+    pub role: AssignableRole,
+}
+
+/// Creates an invite link.
+#[derive(Debug, Object)]
+pub struct CreateInviteRequest {
+    /// When it stops working (RFC 3339); absent for never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many people may join with it; absent for no limit.
+    pub max_uses: Option<u32>,
+}
+
+/// Sends a message.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct SendRequest {
+    /// 1 to 4,096 characters, not blank.
+    pub text: String,
+    /// A message of the same chat this one answers.
+    pub reply_to: Option<MessageId>,
+    /// An idempotency key (1 to 64 printable ASCII characters): sending again with it
+    /// returns the first message.
+    pub client_id: Option<String>,
+}
+
+impl poem_openapi::types::Example for SendRequest {
+    fn example() -> Self {
+        SendRequest {
+            text: "Hello!".to_owned(),
+            reply_to: None,
+            client_id: Some("c-42".to_owned()),
+        }
+    }
+}
+
+/// Edits a message.
+#[derive(Debug, Object)]
+pub struct EditRequest {
+    /// The new text.
+    pub text: String,
+}
+
+/// Forwards a message.
+#[derive(Debug, Object)]
+pub struct ForwardRequest {
+    /// The chat to forward it to.
+    pub to_chat_id: ChatId,
+    /// An idempotency key in the target chat.
+    pub client_id: Option<String>,
+}
+
+/// Moves the caller's read marker.
+#[derive(Debug, Object)]
+pub struct ReadRequest {
+    /// Everything up to this seq is read.
+    pub seq: i64,
+}
+
+/// Resolves a report.
+#[derive(Debug, Object)]
+pub struct ResolveRequest {
+    /// What was done.
+    pub resolution: Option<String>,
+}
+
+macro_rules! page_type {
+    ($(#[$doc:meta])* $name:ident, $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Object)]
+        pub struct $name {
+            /// The items on this page.
+            pub items: Vec<$item>,
+            /// This page's number, from 1.
+            pub page: u32,
+            /// The page size asked for.
+            pub limit: u32,
+            /// Whether a next page has items.
+            pub has_more: bool,
+        }
+
+        impl From<Page<$item>> for $name {
+            fn from(page: Page<$item>) -> Self {
+                $name {
+                    items: page.items,
+                    page: page.page,
+                    limit: page.limit,
+                    has_more: page.has_more,
+                }
+            }
+        }
+    };
+}
+
+page_type!(
+    /// A page of users.
+    UserPage,
+    UserProfile
+);
+page_type!(
+    /// A page of the caller's chats, newest activity first.
+    ChatPage,
+    ChatListItem
+);
+page_type!(
+    /// A page of contacts or blocked users.
+    ListedUserPage,
+    ListedUser
+);
+page_type!(
+    /// A page of reports, oldest first.
+    ReportPage,
+    Report
+);

@@ -1,0 +1,423 @@
+//! End to end: the real `chatcore-server` binary on a free port, once on SQLite and once on
+//! PostgreSQL, walking the flows of the seed documents over HTTP.
+//!
+//! PostgreSQL reads `CHATCORE_TEST_POSTGRES_URL`; without it that half says so and skips,
+//! unless `CI=true`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chatcore::sea_orm::{ConnectionTrait, Database};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(database_url: &str, work_dir: &Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_chatcore-server"))
+            .current_dir(work_dir)
+            .env("CHATCORE_DATABASE_URL", database_url)
+            .env("CHATCORE_BIND", format!("127.0.0.1:{port}"))
+            .env("CHATCORE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start chatcore-server");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = Client::new();
+        for _ in 0..200 {
+            if let Ok(response) = client.get(server.url("/healthz")).send().await
+                && response.status() == StatusCode::OK
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("chatcore-server did not come up");
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then wait: a graceful stop exits 0.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "chatcore-server exited with {exit}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn expect(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// A plain-colour JPEG, made here rather than committed.
+fn photo() -> Vec<u8> {
+    chatcore::testkit::sample_jpeg_with_orientation(640, 480, 1)
+}
+
+/// Seed 000: register, login, search, upload a photo, start a chat, send, list chats, read
+/// history with pagination, logout; then the old token is refused.
+async fn flow_000(server: &Server) {
+    let http = Client::new();
+    for name in ["alice", "bruno"] {
+        expect(
+            http.post(server.url("/api/v1/auth/register"))
+                .json(&json!({"username": name, "password": format!("{name} long secret")}))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+    }
+    let login = expect(
+        http.post(server.url("/api/v1/auth/login"))
+            .json(&json!({"login": "alice", "password": "alice long secret"}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let token = login["session"]["token"].as_str().unwrap().to_owned();
+    let found = expect(
+        http.get(server.url("/api/v1/users?q=bru"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let bruno = found["items"][0]["id"].as_str().unwrap().to_owned();
+
+    let uploaded = expect(
+        http.put(server.url("/api/v1/users/me/avatar"))
+            .bearer_auth(&token)
+            .header("content-type", "image/jpeg")
+            .body(photo())
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let avatar_url = uploaded["avatar_url"].as_str().unwrap().to_owned();
+    let image = http
+        .get(server.url(&avatar_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status(), StatusCode::OK);
+    assert_eq!(image.headers()["x-content-type-options"], "nosniff");
+
+    let chat = expect(
+        http.post(server.url("/api/v1/chats/direct"))
+            .bearer_auth(&token)
+            .json(&json!({"user_id": bruno}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let chat = chat["id"].as_str().unwrap().to_owned();
+    for i in 1..=12 {
+        expect(
+            http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
+                .bearer_auth(&token)
+                .json(&json!({"text": format!("message {i}")}))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+    }
+    let chats = expect(
+        http.get(server.url("/api/v1/chats"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(chats["items"][0]["last_message"]["text"], "message 12");
+    assert_eq!(chats["items"][0]["peer"]["username"], "bruno");
+
+    let latest = expect(
+        http.get(server.url(&format!("/api/v1/chats/{chat}/messages?limit=5")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(latest[0]["seq"], 8);
+    let older = expect(
+        http.get(server.url(&format!("/api/v1/chats/{chat}/messages?limit=5&before=8")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(older[0]["seq"], 3);
+    assert_eq!(older[4]["seq"], 7);
+
+    expect(
+        http.post(server.url("/api/v1/auth/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        204,
+    )
+    .await;
+    let refused = expect(
+        http.get(server.url("/api/v1/chats"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    assert_eq!(refused["error"]["code"], "not_authorized");
+}
+
+/// Seed 004: register, create a titled group, send, list chats with last message, time and
+/// sender.
+async fn flow_004(server: &Server) {
+    let http = Client::new();
+    let registered = expect(
+        http.post(server.url("/api/v1/auth/register"))
+            .json(&json!({"username": "carmen", "password": "carmen long secret"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let token = registered["session"]["token"].as_str().unwrap().to_owned();
+    let group = expect(
+        http.post(server.url("/api/v1/chats/groups"))
+            .bearer_auth(&token)
+            .json(&json!({"title": "Book club"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let chat = group["id"].as_str().unwrap();
+    let sent = expect(
+        http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
+            .bearer_auth(&token)
+            .json(&json!({"text": "First meeting on Friday"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let chats = expect(
+        http.get(server.url("/api/v1/chats"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let item = &chats["items"][0];
+    assert_eq!(item["title"], "Book club");
+    assert_eq!(item["last_message"]["text"], "First meeting on Friday");
+    assert_eq!(item["last_message"]["sender"]["username"], "carmen");
+    assert_eq!(item["last_message"]["created_at"], sent["created_at"]);
+}
+
+/// Seed 003: a cookie session: login sets the cookie, cookie-only requests work, logout ends
+/// it.
+async fn flow_003(server: &Server) {
+    let browser = Client::builder().cookie_store(true).build().unwrap();
+    expect(
+        browser
+            .post(server.url("/api/v1/auth/register"))
+            .json(&json!({"username": "dora", "password": "dora long secret"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    // A fresh browser logs in and uses only its cookie.
+    let browser = Client::builder().cookie_store(true).build().unwrap();
+    let login = browser
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"login": "dora", "password": "dora long secret"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    expect(login, 200).await;
+    let me = expect(
+        browser
+            .get(server.url("/api/v1/users/me"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(me["username"], "dora");
+    expect(
+        browser
+            .post(server.url("/api/v1/auth/logout"))
+            .send()
+            .await
+            .unwrap(),
+        204,
+    )
+    .await;
+    expect(
+        browser
+            .get(server.url("/api/v1/users/me"))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+}
+
+/// What was acknowledged before a graceful stop is there after a restart.
+async fn survives_restart(server: Server, database_url: &str, work_dir: &Path) {
+    let http = Client::new();
+    let registered = expect(
+        http.post(server.url("/api/v1/auth/register"))
+            .json(&json!({"username": "emil", "password": "emil long secret"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let token = registered["session"]["token"].as_str().unwrap().to_owned();
+    let group = expect(
+        http.post(server.url("/api/v1/chats/groups"))
+            .bearer_auth(&token)
+            .json(&json!({"title": "Durable"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let chat = group["id"].as_str().unwrap().to_owned();
+    expect(
+        http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
+            .bearer_auth(&token)
+            .json(&json!({"text": "still here"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    server.stop();
+    let server = Server::start(database_url, work_dir).await;
+    let history = expect(
+        http.get(server.url(&format!("/api/v1/chats/{chat}/messages")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(history[0]["text"], "still here");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_flows_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "sqlite:./chat.db";
+    let server = Server::start(url, dir.path()).await;
+    flow_000(&server).await;
+    flow_004(&server).await;
+    flow_003(&server).await;
+    survives_restart(server, url, dir.path()).await;
+    assert!(dir.path().join("chat.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_flows_on_postgres() {
+    let base = match std::env::var("CHATCORE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+            panic!("CI=true but CHATCORE_TEST_POSTGRES_URL is not set")
+        }
+        _ => {
+            eprintln!("skipped: set CHATCORE_TEST_POSTGRES_URL to run the PostgreSQL flows");
+            return;
+        }
+    };
+    let name = format!("chatcore_e2e_{}", uuid::Uuid::now_v7().simple());
+    let admin = Database::connect(&base).await.unwrap();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let prefix = &base[..base.rfind('/').unwrap()];
+    let url = format!("{prefix}/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&url, dir.path()).await;
+    flow_000(&server).await;
+    flow_004(&server).await;
+    flow_003(&server).await;
+    survives_restart(server, &url, dir.path()).await;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

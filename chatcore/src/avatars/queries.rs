@@ -1,0 +1,187 @@
+//! Setting, removing and reading avatars.
+
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter,
+};
+
+use super::process::{self, Processed};
+use super::{AvatarImage, AvatarSize};
+use crate::clock::now;
+use crate::core::Inner;
+use crate::sessions::Caller;
+use crate::users::queries::caller_row;
+use crate::users::{User, entity as users};
+use crate::{Error, Result, UserId};
+
+pub(crate) async fn set(inner: &Inner, caller: &Caller, image: Vec<u8>) -> Result<User> {
+    if image.len() > inner.avatars.max_bytes {
+        return Err(Error::PayloadTooLarge);
+    }
+    // A gone account should not cost a decode.
+    caller_row(&inner.db, caller).await?;
+    let processed = {
+        let _permit = inner
+            .avatars
+            .processing
+            .acquire()
+            .await
+            .map_err(Error::internal)?;
+        process::process_blocking(image).await?
+    };
+    let hash = processed.hash.clone();
+    // Images first, then the row that points at them: a reader never finds a dangling hash.
+    if let Err(error) = put_both(inner, processed).await {
+        collect(inner, &hash).await;
+        return Err(error);
+    }
+    let (user, previous) = match replace(inner, caller, Some(hash.clone())).await {
+        Ok(done) => done,
+        Err(error) => {
+            collect(inner, &hash).await;
+            return Err(error);
+        }
+    };
+    if let Some(previous) = previous.filter(|previous| *previous != hash) {
+        collect(inner, &previous).await;
+    }
+    Ok(user)
+}
+
+pub(crate) async fn remove(inner: &Inner, caller: &Caller) -> Result<User> {
+    let (user, previous) = replace(inner, caller, None).await?;
+    if let Some(previous) = previous {
+        collect(inner, &previous).await;
+    }
+    Ok(user)
+}
+
+pub(crate) async fn get(
+    inner: &Inner,
+    _caller: &Caller,
+    user_id: UserId,
+    size: AvatarSize,
+) -> Result<AvatarImage> {
+    let hash = users::Entity::find_by_id(user_id.as_uuid())
+        .one(&inner.db)
+        .await?
+        .filter(|user| user.deleted_at.is_none())
+        .and_then(|user| user.avatar)
+        .ok_or(Error::NotFound("avatar"))?;
+    let key = size.key(&hash);
+    // Missing bytes: the avatar was replaced between the two reads.
+    let bytes = inner
+        .avatars
+        .store
+        .get(&key)
+        .await?
+        .ok_or(Error::NotFound("avatar"))?;
+    let content_type = process::content_type(&bytes)
+        .ok_or_else(|| Error::internal(format!("avatar {key} is neither PNG nor JPEG")))?;
+    Ok(AvatarImage {
+        bytes,
+        content_type,
+        etag: format!("\"{key}\""),
+    })
+}
+
+async fn put_both(inner: &Inner, processed: Processed) -> Result<()> {
+    let store = &inner.avatars.store;
+    let Processed { hash, large, small } = processed;
+    store.put(&AvatarSize::Large.key(&hash), large).await?;
+    store.put(&AvatarSize::Small.key(&hash), small).await
+}
+
+/// Points the caller's avatar at `hash` (or at nothing); returns the user and the previous hash.
+async fn replace(
+    inner: &Inner,
+    caller: &Caller,
+    hash: Option<String>,
+) -> Result<(User, Option<String>)> {
+    let caller = caller.clone();
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                let current = caller_row(txn, &caller).await?;
+                let previous = current.avatar.clone();
+                if previous == hash {
+                    return Ok((current.into(), previous));
+                }
+                let mut row = current.into_active_model();
+                row.avatar = Set(hash);
+                row.updated_at = Set(now());
+                Ok((row.update(txn).await?.into(), previous))
+            })
+        })
+        .await
+}
+
+/// Deletes the images of `hash` unless some user still shows them. Best effort, after the
+/// commit that let go of them: a failure leaves unused bytes behind, never a broken avatar.
+///
+/// Two users uploading the very same image while one of them replaces it could still lose
+/// the images for the other: content addressing shares them, and the store is not
+/// transactional with the database. Identical uploads at the same instant make that rare.
+pub(crate) async fn collect(inner: &Inner, hash: &str) {
+    let users = users::Entity::find()
+        .filter(users::Column::Avatar.eq(hash))
+        .count(&inner.db)
+        .await;
+    match users {
+        Ok(0) => {}
+        Ok(_) => return,
+        Err(error) => {
+            tracing::warn!(%error, hash, "avatar images kept: could not count their users");
+            return;
+        }
+    }
+    for size in AvatarSize::ALL {
+        if let Err(error) = inner.avatars.store.delete(&size.key(hash)).await {
+            tracing::warn!(%error, hash, "could not delete unused avatar images");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::FsAvatarStore;
+    use super::super::samples::sample_png;
+    use crate::users::{Password, Register, Username};
+    use crate::{ChatCore, Options, Service};
+
+    #[tokio::test]
+    async fn a_directory_store_holds_the_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsAvatarStore::new(dir.path()).unwrap();
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let chat = ChatCore::open(db, Options::default().avatar_store(store))
+            .await
+            .unwrap();
+        let auth = chat
+            .register(Register::new(
+                Username::parse("framed").unwrap(),
+                Password::parse("a long enough secret").unwrap(),
+            ))
+            .await
+            .unwrap();
+        let caller = chat.authenticate(&auth.session.token).await.unwrap();
+        let files = || {
+            let mut names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+
+        let first = chat.set_avatar(&caller, sample_png(40, 30)).await.unwrap();
+        let first = first.avatar.unwrap();
+        assert_eq!(files(), [format!("{first}-128"), format!("{first}-512")]);
+        let second = chat.set_avatar(&caller, sample_png(30, 40)).await.unwrap();
+        let second = second.avatar.unwrap();
+        assert_eq!(files(), [format!("{second}-128"), format!("{second}-512")]);
+        chat.remove_avatar(&caller).await.unwrap();
+        assert!(files().is_empty());
+    }
+}
