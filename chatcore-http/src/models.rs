@@ -14,7 +14,7 @@ use poem_openapi::types::MaybeUndefined;
 
 /// Creates an account.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 32 characters: letters, digits, `_`, `.` and `-`; unique in any case.
     pub username: String,
@@ -45,6 +45,7 @@ impl poem_openapi::types::Example for RegisterRequest {
 
 /// Logs in.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     /// A username or an email address, in any case.
     pub login: String,
@@ -54,6 +55,7 @@ pub struct LoginRequest {
 
 /// Changes the caller's password.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
     pub current_password: String,
@@ -63,6 +65,7 @@ pub struct ChangePasswordRequest {
 
 /// Asks for a password-reset token.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct PasswordResetRequest {
     /// A username or an email address.
     pub login: String,
@@ -70,6 +73,7 @@ pub struct PasswordResetRequest {
 
 /// Sets a new password with a reset token.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct PasswordResetConfirm {
     /// The token that was delivered.
     pub token: String,
@@ -79,6 +83,7 @@ pub struct PasswordResetConfirm {
 
 /// Confirms an account with a verification token.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct VerificationConfirm {
     /// The token that was delivered.
     pub token: String,
@@ -86,6 +91,7 @@ pub struct VerificationConfirm {
 
 /// Changes the caller's profile: absent fields stay, `null` clears.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// A new username.
     pub username: Option<String>,
@@ -101,6 +107,7 @@ pub struct ProfilePatch {
 
 /// Deletes the caller's account.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct UnregisterRequest {
     /// The current password.
     pub password: String,
@@ -108,6 +115,7 @@ pub struct UnregisterRequest {
 
 /// Starts (or finds) a direct chat.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct StartDirectRequest {
     /// The other user.
     pub user_id: UserId,
@@ -115,6 +123,7 @@ pub struct StartDirectRequest {
 
 /// Creates a group.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateGroupRequest {
     /// 1 to 128 characters.
     pub title: String,
@@ -127,6 +136,7 @@ pub struct CreateGroupRequest {
 
 /// Renames a group.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ChatPatch {
     /// The new title.
     pub title: String,
@@ -134,6 +144,7 @@ pub struct ChatPatch {
 
 /// Reports a chat or one of its messages.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ReportRequest {
     /// Why.
     pub reason: ReportReason,
@@ -145,6 +156,7 @@ pub struct ReportRequest {
 
 /// Adds a member.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct AddMemberRequest {
     /// The user to add.
     pub user_id: UserId,
@@ -152,6 +164,7 @@ pub struct AddMemberRequest {
 
 /// Changes a member's role.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct RolePatch {
     /// The new role.
     pub role: AssignableRole,
@@ -159,6 +172,7 @@ pub struct RolePatch {
 
 /// Creates an invite link.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// When it stops working (RFC 3339); absent for never.
     pub expires_at: Option<DateTime<Utc>>,
@@ -168,7 +182,7 @@ pub struct CreateInviteRequest {
 
 /// Sends a message.
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, deny_unknown_fields)]
 pub struct SendRequest {
     /// 1 to 4,096 characters, not blank.
     pub text: String,
@@ -191,6 +205,7 @@ impl poem_openapi::types::Example for SendRequest {
 
 /// Edits a message.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct EditRequest {
     /// The new text.
     pub text: String,
@@ -198,6 +213,7 @@ pub struct EditRequest {
 
 /// Forwards a message.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ForwardRequest {
     /// The chat to forward it to.
     pub to_chat_id: ChatId,
@@ -207,6 +223,7 @@ pub struct ForwardRequest {
 
 /// Moves the caller's read marker.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ReadRequest {
     /// Everything up to this seq is read.
     pub seq: i64,
@@ -214,6 +231,7 @@ pub struct ReadRequest {
 
 /// Resolves a report.
 #[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// What was done.
     pub resolution: Option<String>,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::avatars::FsAvatarStore;
-use chatcore::users::{Role, UserRef, Username};
+use chatcore::users::Username;
 use chatcore::{ChatCore, Options, Service};
 use clap::Parser;
 use poem::Server;
@@ -28,9 +28,13 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "CHATCORE_BIND", default_value = "0.0.0.0:3000")]
     pub bind: SocketAddr,
-    /// Directory for uploaded media (avatars).
+    /// Directory for uploaded media (avatars), with `--avatar-store files`.
     #[arg(long, env = "CHATCORE_MEDIA_DIR", default_value = "./chatcore-media")]
     pub media_dir: PathBuf,
+    /// Where avatars are kept: `files` (in the media directory) or `database` (shared by
+    /// every node on one PostgreSQL).
+    #[arg(long, env = "CHATCORE_AVATAR_STORE", value_enum, default_value_t = AvatarStoreKind::Files)]
+    pub avatar_store: AvatarStoreKind,
     /// Usernames that are server admins (comma-separated or repeated).
     #[arg(long = "admin", env = "CHATCORE_ADMINS", value_delimiter = ',')]
     pub admins: Vec<String>,
@@ -51,15 +55,32 @@ pub struct Config {
     pub shutdown_grace: u64,
 }
 
+/// Where avatars are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AvatarStoreKind {
+    /// Files in the media directory, written atomically.
+    Files,
+    /// The database the service uses.
+    Database,
+}
+
 /// Opens the service the configuration names.
 ///
 /// # Errors
 /// Whatever opening the database fails with.
 pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
-    let options = Options::default()
+    let admins = config
+        .admins
+        .iter()
+        .map(|name| Username::parse(name.trim()))
+        .collect::<chatcore::Result<Vec<_>>>()?;
+    let mut options = Options::default()
         .session_lifetime(chrono::Duration::hours(config.session_hours.max(1)))
         .max_avatar_bytes(config.max_upload_bytes)
-        .avatar_store(FsAvatarStore::new(config.media_dir.clone())?);
+        .admin_usernames(admins);
+    if config.avatar_store == AvatarStoreKind::Files {
+        options = options.avatar_store(FsAvatarStore::new(config.media_dir.clone())?);
+    }
     let url = config.database_url.as_str();
     let service = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let mut postgres = chatcore_postgres::PostgresOptions::default();
@@ -74,19 +95,6 @@ pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
         sqlite.service = options;
         chatcore_sqlite::open_with(path, sqlite).await?
     };
-    for name in &config.admins {
-        let username = Username::parse(name.trim())?;
-        match service
-            .set_server_role(UserRef::Username(username), Role::Admin)
-            .await
-        {
-            Ok(_) => tracing::info!(admin = %name, "server admin"),
-            Err(chatcore::Error::NotFound(_)) => {
-                tracing::warn!(admin = %name, "admin username not registered yet")
-            }
-            Err(error) => return Err(error),
-        }
-    }
     Ok(service)
 }
 

@@ -885,3 +885,146 @@ async fn docs_and_health() {
         .expect(200);
     assert_eq!(health["status"], "ok");
 }
+
+#[tokio::test]
+async fn avatars_upload_serve_cache_and_refuse_bad_images() {
+    use chatcore::testkit::{png_bomb, sample_jpeg_with_orientation, sample_png};
+    use poem::test::{TestForm, TestFormField};
+
+    let api = Api::new().await;
+    let (token, id) = api.register("pic").await;
+    let (other, _) = api.register("viewer").await;
+    let bearer = format!("Bearer {token}");
+
+    // Raw body: the content type is not trusted, the bytes are.
+    let response = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .content_type("image/png")
+        .body(sample_jpeg_with_orientation(800, 600, 6))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let body: Value =
+        serde_json::from_slice(&response.0.into_body().into_bytes().await.unwrap()).unwrap();
+    let url = body["avatar_url"].as_str().unwrap().to_owned();
+    assert!(
+        url.starts_with(&format!("/api/v1/users/{id}/avatar?v=")),
+        "{url}"
+    );
+    assert_eq!(body["user"]["avatar_url"], url.as_str());
+
+    // Others see it in profiles and fetch it, with caching headers.
+    let profile = api
+        .get(&format!("/api/v1/users/{id}"), &other)
+        .await
+        .expect(200);
+    assert_eq!(profile["avatar_url"], url.as_str());
+    let response = api
+        .client
+        .get(&url)
+        .header("authorization", format!("Bearer {other}"))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_content_type("image/jpeg");
+    response.assert_header("x-content-type-options", "nosniff");
+    let etag = response.0.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        response.0.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let bytes = response.0.into_body().into_bytes().await.unwrap();
+    assert_eq!(&bytes[..2], &[0xFF, 0xD8]);
+    assert!(!bytes.windows(4).any(|w| w == b"Exif"), "metadata survived");
+    let response = api
+        .client
+        .get(&url)
+        .header("authorization", format!("Bearer {other}"))
+        .header("if-none-match", etag.clone())
+        .send()
+        .await;
+    response.assert_status(StatusCode::NOT_MODIFIED);
+    let small = api
+        .client
+        .get(format!("{url}&size=128"))
+        .header("authorization", bearer.clone())
+        .send()
+        .await;
+    small.assert_status_is_ok();
+    assert_ne!(small.0.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(
+        api.get(&format!("{url}&size=77"), &other).await.error(400),
+        "invalid_input"
+    );
+
+    // Multipart, field `file`.
+    let response = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .multipart(
+            TestForm::new().field(
+                TestFormField::bytes(sample_png(300, 200))
+                    .name("file")
+                    .filename("me.png"),
+            ),
+        )
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let body: Value =
+        serde_json::from_slice(&response.0.into_body().into_bytes().await.unwrap()).unwrap();
+    assert_ne!(body["avatar_url"], url.as_str());
+
+    // Bombs, garbage and truncated files are refused and change nothing.
+    let current = api.get("/api/v1/users/me", &token).await.expect(200)["avatar_url"].clone();
+    let png = sample_png(64, 64);
+    for bad in [
+        png_bomb(),
+        b"definitely not an image".to_vec(),
+        png[..png.len() / 2].to_vec(),
+    ] {
+        let response = api
+            .client
+            .put("/api/v1/users/me/avatar")
+            .header("authorization", bearer.clone())
+            .content_type("application/octet-stream")
+            .body(bad)
+            .send()
+            .await;
+        response.assert_status(StatusCode::BAD_REQUEST);
+        let body: Value =
+            serde_json::from_slice(&response.0.into_body().into_bytes().await.unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_file");
+    }
+    assert_eq!(
+        api.get("/api/v1/users/me", &token).await.expect(200)["avatar_url"],
+        current
+    );
+    let response = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .content_type("image/jpeg")
+        .body(vec![0u8; 6 * 1024 * 1024])
+        .send()
+        .await;
+    response.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Removing it.
+    let user = api
+        .call(
+            Method::DELETE,
+            "/api/v1/users/me/avatar",
+            Some(&token),
+            None,
+        )
+        .await
+        .expect(200);
+    assert!(user["avatar_url"].is_null());
+    assert_eq!(api.get(&url, &other).await.error(404), "not_found");
+}

@@ -32,6 +32,15 @@ impl Server {
             .env("CHATCORE_DATABASE_URL", database_url)
             .env("CHATCORE_BIND", format!("127.0.0.1:{port}"))
             .env("CHATCORE_LOG", "warn")
+            // Several nodes on one PostgreSQL share avatars through the database.
+            .env(
+                "CHATCORE_AVATAR_STORE",
+                if database_url.starts_with("postgres") {
+                    "database"
+                } else {
+                    "files"
+                },
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -388,6 +397,9 @@ async fn seed_flows_on_sqlite() {
     flow_003(&server).await;
     survives_restart(server, url, dir.path()).await;
     assert!(dir.path().join("chat.db").exists());
+    // The photo went to the media directory.
+    let media = std::fs::read_dir(dir.path().join("chatcore-media")).unwrap();
+    assert!(media.count() >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

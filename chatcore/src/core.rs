@@ -1,11 +1,12 @@
 //! [`ChatCore`]: the one implementation of [`Service`], over a SeaORM connection.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Duration;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sea_orm_migration::MigratorTrait;
 
 use crate::auth::token::TokenKeys;
@@ -24,7 +25,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::sessions::{self, Caller, NewSession, Session, SessionOptions};
 use crate::users::{
     self, Authenticated, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Role,
-    User, UserProfile, UserRef, UserSearch,
+    User, UserProfile, UserRef, UserSearch, Username,
 };
 use crate::write::{WriteMode, Writer};
 use crate::{
@@ -50,6 +51,9 @@ pub struct Options {
     pub migrate: bool,
     /// The most members a group may have. Default: 10,000.
     pub max_group_members: usize,
+    /// Usernames that are server admins: such an account gets the admin role when the
+    /// service opens (if it exists) or when it registers. Default: none.
+    pub admin_usernames: Vec<Username>,
     /// Delivers password-reset and verification tokens. Default: [`LoggingNotifier`].
     pub notifier: Arc<dyn Notifier>,
     /// How long a password-reset or verification token works. Default: 1 hour.
@@ -71,6 +75,7 @@ impl Default for Options {
             write_mode: WriteMode::Direct,
             migrate: true,
             max_group_members: 10_000,
+            admin_usernames: Vec::new(),
             notifier: Arc::new(LoggingNotifier::default()),
             account_token_lifetime: Duration::hours(1),
             max_avatar_bytes: 5 * 1024 * 1024,
@@ -95,6 +100,12 @@ impl Options {
     /// Sets how writes reach the database.
     pub fn write_mode(mut self, mode: WriteMode) -> Self {
         self.write_mode = mode;
+        self
+    }
+
+    /// Sets the usernames that are server admins.
+    pub fn admin_usernames(mut self, usernames: impl IntoIterator<Item = Username>) -> Self {
+        self.admin_usernames = usernames.into_iter().collect();
         self
     }
 
@@ -151,6 +162,8 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenKeys,
     pub(crate) session_lifetime: Duration,
     pub(crate) max_group_members: usize,
+    /// Username keys of the configured server admins.
+    pub(crate) admin_keys: HashSet<String>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
     pub(crate) avatars: Avatars,
@@ -179,6 +192,18 @@ impl ChatCore {
             Some(secret) => secret,
             None => stored_secret(&db).await?,
         };
+        let admin_keys: HashSet<String> =
+            options.admin_usernames.iter().map(Username::key).collect();
+        if !admin_keys.is_empty() {
+            users::entity::Entity::update_many()
+                .col_expr(
+                    users::entity::Column::Role,
+                    sea_orm::sea_query::Expr::value(Role::Admin.as_str()),
+                )
+                .filter(users::entity::Column::UsernameKey.is_in(admin_keys.iter().cloned()))
+                .exec(&db)
+                .await?;
+        }
         crate::auth::password::warm_up().await;
         let issuer = options.token_issuer;
         let writer = Writer::new(db.clone(), &options.write_mode);
@@ -194,6 +219,7 @@ impl ChatCore {
                 tokens: TokenKeys::new(&secret, &issuer, &issuer),
                 session_lifetime: options.session_lifetime,
                 max_group_members: options.max_group_members.max(2),
+                admin_keys,
                 notifier: options.notifier,
                 account_token_lifetime: options.account_token_lifetime,
             }),
@@ -532,5 +558,55 @@ impl Service for ChatCore {
 
     async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User> {
         moderation::queries::set_role(&self.inner, user, role).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::Password;
+
+    async fn register(chat: &ChatCore, name: &str) -> User {
+        chat.register(Register::new(
+            Username::parse(name).unwrap(),
+            Password::parse("a long enough secret").unwrap(),
+        ))
+        .await
+        .unwrap()
+        .user
+    }
+
+    #[tokio::test]
+    async fn configured_admins_get_the_role_at_open_and_at_registration() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("chat.db").display());
+        let chat = ChatCore::open(
+            sea_orm::Database::connect(&url).await.unwrap(),
+            Options::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(register(&chat, "early").await.role, Role::User);
+        drop(chat);
+
+        let admins = ["Early", "late"].map(|name| Username::parse(name).unwrap());
+        let chat = ChatCore::open(
+            sea_orm::Database::connect(&url).await.unwrap(),
+            Options::default().admin_usernames(admins),
+        )
+        .await
+        .unwrap();
+        assert_eq!(register(&chat, "LATE").await.role, Role::Admin);
+        assert_eq!(register(&chat, "other").await.role, Role::User);
+        let early = chat
+            .login(Login {
+                login: "early".to_owned(),
+                password: "a long enough secret".to_owned(),
+                user_agent: None,
+            })
+            .await
+            .unwrap()
+            .user;
+        assert_eq!(early.role, Role::Admin);
     }
 }

@@ -124,11 +124,17 @@ async fn check_unique(
 pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authenticated> {
     let password_hash = password::hash(&request.password).await?;
     let lifetime = inner.session_lifetime;
+    let admin_keys = inner.admin_keys.clone();
     let (user, session) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
                 let username_key = request.username.key();
+                let role = if admin_keys.contains(&username_key) {
+                    Role::Admin
+                } else {
+                    Role::User
+                };
                 let email = request
                     .email
                     .as_ref()
@@ -147,7 +153,7 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
                     phone: Set(request.phone.map(|phone| phone.as_str().to_owned())),
                     password_hash: Set(Some(password_hash)),
                     external_id: Set(None),
-                    role: Set(Role::User.as_str().to_owned()),
+                    role: Set(role.as_str().to_owned()),
                     active: Set(true),
                     verified: Set(false),
                     avatar: Set(None),
