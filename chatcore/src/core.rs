@@ -13,6 +13,7 @@ use crate::auth::token::TokenKeys;
 use crate::avatars::{self, AvatarImage, AvatarSize, AvatarStore, Avatars, DbAvatarStore};
 use crate::chats::{self, ChatDetail, ChatListItem, DirectChat, Member};
 use crate::contacts::{self, ListedUser, queries::Listing};
+use crate::events::{self, EventBus, EventStream, InProcessBus};
 use crate::groups::{self, AssignableRole, ChatTitle, CreateGroup};
 use crate::invites::{self, CreateInvite, Invite, InviteCode, InvitePreview, JoinedGroup};
 use crate::messages::{
@@ -54,6 +55,10 @@ pub struct Options {
     /// Usernames that are server admins: such an account gets the admin role when the
     /// service opens (if it exists) or when it registers. Default: none.
     pub admin_usernames: Vec<Username>,
+    /// How long events are kept for subscribers to resume from. Default: 7 days.
+    pub event_retention: Duration,
+    /// Carries events between nodes; `None` uses an in-process bus (one node).
+    pub event_bus: Option<Arc<dyn EventBus>>,
     /// Delivers password-reset and verification tokens. Default: [`LoggingNotifier`].
     pub notifier: Arc<dyn Notifier>,
     /// How long a password-reset or verification token works. Default: 1 hour.
@@ -76,6 +81,8 @@ impl Default for Options {
             migrate: true,
             max_group_members: 10_000,
             admin_usernames: Vec::new(),
+            event_retention: Duration::days(7),
+            event_bus: None,
             notifier: Arc::new(LoggingNotifier::default()),
             account_token_lifetime: Duration::hours(1),
             max_avatar_bytes: 5 * 1024 * 1024,
@@ -100,6 +107,18 @@ impl Options {
     /// Sets how writes reach the database.
     pub fn write_mode(mut self, mode: WriteMode) -> Self {
         self.write_mode = mode;
+        self
+    }
+
+    /// Sets how long events are kept for resuming.
+    pub fn event_retention(mut self, retention: Duration) -> Self {
+        self.event_retention = retention;
+        self
+    }
+
+    /// Sets the event bus (the PostgreSQL backend sets one that reaches every node).
+    pub fn event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.event_bus = Some(bus);
         self
     }
 
@@ -164,6 +183,7 @@ pub(crate) struct Inner {
     pub(crate) max_group_members: usize,
     /// Username keys of the configured server admins.
     pub(crate) admin_keys: HashSet<String>,
+    pub(crate) events: Arc<dyn EventBus>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
     pub(crate) avatars: Avatars,
@@ -211,25 +231,83 @@ impl ChatCore {
             Some(store) => store,
             None => Arc::new(DbAvatarStore::new(db.clone(), writer.clone())),
         };
-        Ok(ChatCore {
-            inner: Arc::new(Inner {
-                avatars: Avatars::new(avatar_store, options.max_avatar_bytes),
-                writer,
-                db,
-                tokens: TokenKeys::new(&secret, &issuer, &issuer),
-                session_lifetime: options.session_lifetime,
-                max_group_members: options.max_group_members.max(2),
-                admin_keys,
-                notifier: options.notifier,
-                account_token_lifetime: options.account_token_lifetime,
-            }),
-        })
+        let local_bus = match &options.event_bus {
+            Some(_) => None,
+            None => Some(Arc::new(InProcessBus::new(
+                events::log::head(&db).await?.0,
+                4096,
+            ))),
+        };
+        let bus: Arc<dyn EventBus> = match (&options.event_bus, &local_bus) {
+            (Some(bus), _) => bus.clone(),
+            (None, Some(local)) => local.clone(),
+            (None, None) => return Err(Error::internal("no event bus")),
+        };
+        let inner = Arc::new(Inner {
+            avatars: Avatars::new(avatar_store, options.max_avatar_bytes),
+            writer,
+            db,
+            tokens: TokenKeys::new(&secret, &issuer, &issuer),
+            session_lifetime: options.session_lifetime,
+            max_group_members: options.max_group_members.max(2),
+            admin_keys,
+            events: bus,
+            notifier: options.notifier,
+            account_token_lifetime: options.account_token_lifetime,
+        });
+        housekeeping(Arc::downgrade(&inner), local_bus, options.event_retention);
+        Ok(ChatCore { inner })
     }
 
     /// The underlying database connection (for the backend crates and tests).
     pub fn connection(&self) -> &DatabaseConnection {
         &self.inner.db
     }
+}
+
+impl Inner {
+    /// Hands committed events to the bus.
+    pub(crate) fn publish(&self, events: Vec<events::Event>) {
+        if !events.is_empty() {
+            self.events.publish(events);
+        }
+    }
+}
+
+/// Background upkeep while the service lives: skipping event gaps that waited too long on the
+/// in-process bus, and pruning events past their retention once a minute.
+fn housekeeping(
+    inner: std::sync::Weak<Inner>,
+    bus: Option<Arc<InProcessBus>>,
+    retention: Duration,
+) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            if let Some(bus) = &bus {
+                bus.tick();
+            }
+            ticks += 1;
+            if ticks % 600 == 1 {
+                let before = crate::clock::now() - retention;
+                let pruned = inner
+                    .writer
+                    .run(move |txn| Box::pin(async move { events::log::prune(txn, before).await }))
+                    .await;
+                if let Err(error) = pruned {
+                    tracing::warn!(%error, "could not prune old events");
+                }
+            }
+        }
+    });
 }
 
 /// Reads the stored secret, creating it if this is the first node to start. Two nodes
@@ -554,6 +632,10 @@ impl Service for ChatCore {
 
     async fn reactivate_user(&self, caller: &Caller, user_id: UserId) -> Result<()> {
         moderation::queries::set_active(&self.inner, caller, user_id, true).await
+    }
+
+    async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream> {
+        events::subscribe(&self.inner.db, &self.inner.events, caller, since).await
     }
 
     async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User> {

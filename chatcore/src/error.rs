@@ -60,6 +60,9 @@ pub enum Error {
     /// The invite link reached its maximum number of uses.
     #[error("the invite has no uses left")]
     InviteExhausted,
+    /// An event cursor is older than the retained events: the client must resync.
+    #[error("the cursor is older than the retained events; resync")]
+    CursorExpired,
     /// A password-reset or verification token is unknown, used or expired.
     #[error("invalid or expired token")]
     InvalidToken,
@@ -97,6 +100,7 @@ impl Error {
             Error::InviteRevoked => "invite_revoked",
             Error::InviteExhausted => "invite_exhausted",
             Error::InvalidToken => "invalid_token",
+            Error::CursorExpired => "cursor_expired",
             Error::InvalidFile(_) => "invalid_file",
             Error::PayloadTooLarge => "payload_too_large",
             Error::Internal(_) => "internal",

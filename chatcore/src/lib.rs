@@ -8,6 +8,7 @@ mod clock;
 pub mod contacts;
 mod core;
 mod error;
+pub mod events;
 pub mod groups;
 mod ids;
 pub mod invites;

@@ -6,6 +6,7 @@ use crate::avatars::{AvatarImage, AvatarSize};
 
 use crate::chats::{ChatDetail, ChatListItem, DirectChat, Member};
 use crate::contacts::ListedUser;
+use crate::events::EventStream;
 use crate::groups::{AssignableRole, ChatTitle, CreateGroup};
 use crate::invites::{CreateInvite, Invite, InviteCode, InvitePreview, JoinedGroup};
 use crate::messages::{
@@ -552,4 +553,17 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) for an unknown user.
     async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User>;
+
+    /// The caller's events from `since` (a cursor they saw; `None`: from now on), in cursor
+    /// order, exactly once, then live: every change in their chats from when they joined, and
+    /// what is addressed to them. A removed member stops receiving that chat's events at
+    /// once; when the caller's session ends the stream yields
+    /// [`NotAuthorized`](crate::Error::NotAuthorized) and stops. A consumer that falls behind
+    /// never slows others: it is caught up from the stored events.
+    ///
+    /// # Errors
+    /// [`CursorExpired`](crate::Error::CursorExpired) for a cursor older than the retained
+    /// events (resync, then subscribe from now); [`InvalidInput`](crate::Error::InvalidInput)
+    /// for a cursor the stream never gave.
+    async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream>;
 }

@@ -99,22 +99,26 @@ async fn replace(
     hash: Option<String>,
 ) -> Result<(User, Option<String>)> {
     let caller = caller.clone();
-    inner
+    let (user, previous, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
                 let current = caller_row(txn, &caller).await?;
                 let previous = current.avatar.clone();
                 if previous == hash {
-                    return Ok((current.into(), previous));
+                    return Ok((current.into(), previous, Vec::new()));
                 }
                 let mut row = current.into_active_model();
                 row.avatar = Set(hash);
                 row.updated_at = Set(now());
-                Ok((row.update(txn).await?.into(), previous))
+                let row = row.update(txn).await?;
+                let events = crate::users::queries::profile_changed(txn, &row).await?;
+                Ok((row.into(), previous, events))
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok((user, previous))
 }
 
 /// Deletes the images of `hash` unless some user still shows them. Best effort, after the

@@ -15,6 +15,8 @@ use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, Member
 use crate::clock::{from_micros, now};
 use crate::contacts::queries::ensure_not_blocked;
 use crate::core::Inner;
+use crate::events::log::record;
+use crate::events::{EventKind, NewEvent};
 use crate::groups::HistoryVisibility;
 use crate::messages::{MessagePreview, entity as messages, preview};
 use crate::pagination::{Page, PageRequest};
@@ -74,7 +76,7 @@ pub(crate) async fn start_direct(
     }
     let me = caller.user_id.as_uuid();
     let key = direct_key(caller.user_id, other);
-    let (chat_id, created) = inner
+    let (chat_id, created, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -115,7 +117,7 @@ pub(crate) async fn start_direct(
                         .filter(members::Column::UserId.eq(me))
                         .exec(txn)
                         .await?;
-                    return Ok((existing.id, false));
+                    return Ok((existing.id, false, Vec::new()));
                 }
                 let member = |user_id| members::ActiveModel {
                     chat_id: Set(chat_id),
@@ -129,10 +131,17 @@ pub(crate) async fn start_direct(
                 members::Entity::insert_many([member(me), member(other.as_uuid())])
                     .exec_without_returning(txn)
                     .await?;
-                Ok((chat_id, true))
+                let created = load_detail(txn, chat_id).await?;
+                let events = record(
+                    txn,
+                    vec![NewEvent::chat(EventKind::ChatCreated, chat_id, me, created)],
+                )
+                .await?;
+                Ok((chat_id, true, events))
             })
         })
         .await?;
+    inner.publish(events);
     let chat = detail(inner, caller, chat_id.into()).await?;
     Ok(DirectChat { chat, created })
 }
@@ -140,17 +149,22 @@ pub(crate) async fn start_direct(
 pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<ChatDetail> {
     let chat_id = chat_id.as_uuid();
     membership(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
+    load_detail(&inner.db, chat_id).await
+}
+
+/// A chat with its members, for whoever may see it (the caller checks).
+pub(crate) async fn load_detail(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<ChatDetail> {
     let chat = chats::Entity::find_by_id(chat_id)
-        .one(&inner.db)
+        .one(db)
         .await?
         .ok_or(Error::NotFound("chat"))?;
     let rows = members::Entity::find()
         .filter(members::Column::ChatId.eq(chat_id))
         .order_by_asc(members::Column::JoinedAt)
         .order_by_asc(members::Column::UserId)
-        .all(&inner.db)
+        .all(db)
         .await?;
-    let members = member_views(&inner.db, rows).await?;
+    let members = member_views(db, rows).await?;
     Ok(ChatDetail {
         chat: chat.into(),
         members,

@@ -10,11 +10,13 @@ use uuid::Uuid;
 use super::{AssignableRole, ChatTitle, CreateGroup, HistoryVisibility};
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::{detail, member_views, membership};
+use crate::chats::queries::{detail, load_detail, member_views, membership};
 use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
 use crate::clock::now;
 use crate::contacts::queries::{ensure_none_blocked, ensure_not_blocked};
 use crate::core::Inner;
+use crate::events::log::record;
+use crate::events::{Event, EventKind, NewEvent};
 use crate::sessions::Caller;
 use crate::users::entity as users;
 use crate::{ChatId, Error, Result, UserId};
@@ -133,7 +135,7 @@ pub(crate) async fn create(
             "more members than a group may have",
         ));
     }
-    let chat_id = inner
+    let (chat_id, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -164,10 +166,17 @@ pub(crate) async fn create(
                 members::Entity::insert_many(rows)
                     .exec_without_returning(txn)
                     .await?;
-                Ok(chat_id)
+                let created = load_detail(txn, chat_id).await?;
+                let events = record(
+                    txn,
+                    vec![NewEvent::chat(EventKind::ChatCreated, chat_id, me, created)],
+                )
+                .await?;
+                Ok((chat_id, events))
             })
         })
         .await?;
+    inner.publish(events);
     detail(inner, caller, chat_id.into()).await
 }
 
@@ -179,7 +188,7 @@ pub(crate) async fn rename(
 ) -> Result<ChatDetail> {
     let me = caller.user_id.as_uuid();
     let id = chat_id.as_uuid();
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -189,26 +198,63 @@ pub(crate) async fn rename(
                     .filter(chats::Column::Id.eq(id))
                     .exec(txn)
                     .await?;
-                Ok(())
+                record(
+                    txn,
+                    vec![NewEvent::chat(
+                        EventKind::ChatUpdated,
+                        id,
+                        me,
+                        serde_json::json!({ "title": title.as_str() }),
+                    )],
+                )
+                .await
             })
         })
         .await?;
+    inner.publish(events);
     detail(inner, caller, chat_id).await
 }
 
 pub(crate) async fn delete(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
     let (id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
                 require(txn, id, me, MemberRole::Owner).await?;
+                let notices = deleted_notices(txn, id, me).await?;
                 // Members and messages go with it (foreign keys cascade).
                 chats::Entity::delete_by_id(id).exec(txn).await?;
-                Ok(())
+                record(txn, notices).await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
+}
+
+/// A `chat_deleted` event for each member: the chat's membership is gone with it, so each
+/// member is told personally (and finds it on resuming).
+async fn deleted_notices(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    actor: Uuid,
+) -> Result<Vec<NewEvent>> {
+    Ok(members::Entity::find()
+        .filter(members::Column::ChatId.eq(chat_id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|member| {
+            NewEvent::chat(
+                EventKind::ChatDeleted,
+                chat_id,
+                actor,
+                serde_json::json!({}),
+            )
+            .about(member.user_id)
+        })
+        .collect())
 }
 
 pub(crate) async fn add_member(
@@ -230,26 +276,33 @@ pub(crate) async fn add_member(
                 require(txn, id, me, MemberRole::Admin).await?;
                 check_users(txn, &[user]).await?;
                 ensure_not_blocked(txn, user, me).await?;
+                let mut events = Vec::new();
                 if members::Entity::find_by_id((id, user))
                     .one(txn)
                     .await?
                     .is_none()
                 {
-                    join(txn, id, user, limit).await?;
+                    events = join(txn, id, user, me, limit).await?;
                 }
-                member_view(txn, id, user).await
+                Ok((member_view(txn, id, user).await?, events))
             })
         })
         .await
+        .map(|(member, events)| {
+            inner.publish(events);
+            member
+        })
 }
 
-/// Makes a user a plain member, seeing history from now on unless the group shows it all.
+/// Makes a user a plain member, seeing history from now on unless the group shows it all,
+/// and records the `member_joined` event (returned for publishing after commit).
 pub(crate) async fn join(
     txn: &DatabaseTransaction,
     chat_id: Uuid,
     user_id: Uuid,
+    actor: Uuid,
     limit: usize,
-) -> Result<()> {
+) -> Result<Vec<Event>> {
     let chat = chats::Entity::find_by_id(chat_id)
         .one(txn)
         .await?
@@ -274,7 +327,12 @@ pub(crate) async fn join(
     ))
     .exec_without_returning(txn)
     .await?;
-    Ok(())
+    let member = member_view(txn, chat_id, user_id).await?;
+    record(
+        txn,
+        vec![NewEvent::chat(EventKind::MemberJoined, chat_id, actor, member).about(user_id)],
+    )
+    .await
 }
 
 pub(crate) async fn remove_member(
@@ -291,7 +349,7 @@ pub(crate) async fn remove_member(
         caller.user_id.as_uuid(),
         user_id.as_uuid(),
     );
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -304,15 +362,29 @@ pub(crate) async fn remove_member(
                     ));
                 }
                 members::Entity::delete_by_id((id, user)).exec(txn).await?;
-                Ok(())
+                record(
+                    txn,
+                    vec![
+                        NewEvent::chat(
+                            EventKind::MemberRemoved,
+                            id,
+                            me,
+                            serde_json::json!({ "user_id": user }),
+                        )
+                        .about(user),
+                    ],
+                )
+                .await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }
 
 pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
     let (id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -327,6 +399,15 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                     ));
                 }
                 members::Entity::delete_by_id((id, me)).exec(txn).await?;
+                let mut events = vec![
+                    NewEvent::chat(
+                        EventKind::MemberLeft,
+                        id,
+                        me,
+                        serde_json::json!({ "user_id": me }),
+                    )
+                    .about(me),
+                ];
                 let remaining = members::Entity::find()
                     .filter(members::Column::ChatId.eq(id))
                     .order_by_asc(members::Column::JoinedAt)
@@ -336,7 +417,7 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                 if remaining.is_empty() {
                     // The last one out deletes the group.
                     chats::Entity::delete_by_id(id).exec(txn).await?;
-                    return Ok(());
+                    return record(txn, events).await;
                 }
                 if MemberRole::from_db(&mine.role) == MemberRole::Owner {
                     // Ownership goes to the longest-standing admin, else member.
@@ -345,11 +426,18 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                         .find(|member| MemberRole::from_db(&member.role) == MemberRole::Admin)
                         .unwrap_or(&remaining[0]);
                     assign_role(txn, id, heir.user_id, MemberRole::Owner).await?;
+                    let heir = member_view(txn, id, heir.user_id).await?;
+                    let heir_id = heir.user.id.as_uuid();
+                    events.push(
+                        NewEvent::chat(EventKind::MemberRoleChanged, id, me, heir).about(heir_id),
+                    );
                 }
-                Ok(())
+                record(txn, events).await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }
 
 pub(crate) async fn set_role(
@@ -374,10 +462,23 @@ pub(crate) async fn set_role(
                     return Err(Error::Forbidden("the owner's role cannot change".into()));
                 }
                 assign_role(txn, id, user, role.into()).await?;
-                member_view(txn, id, user).await
+                let member = member_view(txn, id, user).await?;
+                let events = record(
+                    txn,
+                    vec![
+                        NewEvent::chat(EventKind::MemberRoleChanged, id, me, member.clone())
+                            .about(user),
+                    ],
+                )
+                .await?;
+                Ok((member, events))
             })
         })
         .await
+        .map(|(member, events)| {
+            inner.publish(events);
+            member
+        })
 }
 
 pub(crate) async fn list_members(

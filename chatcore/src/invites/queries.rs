@@ -207,7 +207,7 @@ pub(crate) async fn accept(
                     .await?
                     .is_some()
                 {
-                    return Ok((invite.chat_id, false));
+                    return Ok((invite.chat_id, false, Vec::new()));
                 }
                 let now = now();
                 if let Some(refusal) = invite.state_at(now).refusal() {
@@ -236,13 +236,16 @@ pub(crate) async fn accept(
                         .refusal()
                         .unwrap_or(Error::InviteExhausted));
                 }
-                join(txn, invite.chat_id, me, limit).await?;
-                Ok((invite.chat_id, true))
+                let events = join(txn, invite.chat_id, me, me, limit).await?;
+                Ok((invite.chat_id, true, events))
             })
         })
         .await;
     let (chat_id, joined) = match outcome {
-        Ok(outcome) => outcome,
+        Ok((chat_id, joined, events)) => {
+            inner.publish(events);
+            (chat_id, joined)
+        }
         Err(error) => {
             // The same user accepting twice at once: the loser's insert collided and rolled
             // back, use included; they are a member all the same.

@@ -23,6 +23,8 @@ use crate::clock::now;
 use crate::contacts::queries::ensure_direct_peer_allows;
 use crate::core::Inner;
 use crate::error::unique_violation;
+use crate::events::log::record;
+use crate::events::{Event, EventKind, NewEvent};
 use crate::moderation::queries::is_server_admin;
 use crate::sessions::Caller;
 use crate::{ChatId, Error, MessageId, Result};
@@ -81,6 +83,20 @@ pub(crate) async fn views(
             view(row, reply_to, reactions)
         })
         .collect())
+}
+
+/// A message as events carry it: the same for every member, so a reply names its original
+/// without quoting it (a member may not be allowed to see it).
+fn event_view(row: &Model, reply_seq: Option<i64>) -> Message {
+    let reply_to = row.reply_to_id.map(|id| ReplyTo {
+        message_id: id.into(),
+        seq: reply_seq.unwrap_or(0),
+        visible: false,
+        sender_id: None,
+        text: None,
+        deleted: false,
+    });
+    view(row.clone(), reply_to, Vec::new())
 }
 
 fn view(model: Model, reply_to: Option<ReplyTo>, reactions: Vec<ReactionCount>) -> Message {
@@ -211,13 +227,16 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
 /// Answers a send that lost a race on its client id with the message that won it.
 async fn settle_send(
     inner: &Inner,
-    sent: Result<(Model, i64)>,
+    sent: Result<(Model, i64, Vec<Event>)>,
     chat_id: Uuid,
     me: Uuid,
     client_id: Option<String>,
 ) -> Result<Message> {
     let (row, visible_from) = match (sent, client_id) {
-        (Ok(sent), _) => sent,
+        (Ok((row, visible_from, events)), _) => {
+            inner.publish(events);
+            (row, visible_from)
+        }
         (Err(Error::Conflict(_)), Some(client_id)) => {
             let row = find_by_client_id(&inner.db, chat_id, me, &client_id)
                 .await?
@@ -255,13 +274,17 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, chat_id, me, client_id).await?
                 {
-                    return Ok((existing, member.visible_from_seq));
+                    return Ok((existing, member.visible_from_seq, Vec::new()));
                 }
                 ensure_direct_peer_allows(txn, chat_id, me).await?;
-                if let Some(original) = message.reply_to {
-                    visible_message(txn, chat_id, original.as_uuid(), member.visible_from_seq)
-                        .await?;
-                }
+                let reply_seq = match message.reply_to {
+                    Some(original) => Some(
+                        visible_message(txn, chat_id, original.as_uuid(), member.visible_from_seq)
+                            .await?
+                            .seq,
+                    ),
+                    None => None,
+                };
                 let row = insert(
                     txn,
                     NewMessage {
@@ -274,7 +297,17 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
                     },
                 )
                 .await?;
-                Ok((row, member.visible_from_seq))
+                let events = record(
+                    txn,
+                    vec![NewEvent::chat(
+                        EventKind::MessageCreated,
+                        chat_id,
+                        me,
+                        event_view(&row, reply_seq),
+                    )],
+                )
+                .await?;
+                Ok((row, member.visible_from_seq, events))
             })
         })
         .await;
@@ -309,7 +342,7 @@ pub(crate) async fn forward(
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, to_chat, me, client_id).await?
                 {
-                    return Ok((existing, target.visible_from_seq));
+                    return Ok((existing, target.visible_from_seq, Vec::new()));
                 }
                 ensure_direct_peer_allows(txn, to_chat, me).await?;
                 // Forwarding a forward keeps the first origin.
@@ -329,7 +362,17 @@ pub(crate) async fn forward(
                     },
                 )
                 .await?;
-                Ok((row, target.visible_from_seq))
+                let events = record(
+                    txn,
+                    vec![NewEvent::chat(
+                        EventKind::MessageCreated,
+                        to_chat,
+                        me,
+                        event_view(&row, None),
+                    )],
+                )
+                .await?;
+                Ok((row, target.visible_from_seq, events))
             })
         })
         .await;
@@ -344,7 +387,7 @@ pub(crate) async fn edit(
     text: MessageText,
 ) -> Result<Message> {
     let (chat_id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    let (row, visible_from) = inner
+    let (row, visible_from, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -365,13 +408,32 @@ pub(crate) async fn edit(
                         "a forwarded message cannot be edited".into(),
                     ));
                 }
+                let reply_seq = match message.reply_to_id {
+                    Some(original) => entity::Entity::find_by_id(original)
+                        .one(txn)
+                        .await?
+                        .map(|original| original.seq),
+                    None => None,
+                };
                 let mut row = message.into_active_model();
                 row.text = Set(Some(text.into()));
                 row.edited_at = Set(Some(now()));
-                Ok((row.update(txn).await?, member.visible_from_seq))
+                let row = row.update(txn).await?;
+                let events = record(
+                    txn,
+                    vec![NewEvent::chat(
+                        EventKind::MessageEdited,
+                        chat_id,
+                        me,
+                        event_view(&row, reply_seq),
+                    )],
+                )
+                .await?;
+                Ok((row, member.visible_from_seq, events))
             })
         })
         .await?;
+    inner.publish(events);
     single_view(&inner.db, me, visible_from, row).await
 }
 
@@ -420,7 +482,7 @@ pub(crate) async fn delete(
     message_id: MessageId,
 ) -> Result<()> {
     let (chat_id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -444,9 +506,9 @@ pub(crate) async fn delete(
                     }
                 }
                 if message.deleted_at.is_some() {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
-                let id = message.id;
+                let (id, seq) = (message.id, message.seq);
                 let mut row = message.into_active_model();
                 row.text = Set(None);
                 row.deleted_at = Set(Some(now()));
@@ -455,8 +517,19 @@ pub(crate) async fn delete(
                     .filter(reactions::Column::MessageId.eq(id))
                     .exec(txn)
                     .await?;
-                Ok(())
+                record(
+                    txn,
+                    vec![NewEvent::chat(
+                        EventKind::MessageDeleted,
+                        chat_id,
+                        me,
+                        serde_json::json!({ "message_id": id, "seq": seq }),
+                    )],
+                )
+                .await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }

@@ -11,6 +11,8 @@ use super::{Emoji, ReactionCount, reaction_entity as reactions};
 use crate::chats::queries::membership;
 use crate::clock::now;
 use crate::core::Inner;
+use crate::events::log::record;
+use crate::events::{EventKind, NewEvent};
 use crate::sessions::Caller;
 use crate::{ChatId, Error, MessageId, Result};
 
@@ -73,23 +75,41 @@ pub(crate) async fn react(
         caller.user_id.as_uuid(),
         message_id.as_uuid(),
     );
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
                 let member = membership(txn, chat_id, me).await?;
                 let message =
                     visible_message(txn, chat_id, message_id, member.visible_from_seq).await?;
+                let changed = |emoji: &str| {
+                    NewEvent::chat(
+                        EventKind::ReactionChanged,
+                        chat_id,
+                        me,
+                        serde_json::json!({
+                            "message_id": message_id,
+                            "emoji": emoji,
+                            "user_id": me,
+                            "added": add,
+                        }),
+                    )
+                };
                 if !add {
-                    reactions::Entity::delete_by_id((message.id, me, emoji.into()))
+                    let event = changed(emoji.as_str());
+                    let removed = reactions::Entity::delete_by_id((message.id, me, emoji.into()))
                         .exec(txn)
                         .await?;
-                    return Ok(());
+                    if removed.rows_affected == 0 {
+                        return Ok(Vec::new());
+                    }
+                    return record(txn, vec![event]).await;
                 }
                 if message.deleted_at.is_some() {
                     return Err(Error::Conflict("the message was deleted".into()));
                 }
-                reactions::Entity::insert(reactions::ActiveModel {
+                let event = changed(emoji.as_str());
+                let inserted = reactions::Entity::insert(reactions::ActiveModel {
                     message_id: Set(message.id),
                     user_id: Set(me),
                     emoji: Set(emoji.into()),
@@ -107,10 +127,14 @@ pub(crate) async fn react(
                 )
                 .exec_without_returning(txn)
                 .await?;
-                Ok(())
+                if inserted == 0 {
+                    return Ok(Vec::new());
+                }
+                record(txn, vec![event]).await
             })
         })
         .await?;
+    inner.publish(events);
     Ok(counts(&inner.db, me, &[message_id])
         .await?
         .remove(&message_id)

@@ -14,6 +14,8 @@ use crate::chats::member_entity as members;
 use crate::chats::queries::membership;
 use crate::clock::now;
 use crate::core::Inner;
+use crate::events::log::record;
+use crate::events::{Event, EventKind, NewEvent};
 use crate::sessions::Caller;
 use crate::users::queries::profiles;
 use crate::{ChatId, Error, MessageId, Result};
@@ -65,7 +67,7 @@ pub(crate) async fn mark_read(
         return Err(Error::invalid("seq", "must not be negative"));
     }
     let (chat, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    let seq = inner
+    let (seq, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -78,13 +80,24 @@ pub(crate) async fn mark_read(
                 // Beyond the latest message means "everything"; an older seq changes nothing.
                 let target = Ord::min(seq, last_seq);
                 if target <= member.last_read_seq {
-                    return Ok(member.last_read_seq);
+                    return Ok((member.last_read_seq, Vec::new()));
                 }
                 advance_marker(txn, chat, me, target, now()).await?;
-                Ok(target)
+                let events = record(
+                    txn,
+                    vec![NewEvent::chat(
+                        EventKind::ReadMarkerMoved,
+                        chat,
+                        me,
+                        serde_json::json!({ "user_id": me, "seq": target }),
+                    )],
+                )
+                .await?;
+                Ok((target, events))
             })
         })
         .await?;
+    inner.publish(events);
     Ok(ReadMarker {
         chat_id,
         user_id: caller.user_id,
@@ -155,5 +168,15 @@ pub(crate) async fn read_by(
 /// is delivered to the other members by the realtime layer.
 pub(crate) async fn typing(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
     membership(&inner.db, chat_id.as_uuid(), caller.user_id.as_uuid()).await?;
+    inner.events.publish_ephemeral(Event {
+        cursor: 0,
+        kind: EventKind::Typing,
+        chat_id: Some(chat_id),
+        user_id: None,
+        actor_id: Some(caller.user_id),
+        data: serde_json::json!({ "user_id": caller.user_id }),
+        created_at: now(),
+        ephemeral: true,
+    });
     Ok(())
 }

@@ -8,6 +8,7 @@ mod m0001_initial;
 mod m0002_groups;
 mod m0003_social;
 mod m0004_avatars;
+mod m0005_events;
 
 /// All chatcore migrations, in order.
 ///
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_groups::Migration),
             Box::new(m0003_social::Migration),
             Box::new(m0004_avatars::Migration),
+            Box::new(m0005_events::Migration),
         ]
     }
 

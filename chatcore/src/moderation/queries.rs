@@ -195,7 +195,7 @@ pub(crate) async fn set_active(
         ));
     }
     let me = caller.user_id.as_uuid();
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -214,12 +214,14 @@ pub(crate) async fn set_active(
                     .exec(txn)
                     .await?;
                 if !active {
-                    sessions::revoke_all(txn, user.id, None).await?;
+                    return sessions::revoke_all(txn, user.id, None).await;
                 }
-                Ok(())
+                Ok(Vec::new())
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }
 
 pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result<User> {

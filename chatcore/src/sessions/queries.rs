@@ -12,6 +12,8 @@ use super::entity::{self, Model};
 use super::{Caller, NewSession, Session};
 use crate::clock::now;
 use crate::core::Inner;
+use crate::events::log::record;
+use crate::events::{Event, EventKind, NewEvent};
 use crate::users::{Role, entity as users};
 use crate::{Error, Result, SessionId};
 
@@ -125,7 +127,7 @@ pub(crate) async fn list(inner: &Inner, caller: &Caller) -> Result<Vec<Session>>
 
 pub(crate) async fn revoke(inner: &Inner, caller: &Caller, session_id: SessionId) -> Result<()> {
     let user_id = caller.user_id.as_uuid();
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -134,25 +136,38 @@ pub(crate) async fn revoke(inner: &Inner, caller: &Caller, session_id: SessionId
                     .one(txn)
                     .await?
                     .ok_or(Error::NotFound("session"))?;
-                if session.active {
-                    entity::Entity::update_many()
-                        .col_expr(entity::Column::Active, Expr::value(false))
-                        .filter(entity::Column::Id.eq(session.id))
-                        .exec(txn)
-                        .await?;
+                if !session.active {
+                    return Ok(Vec::new());
                 }
-                Ok(())
+                entity::Entity::update_many()
+                    .col_expr(entity::Column::Active, Expr::value(false))
+                    .filter(entity::Column::Id.eq(session.id))
+                    .exec(txn)
+                    .await?;
+                record(
+                    txn,
+                    vec![NewEvent::personal(
+                        EventKind::SessionRevoked,
+                        user_id,
+                        Some(user_id),
+                        serde_json::json!({ "session_id": session.id }),
+                    )],
+                )
+                .await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }
 
-/// Ends every session of a user, except `keep` if given.
+/// Ends every session of a user, except `keep` if given, and records the event (returned for
+/// publishing after commit).
 pub(crate) async fn revoke_all(
     txn: &impl ConnectionTrait,
     user_id: Uuid,
     keep: Option<SessionId>,
-) -> Result<()> {
+) -> Result<Vec<Event>> {
     let mut update = entity::Entity::update_many()
         .col_expr(entity::Column::Active, Expr::value(false))
         .filter(entity::Column::UserId.eq(user_id))
@@ -161,5 +176,14 @@ pub(crate) async fn revoke_all(
         update = update.filter(entity::Column::Id.ne(keep.as_uuid()));
     }
     update.exec(txn).await?;
-    Ok(())
+    record(
+        txn,
+        vec![NewEvent::personal(
+            EventKind::SessionRevoked,
+            user_id,
+            None,
+            serde_json::json!({ "session_id": null, "except": keep }),
+        )],
+    )
+    .await
 }

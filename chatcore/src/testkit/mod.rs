@@ -13,6 +13,7 @@ mod avatars;
 mod chats;
 mod contacts;
 mod conversation;
+mod events;
 mod groups;
 mod invites;
 mod messages;
@@ -25,6 +26,7 @@ pub use avatars::*;
 pub use chats::*;
 pub use contacts::*;
 pub use conversation::*;
+pub use events::*;
 pub use groups::*;
 pub use invites::*;
 pub use messages::*;
@@ -240,6 +242,11 @@ macro_rules! conformance_tests {
             server_admins_deactivate_users_and_delete_any_message,
             changing_the_password_ends_other_sessions,
             authorization_matrix_refuses_and_changes_nothing,
+            subscribers_receive_their_chats_events,
+            events_stop_at_the_membership_boundary,
+            a_revoked_session_ends_its_streams,
+            resuming_from_a_cursor_loses_and_repeats_nothing,
+            a_slow_consumer_catches_up_without_slowing_others,
             avatars_come_in_two_sizes_for_everyone_to_see,
             bad_avatars_are_refused_and_change_nothing,
         );

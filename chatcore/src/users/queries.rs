@@ -274,7 +274,7 @@ pub(crate) async fn update_profile(
     update: ProfileUpdate,
 ) -> Result<User> {
     let caller = caller.clone();
-    let user = inner
+    let (user, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -311,11 +311,41 @@ pub(crate) async fn update_profile(
                     user.phone = Set(phone.map(|phone| phone.as_str().to_owned()));
                 }
                 user.updated_at = Set(now());
-                user.update(txn).await.map_err(user_conflict)
+                let user = user.update(txn).await.map_err(user_conflict)?;
+                let events = profile_changed(txn, &user).await?;
+                Ok((user, events))
             })
         })
         .await?;
+    inner.publish(events);
     Ok(user.into())
+}
+
+/// Records a `user_updated` event in every chat of the user: the people who share a chat
+/// with them see the new profile.
+pub(crate) async fn profile_changed(
+    txn: &impl ConnectionTrait,
+    user: &Model,
+) -> Result<Vec<crate::events::Event>> {
+    use crate::chats::member_entity as members;
+    use crate::events::{EventKind, NewEvent};
+    let profile = UserProfile::from(user.clone());
+    let chats = members::Entity::find()
+        .filter(members::Column::UserId.eq(user.id))
+        .all(txn)
+        .await?;
+    let events = chats
+        .into_iter()
+        .map(|member| {
+            NewEvent::chat(
+                EventKind::UserUpdated,
+                member.chat_id,
+                user.id,
+                profile.clone(),
+            )
+        })
+        .collect();
+    crate::events::log::record(txn, events).await
 }
 
 /// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
@@ -368,7 +398,7 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
         return Err(Error::InvalidLogin);
     }
     let avatar = user.avatar.clone();
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -394,6 +424,7 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
             })
         })
         .await?;
+    inner.publish(events);
     if let Some(avatar) = avatar {
         avatars::queries::collect(inner, &avatar).await;
     }

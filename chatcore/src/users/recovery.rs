@@ -136,7 +136,7 @@ pub(crate) async fn change_password(
     }
     let hash = password::hash(&new).await?;
     let keep = caller.session_id;
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -144,7 +144,9 @@ pub(crate) async fn change_password(
                 sessions::revoke_all(txn, user.id, Some(keep)).await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }
 
 async fn set_password(txn: &impl ConnectionTrait, user_id: Uuid, hash: String) -> Result<()> {
@@ -174,7 +176,7 @@ pub(crate) async fn confirm_password_reset(
 ) -> Result<()> {
     let hash = password::hash(&new).await?;
     let token = token.to_owned();
-    inner
+    let events = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
@@ -184,7 +186,9 @@ pub(crate) async fn confirm_password_reset(
                 sessions::revoke_all(txn, user.id, None).await
             })
         })
-        .await
+        .await?;
+    inner.publish(events);
+    Ok(())
 }
 
 pub(crate) async fn request_verification(inner: &Inner, caller: &Caller) -> Result<()> {

@@ -1,0 +1,44 @@
+//! The `events` and `event_head` tables.
+
+pub(crate) mod event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "events")]
+    pub struct Model {
+        /// The cursor: contiguous, in commit order.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub kind: String,
+        pub chat_id: Option<Uuid>,
+        /// The user the event is addressed to or about, when not (only) a chat's members.
+        pub user_id: Option<Uuid>,
+        pub actor_id: Option<Uuid>,
+        /// JSON.
+        pub data: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "event_head")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub last: i64,
+        pub pruned_through: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,166 @@
+//! The event log in the database: writing events with their change, reading them back.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use super::entity::{event, head};
+use super::{Event, EventKind, NewEvent};
+use crate::chats::member_entity as members;
+use crate::clock::now;
+use crate::{Error, Result};
+
+impl From<event::Model> for Event {
+    fn from(row: event::Model) -> Self {
+        Event {
+            cursor: row.seq,
+            kind: EventKind::from_db(&row.kind),
+            chat_id: row.chat_id.map(Into::into),
+            user_id: row.user_id.map(Into::into),
+            actor_id: row.actor_id.map(Into::into),
+            data: serde_json::from_str(&row.data).unwrap_or_default(),
+            created_at: row.created_at,
+            ephemeral: false,
+        }
+    }
+}
+
+/// Writes events inside the change's transaction. Call it last: taking the cursors locks the
+/// head row until commit, so cursors are handed out in commit order and stay contiguous.
+pub(crate) async fn record(
+    txn: &impl ConnectionTrait,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Event>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(events.len()).map_err(Error::internal)?;
+    let update = Query::update()
+        .table(head::Entity)
+        .value(head::Column::Last, Expr::col(head::Column::Last).add(count))
+        .and_where(Expr::col(head::Column::Id).eq(1))
+        .returning_col(head::Column::Last)
+        .to_owned();
+    let last: i64 = txn
+        .query_one(&update)
+        .await?
+        .ok_or_else(|| Error::internal("event head missing"))?
+        .try_get_by_index(0)?;
+    let created_at = now();
+    let rows: Vec<event::Model> = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, new)| event::Model {
+            seq: last - count + 1 + index as i64,
+            kind: new.kind.as_str().to_owned(),
+            chat_id: new.chat_id,
+            user_id: new.user_id,
+            actor_id: new.actor_id,
+            data: new.data.to_string(),
+            created_at,
+        })
+        .collect();
+    event::Entity::insert_many(rows.iter().cloned().map(|row| event::ActiveModel {
+        seq: Set(row.seq),
+        kind: Set(row.kind),
+        chat_id: Set(row.chat_id),
+        user_id: Set(row.user_id),
+        actor_id: Set(row.actor_id),
+        data: Set(row.data),
+        created_at: Set(row.created_at),
+    }))
+    .exec_without_returning(txn)
+    .await?;
+    Ok(rows.into_iter().map(Event::from).collect())
+}
+
+/// The last cursor given out, and up to where events were pruned.
+pub(crate) async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
+    let row = head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::internal("event head missing"))?;
+    Ok((row.last, row.pruned_through))
+}
+
+/// The user's events with a cursor in `(after, upto]`, oldest first, at most `limit`: those
+/// addressed to them, and those of the chats they are in from when they (last) joined.
+pub(crate) async fn catch_up(
+    db: &impl ConnectionTrait,
+    me: Uuid,
+    after: i64,
+    upto: Option<i64>,
+    limit: u64,
+) -> Result<Vec<Event>> {
+    let mine = Query::select()
+        .expr(Expr::val(1))
+        .from(members::Entity)
+        .and_where(
+            Expr::col((members::Entity, members::Column::ChatId))
+                .equals((event::Entity, event::Column::ChatId)),
+        )
+        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
+        .and_where(
+            Expr::col((members::Entity, members::Column::JoinedAt))
+                .lte(Expr::col((event::Entity, event::Column::CreatedAt))),
+        )
+        .to_owned();
+    let mut select = event::Entity::find()
+        .filter(event::Column::Seq.gt(after))
+        .filter(
+            Expr::col((event::Entity, event::Column::UserId))
+                .eq(me)
+                .or(Expr::exists(mine)),
+        );
+    if let Some(upto) = upto {
+        select = select.filter(event::Column::Seq.lte(upto));
+    }
+    Ok(select
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect())
+}
+
+/// The chats the user is in now.
+pub(crate) async fn chats_of(db: &impl ConnectionTrait, me: Uuid) -> Result<HashSet<Uuid>> {
+    Ok(members::Entity::find()
+        .filter(members::Column::UserId.eq(me))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|member| member.chat_id)
+        .collect())
+}
+
+/// Deletes events older than `before`; cursors up to the newest deleted one expire.
+pub(crate) async fn prune(txn: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64> {
+    let newest = event::Entity::find()
+        .filter(event::Column::CreatedAt.lt(before))
+        .order_by_desc(event::Column::Seq)
+        .one(txn)
+        .await?;
+    let Some(newest) = newest else {
+        return Ok(0);
+    };
+    let deleted = event::Entity::delete_many()
+        .filter(event::Column::Seq.lte(newest.seq))
+        .exec(txn)
+        .await?;
+    head::Entity::update_many()
+        .col_expr(head::Column::PrunedThrough, Expr::value(newest.seq))
+        .filter(head::Column::Id.eq(1))
+        .filter(head::Column::PrunedThrough.lt(newest.seq))
+        .exec(txn)
+        .await?;
+    Ok(deleted.rows_affected)
+}

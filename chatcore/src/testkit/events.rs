@@ -1,0 +1,316 @@
+//! Realtime events: delivery, membership boundaries, revoked sessions, resuming without loss,
+//! slow consumers.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::join_all;
+
+use super::{TestUser, register, say};
+use crate::events::{Event, EventKind, EventStream};
+use crate::groups::{ChatTitle, CreateGroup};
+use crate::{ChatId, Service};
+
+/// The next event, within 10 seconds.
+async fn next(stream: &mut EventStream) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("an event within 10 s")
+        .expect("the stream goes on")
+        .expect("an event, not an error")
+}
+
+/// The next event of one of these kinds, skipping others.
+async fn next_of(stream: &mut EventStream, kinds: &[EventKind]) -> Event {
+    loop {
+        let event = next(stream).await;
+        if kinds.contains(&event.kind) {
+            return event;
+        }
+    }
+}
+
+async fn direct(service: &dyn Service, a: &TestUser, b: &TestUser) -> ChatId {
+    service
+        .start_direct_chat(&a.caller, b.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id
+}
+
+fn text_of(event: &Event) -> Option<&str> {
+    event.data.get("text").and_then(|text| text.as_str())
+}
+
+pub async fn subscribers_receive_their_chats_events(service: &dyn Service) {
+    let ann = register(service, "evann").await;
+    let ben = register(service, "evben").await;
+    let mut stream = service.subscribe(&ann.caller, None).await.unwrap();
+    let chat = direct(service, &ben, &ann).await;
+
+    let created = next(&mut stream).await;
+    assert_eq!(created.kind, EventKind::ChatCreated);
+    assert_eq!(created.chat_id, Some(chat));
+    let message = say(service, &ben, chat, "hello").await;
+    let event = next(&mut stream).await;
+    assert_eq!(event.kind, EventKind::MessageCreated);
+    assert_eq!(event.actor_id, Some(ben.id()));
+    assert_eq!(text_of(&event), Some("hello"));
+    assert_eq!(event.data["seq"], message.seq);
+    assert!(event.cursor > created.cursor);
+
+    // Typing is delivered to the others, and carries no cursor.
+    service.send_typing(&ben.caller, chat).await.unwrap();
+    let typing = next(&mut stream).await;
+    assert_eq!(typing.kind, EventKind::Typing);
+    assert!(typing.ephemeral);
+
+    // Edits, reactions, read markers, deletes.
+    service
+        .edit_message(
+            &ben.caller,
+            chat,
+            message.id,
+            crate::messages::MessageText::parse("hello!").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(text_of(&next(&mut stream).await), Some("hello!"));
+    service
+        .add_reaction(
+            &ben.caller,
+            chat,
+            message.id,
+            crate::messages::Emoji::parse("👍").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(next(&mut stream).await.kind, EventKind::ReactionChanged);
+    service
+        .mark_read(&ann.caller, chat, message.seq)
+        .await
+        .unwrap();
+    let marker = next(&mut stream).await;
+    assert_eq!(marker.kind, EventKind::ReadMarkerMoved);
+    assert_eq!(marker.data["seq"], message.seq);
+    service
+        .delete_message(&ben.caller, chat, message.id)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut stream).await.kind, EventKind::MessageDeleted);
+
+    // Profile changes reach those who share a chat.
+    let update = crate::users::ProfileUpdate {
+        display_name: Some(Some(crate::users::DisplayName::parse("Ben").unwrap())),
+        ..Default::default()
+    };
+    service.update_profile(&ben.caller, update).await.unwrap();
+    let updated = next(&mut stream).await;
+    assert_eq!(updated.kind, EventKind::UserUpdated);
+    assert_eq!(updated.data["display_name"], "Ben");
+}
+
+pub async fn events_stop_at_the_membership_boundary(service: &dyn Service) {
+    let owner = register(service, "bowner").await;
+    let member = register(service, "bmember").await;
+    let outsider = register(service, "boutsider").await;
+    let group = service
+        .create_group(
+            &owner.caller,
+            CreateGroup::new(ChatTitle::parse("Closed").unwrap(), vec![member.id()]),
+        )
+        .await
+        .unwrap()
+        .chat
+        .id;
+    let mut member_stream = service.subscribe(&member.caller, None).await.unwrap();
+    let mut outsider_stream = service.subscribe(&outsider.caller, None).await.unwrap();
+    say(service, &owner, group, "members only").await;
+    assert_eq!(
+        text_of(&next_of(&mut member_stream, &[EventKind::MessageCreated]).await),
+        Some("members only")
+    );
+
+    // The outsider's first event is from its own chat: nothing of the group came before.
+    let own = direct(service, &owner, &outsider).await;
+    say(service, &owner, own, "for the outsider").await;
+    loop {
+        let event = next(&mut outsider_stream).await;
+        assert_ne!(event.chat_id, Some(group), "leaked: {event:?}");
+        if text_of(&event) == Some("for the outsider") {
+            break;
+        }
+    }
+
+    // A removed member hears of the removal, then nothing more from the group.
+    service
+        .remove_member(&owner.caller, group, member.id())
+        .await
+        .unwrap();
+    let removed = next_of(&mut member_stream, &[EventKind::MemberRemoved]).await;
+    assert_eq!(removed.user_id, Some(member.id()));
+    say(service, &owner, group, "after the removal").await;
+    let elsewhere = direct(service, &owner, &member).await;
+    say(service, &owner, elsewhere, "marker").await;
+    loop {
+        let event = next(&mut member_stream).await;
+        assert_ne!(text_of(&event), Some("after the removal"));
+        if text_of(&event) == Some("marker") {
+            break;
+        }
+    }
+    // Joining again (by invite) brings the group's events back.
+    let invite = service
+        .create_invite(&owner.caller, crate::invites::CreateInvite::new(group))
+        .await
+        .unwrap();
+    service
+        .accept_invite(
+            &member.caller,
+            &crate::invites::InviteCode::parse(invite.code).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        next_of(&mut member_stream, &[EventKind::MemberJoined])
+            .await
+            .chat_id,
+        Some(group)
+    );
+    say(service, &owner, group, "welcome back").await;
+    assert_eq!(
+        text_of(&next_of(&mut member_stream, &[EventKind::MessageCreated]).await),
+        Some("welcome back")
+    );
+}
+
+pub async fn a_revoked_session_ends_its_streams(service: &dyn Service) {
+    let user = register(service, "revokee").await;
+    let other = service
+        .login(crate::users::Login {
+            login: "revokee".to_owned(),
+            password: user.password.clone(),
+            user_agent: None,
+        })
+        .await
+        .unwrap();
+    let other_caller = service.authenticate(&other.session.token).await.unwrap();
+    let mut first = service.subscribe(&user.caller, None).await.unwrap();
+    let mut second = service.subscribe(&other_caller, None).await.unwrap();
+
+    service.logout(&user.caller).await.unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match first.next().await {
+                Some(Err(error)) => return error.code(),
+                Some(Ok(_)) => continue,
+                None => return "closed without an error",
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(ended, "not_authorized");
+    assert!(first.next().await.is_none());
+    // The other session's stream goes on.
+    let friend = register(service, "revfriend").await;
+    let chat = direct(service, &friend, &user).await;
+    say(service, &friend, chat, "still there?").await;
+    assert_eq!(
+        text_of(&next_of(&mut second, &[EventKind::MessageCreated]).await),
+        Some("still there?")
+    );
+}
+
+pub async fn resuming_from_a_cursor_loses_and_repeats_nothing(service: &dyn Service) {
+    let reader = register(service, "resumer").await;
+    let writer = register(service, "streamer").await;
+    let chat = direct(service, &writer, &reader).await;
+    const TOTAL: i64 = 120;
+    let sending = async {
+        for i in 1..=TOTAL {
+            say(service, &writer, chat, &format!("m{i}")).await;
+        }
+    };
+    // Subscribed before anything is sent, so every message is due.
+    let mut first = Some(service.subscribe(&reader.caller, None).await.unwrap());
+    let reading = async {
+        let mut seqs = Vec::new();
+        let mut cursor = None;
+        // Reconnect after every few events while the writer keeps sending.
+        while seqs.len() < TOTAL as usize {
+            let mut stream = match first.take() {
+                Some(stream) => stream,
+                None => service.subscribe(&reader.caller, cursor).await.unwrap(),
+            };
+            for _ in 0..7 {
+                if seqs.len() == TOTAL as usize {
+                    break;
+                }
+                let event = next(&mut stream).await;
+                cursor = Some(event.cursor);
+                if event.kind == EventKind::MessageCreated {
+                    seqs.push(event.data["seq"].as_i64().unwrap());
+                }
+            }
+            drop(stream);
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        seqs
+    };
+    let (_, seqs) = tokio::join!(sending, reading);
+    assert_eq!(seqs, (1..=TOTAL).collect::<Vec<_>>());
+}
+
+pub async fn a_slow_consumer_catches_up_without_slowing_others(service: &dyn Service) {
+    let sleepy = register(service, "sleepy").await;
+    let eager = register(service, "eager").await;
+    let writers: Vec<TestUser> = {
+        let mut writers = Vec::new();
+        for i in 0..8 {
+            writers.push(register(service, &format!("flood{i}")).await);
+        }
+        writers
+    };
+    let mut members: Vec<_> = writers.iter().map(TestUser::id).collect();
+    members.push(eager.id());
+    let group = service
+        .create_group(
+            &sleepy.caller,
+            CreateGroup::new(ChatTitle::parse("Flood").unwrap(), members),
+        )
+        .await
+        .unwrap()
+        .chat
+        .id;
+    let mut slow = service.subscribe(&sleepy.caller, None).await.unwrap();
+    let mut fast = service.subscribe(&eager.caller, None).await.unwrap();
+    const PER_WRITER: usize = 600;
+    let total = writers.len() * PER_WRITER;
+    // Far more than the bus buffers for a subscriber that does not read.
+    let flood = join_all(writers.iter().map(|writer| async move {
+        for i in 0..PER_WRITER {
+            say(service, writer, group, &format!("{i}")).await;
+        }
+    }));
+    let keep_up = async {
+        let mut seen = 0;
+        while seen < total {
+            if next(&mut fast).await.kind == EventKind::MessageCreated {
+                seen += 1;
+            }
+        }
+    };
+    tokio::join!(flood, keep_up);
+    // The sleeper wakes up and gets every message, in order, once.
+    let mut seqs = Vec::with_capacity(total);
+    while seqs.len() < total {
+        let event = next(&mut slow).await;
+        if event.kind == EventKind::MessageCreated && event.chat_id == Some(group) {
+            seqs.push(event.data["seq"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
+}
