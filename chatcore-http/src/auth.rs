@@ -83,3 +83,63 @@ pub(crate) fn session_cookie(token: &str, max_age_seconds: i64, secure: bool) ->
 pub(crate) fn cleared_cookie(secure: bool) -> String {
     session_cookie("", 0, secure)
 }
+
+/// `access_token` in the query, for the event stream only: browsers cannot set headers on
+/// `EventSource` or `WebSocket`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "access_token",
+    ty = "api_key",
+    key_in = "query",
+    key_name = "access_token",
+    checker = "check_query"
+)]
+pub struct QueryAuth(Caller);
+
+async fn check_query(request: &Request, token: ApiKey) -> poem::Result<Caller> {
+    authenticate(request, &token.key).await
+}
+
+/// How the event stream may be authenticated: bearer, cookie, or `access_token`.
+#[derive(SecurityScheme)]
+pub enum EventsAuth {
+    /// A bearer token.
+    Bearer(BearerAuth),
+    /// The session cookie.
+    Cookie(CookieAuth),
+    /// The token in the query.
+    Query(QueryAuth),
+}
+
+impl EventsAuth {
+    /// The authenticated caller.
+    pub fn caller(&self) -> &Caller {
+        match self {
+            EventsAuth::Bearer(BearerAuth(caller))
+            | EventsAuth::Cookie(CookieAuth(caller))
+            | EventsAuth::Query(QueryAuth(caller)) => caller,
+        }
+    }
+}
+
+/// The token a request carries, by header, cookie or `access_token` query parameter.
+pub(crate) fn token_of(request: &Request) -> Option<String> {
+    if let Some(bearer) = request
+        .header("authorization")
+        .and_then(|value| value.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim().to_owned());
+    }
+    if let Some(cookie) = request.cookie().get(SESSION_COOKIE) {
+        return Some(cookie.value_str().to_owned());
+    }
+    request
+        .uri()
+        .query()
+        .and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("access_token="))
+        })
+        .map(str::to_owned)
+}

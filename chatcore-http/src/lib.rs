@@ -5,6 +5,7 @@ mod api;
 pub mod auth;
 pub mod error;
 pub mod models;
+mod realtime;
 pub mod server;
 
 use std::sync::Arc;
@@ -32,6 +33,9 @@ pub struct HttpOptions {
     /// The URL the API is reached at, as the OpenAPI document announces it.
     /// Default: `/api/v1` (relative).
     pub server_url: String,
+    /// Turns `true` when the server shuts down: open event streams then end, so that a
+    /// graceful shutdown does not wait for them.
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Default for HttpOptions {
@@ -41,12 +45,16 @@ impl Default for HttpOptions {
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 5 * 1024 * 1024,
             server_url: API_PREFIX.to_owned(),
+            shutdown: None,
         }
     }
 }
 
 /// Where the REST API lives.
 pub const API_PREFIX: &str = "/api/v1";
+
+/// The event stream (SSE, or WebSocket on upgrade).
+const EVENTS_PATH: &str = "/api/v1/events";
 
 fn openapi(service: Arc<dyn Service>, options: &HttpOptions) -> OpenApiService<api::Apis, ()> {
     let shared = api::Shared {
@@ -80,6 +88,8 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     let max_body = options
         .max_body_bytes
         .max(options.max_upload_bytes + 64 * 1024);
+    let websocket_service = service.clone();
+    let shutdown = options.shutdown.clone();
     Route::new()
         .nest(API_PREFIX, api)
         .at(format!("{API_PREFIX}/openapi.json"), spec)
@@ -89,6 +99,19 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
             get(make_sync(|_| Json(serde_json::json!({ "status": "ok" })))),
         )
         .around(move |next, request| limit_body(next, request, max_body))
+        .around(move |next, request| {
+            let service = websocket_service.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                // `GET /api/v1/events` with `Upgrade: websocket`; everything else, SSE
+                // included, is the documented API.
+                if request.uri().path() == EVENTS_PATH && realtime::is_upgrade(&request) {
+                    realtime::serve(request, service, shutdown.clone()).await
+                } else {
+                    Ok(next.call(request).await?.into_response())
+                }
+            }
+        })
         .data(service)
         .with(Tracing)
         .catch_all_error(error::into_json)
@@ -133,4 +156,14 @@ async fn limit_body<E: Endpoint>(
         }
     }
     Ok(next.call(request).await?.into_response())
+}
+
+/// Resolves when the server starts shutting down (never, without a shutdown signal).
+pub(crate) async fn shut_down(shutdown: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match shutdown {
+        Some(receiver) => {
+            let _ = receiver.wait_for(|stopping| *stopping).await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }

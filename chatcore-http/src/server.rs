@@ -104,9 +104,11 @@ pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
 /// When the database cannot be opened or the address cannot be bound.
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let service: Arc<dyn Service> = Arc::new(open_service(&config).await?);
+    let (stopping, shutdown) = tokio::sync::watch::channel(false);
     let options = HttpOptions {
         secure_cookies: config.secure_cookies,
         max_upload_bytes: config.max_upload_bytes,
+        shutdown: Some(shutdown),
         ..HttpOptions::default()
     };
     let listener = TcpListener::bind(config.bind);
@@ -114,7 +116,11 @@ pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send 
     Server::new(listener)
         .run_with_graceful_shutdown(
             app(service, options),
-            shutdown_signal(),
+            async move {
+                shutdown_signal().await;
+                // Event streams end now; other requests get the grace period.
+                let _ = stopping.send(true);
+            },
             Some(Duration::from_secs(config.shutdown_grace)),
         )
         .await?;

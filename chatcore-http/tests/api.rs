@@ -1028,3 +1028,94 @@ async fn avatars_upload_serve_cache_and_refuse_bad_images() {
     assert!(user["avatar_url"].is_null());
     assert_eq!(api.get(&url, &other).await.error(404), "not_found");
 }
+
+#[tokio::test]
+async fn events_stream_as_sse_and_resume_from_last_event_id() {
+    use futures::StreamExt;
+
+    let api = Api::new().await;
+    let (ann, _) = api.register("sseann").await;
+    let (ben, ben_id) = api.register("sseben").await;
+    let chat = api
+        .post("/api/v1/chats/direct", &ann, json!({"user_id": ben_id}))
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = api
+        .client
+        .get("/api/v1/events")
+        .header("authorization", format!("Bearer {ben}"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    response.assert_content_type("text/event-stream");
+    let mut events = response.sse_stream();
+    let messages = format!("/api/v1/chats/{chat}/messages");
+    api.post(&messages, &ann, json!({"text": "one"}))
+        .await
+        .expect(201);
+    api.post(&messages, &ann, json!({"text": "two"}))
+        .await
+        .expect(201);
+    let mut texts = Vec::new();
+    let mut last_id = String::new();
+    while texts.len() < 2 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+            .await
+            .unwrap()
+            .unwrap();
+        if let poem::web::sse::Event::Message { id, data, event } = event {
+            assert_eq!(event, "message_created");
+            let body: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(body["cursor"].to_string(), id);
+            texts.push(body["data"]["text"].as_str().unwrap().to_owned());
+            if texts.len() == 1 {
+                last_id = id;
+            }
+        }
+    }
+    assert_eq!(texts, ["one", "two"]);
+    drop(events);
+
+    // Reconnecting with Last-Event-ID replays what came after it, once.
+    let response = api
+        .client
+        .get("/api/v1/events")
+        .header("authorization", format!("Bearer {ben}"))
+        .header("last-event-id", last_id)
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let mut events = response.sse_stream();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    match event {
+        poem::web::sse::Event::Message { data, .. } => {
+            let body: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(body["data"]["text"], "two");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Bad cursors and missing credentials get the error shape.
+    assert_eq!(
+        api.get("/api/v1/events?since=999999", &ben)
+            .await
+            .error(400),
+        "invalid_input"
+    );
+    let reply = api.call(Method::GET, "/api/v1/events", None, None).await;
+    assert_eq!(reply.error(401), "not_authorized");
+    // Browsers may pass the token in the query.
+    let response = api
+        .client
+        .get(format!("/api/v1/events?access_token={ben}"))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+}

@@ -338,6 +338,119 @@ async fn flow_003(server: &Server) {
     .await;
 }
 
+/// Realtime through the binary: a WebSocket subscriber receives a message sent over REST, and
+/// its typing notice, sent over the socket, reaches an SSE subscriber.
+async fn flow_realtime(server: &Server) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let http = Client::new();
+    let mut tokens = Vec::new();
+    let mut ids = Vec::new();
+    for name in ["wsuser", "sseuser"] {
+        let body = expect(
+            http.post(server.url("/api/v1/auth/register"))
+                .json(&json!({"username": name, "password": format!("{name} long secret")}))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+        tokens.push(body["session"]["token"].as_str().unwrap().to_owned());
+        ids.push(body["user"]["id"].as_str().unwrap().to_owned());
+    }
+    let chat = expect(
+        http.post(server.url("/api/v1/chats/direct"))
+            .bearer_auth(&tokens[1])
+            .json(&json!({"user_id": ids[0]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // WebSocket, authenticated by header.
+    let mut request = server
+        .url("/api/v1/events")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", tokens[0]).parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    // SSE, authenticated by the query parameter as a browser would.
+    let sse = http
+        .get(server.url(&format!("/api/v1/events?access_token={}", tokens[1])))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    let mut sse = sse;
+
+    expect(
+        http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
+            .bearer_auth(&tokens[1])
+            .json(&json!({"text": "over the wire"}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let event = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = frame {
+            let event: Value = serde_json::from_str(&text).unwrap();
+            if event["kind"] == "message_created" {
+                break event;
+            }
+        }
+    };
+    assert_eq!(event["data"]["text"], "over the wire");
+    assert!(event["cursor"].as_i64().unwrap() > 0);
+
+    socket
+        .send(Message::Text(
+            json!({"type": "typing", "chat_id": chat})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let mut buffer = String::new();
+    let typing = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let chunk = sse.chunk().await.unwrap().unwrap();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(line) = buffer
+                .lines()
+                .find(|line| line.starts_with("data:") && line.contains("\"typing\""))
+            {
+                return serde_json::from_str::<Value>(line.trim_start_matches("data:").trim())
+                    .unwrap();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(typing["actor_id"], ids[0].as_str());
+    assert_eq!(typing["ephemeral"], true);
+    socket.close(None).await.unwrap();
+}
+
 /// What was acknowledged before a graceful stop is there after a restart.
 async fn survives_restart(server: Server, database_url: &str, work_dir: &Path) {
     let http = Client::new();
@@ -395,6 +508,7 @@ async fn seed_flows_on_sqlite() {
     flow_000(&server).await;
     flow_004(&server).await;
     flow_003(&server).await;
+    flow_realtime(&server).await;
     survives_restart(server, url, dir.path()).await;
     assert!(dir.path().join("chat.db").exists());
     // The photo went to the media directory.
@@ -427,6 +541,7 @@ async fn seed_flows_on_postgres() {
     flow_000(&server).await;
     flow_004(&server).await;
     flow_003(&server).await;
+    flow_realtime(&server).await;
     survives_restart(server, &url, dir.path()).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod chats;
 mod contacts;
+mod events;
 mod invites;
 mod members;
 mod messages;
@@ -48,6 +49,8 @@ pub(crate) enum Tag {
     Messages,
     /// Moderation, for server admins.
     Admin,
+    /// The realtime event stream (SSE or WebSocket).
+    Events,
 }
 
 /// Every API of `/api/v1`, as one value for `OpenApiService::new`.
@@ -61,6 +64,7 @@ pub(crate) type Apis = (
     invites::InvitesApi,
     messages::MessagesApi,
     admin::AdminApi,
+    events::EventsApi,
 );
 
 pub(crate) fn apis(shared: Shared) -> Apis {
@@ -73,7 +77,8 @@ pub(crate) fn apis(shared: Shared) -> Apis {
         members::MembersApi(shared.clone()),
         invites::InvitesApi(shared.clone()),
         messages::MessagesApi(shared.clone()),
-        admin::AdminApi(shared),
+        admin::AdminApi(shared.clone()),
+        events::EventsApi(shared),
     )
 }
 

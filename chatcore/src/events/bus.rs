@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, de::Error as _};
 use tokio::sync::broadcast;
 
-use super::Event;
+use super::{Event, EventKind};
+use crate::{ChatId, UserId};
 
 /// Carries committed events to subscribers. The in-process bus serves one node; a backend
 /// may provide one that also reaches other nodes (PostgreSQL LISTEN/NOTIFY).
@@ -108,6 +111,46 @@ impl EventBus for InProcessBus {
     }
 }
 
+/// Events cross between nodes as their JSON (a bus that reaches other nodes reads them back).
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            cursor: i64,
+            kind: EventKind,
+            chat_id: Option<ChatId>,
+            user_id: Option<UserId>,
+            actor_id: Option<UserId>,
+            data: serde_json::Value,
+            created_at: DateTime<Utc>,
+            ephemeral: bool,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        Ok(Event {
+            cursor: wire.cursor,
+            kind: wire.kind,
+            chat_id: wire.chat_id,
+            user_id: wire.user_id,
+            actor_id: wire.actor_id,
+            data: wire.data,
+            created_at: wire.created_at,
+            ephemeral: wire.ephemeral,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        let kind = EventKind::from_db(&name);
+        if kind.as_str() == name {
+            Ok(kind)
+        } else {
+            Err(D::Error::custom(format!("unknown event kind {name:?}")))
+        }
+    }
+}
+
 impl std::fmt::Debug for dyn EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EventBus")
@@ -154,5 +197,19 @@ mod tests {
         // A late 1 is not delivered out of order.
         bus.publish(vec![event(1)]);
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn events_read_back_from_their_json() {
+        let mut typing = event(0);
+        typing.kind = EventKind::Typing;
+        typing.chat_id = Some(ChatId::new());
+        typing.actor_id = Some(UserId::new());
+        typing.data = serde_json::json!({ "user_id": typing.actor_id });
+        typing.ephemeral = true;
+        let json = serde_json::to_string(&typing).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), typing);
+        let unknown = json.replace("\"typing\"", "\"teleported\"");
+        assert!(serde_json::from_str::<Event>(&unknown).is_err());
     }
 }

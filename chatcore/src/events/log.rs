@@ -164,3 +164,22 @@ pub(crate) async fn prune(txn: &impl ConnectionTrait, before: DateTime<Utc>) -> 
         .await?;
     Ok(deleted.rows_affected)
 }
+
+/// Every event with a cursor in `(after, upto]`, oldest first, at most `limit`.
+pub(crate) async fn range(
+    db: &impl ConnectionTrait,
+    after: i64,
+    upto: i64,
+    limit: u64,
+) -> Result<Vec<Event>> {
+    Ok(event::Entity::find()
+        .filter(event::Column::Seq.gt(after))
+        .filter(event::Column::Seq.lte(upto))
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(Event::from)
+        .collect())
+}

@@ -61,7 +61,8 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The snake_case name, as in JSON.
+    pub fn as_str(self) -> &'static str {
         match self {
             EventKind::MessageCreated => "message_created",
             EventKind::MessageEdited => "message_edited",
@@ -145,7 +146,7 @@ impl Event {
 
 /// A subscriber's events, in cursor order, exactly once; see
 /// [`Service::subscribe`](crate::Service::subscribe).
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event>> + Send>>;
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event>> + Send + Sync>>;
 
 /// An event about to be written with the change it describes.
 #[derive(Clone, Debug)]
@@ -195,4 +196,26 @@ impl NewEvent {
             data: serde_json::to_value(data).unwrap_or_default(),
         }
     }
+}
+
+/// The last cursor given out (0 before the first event). For event buses.
+///
+/// # Errors
+/// [`Error::Internal`](crate::Error::Internal) when the database fails.
+pub async fn head(db: &sea_orm::DatabaseConnection) -> Result<i64> {
+    Ok(log::head(db).await?.0)
+}
+
+/// Every stored event with a cursor in `(after, upto]`, oldest first, at most `limit`,
+/// whoever it is for. For event buses that carry only cursors between nodes.
+///
+/// # Errors
+/// [`Error::Internal`](crate::Error::Internal) when the database fails.
+pub async fn read_range(
+    db: &sea_orm::DatabaseConnection,
+    after: i64,
+    upto: i64,
+    limit: u64,
+) -> Result<Vec<Event>> {
+    log::range(db, after, upto, limit).await
 }
