@@ -47,7 +47,8 @@ pub enum ApiError {
     #[oai(status = 409)]
     Conflict(Json<ErrorBody>),
     /// The invite link no longer works (`invite_expired`, `invite_revoked`,
-    /// `invite_exhausted`).
+    /// `invite_exhausted`), or an event cursor is older than the retained events
+    /// (`cursor_expired`).
     #[oai(status = 410)]
     Gone(Json<ErrorBody>),
     /// The body is larger than allowed (`payload_too_large`).
@@ -113,7 +114,10 @@ pub fn status_of(error: &Error) -> StatusCode {
         Error::UserAlreadyExists { .. } | Error::Conflict(_) | Error::UserInactive => {
             StatusCode::CONFLICT
         }
-        Error::InviteExpired | Error::InviteRevoked | Error::InviteExhausted => StatusCode::GONE,
+        Error::InviteExpired
+        | Error::InviteRevoked
+        | Error::InviteExhausted
+        | Error::CursorExpired => StatusCode::GONE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         // `Error` is non-exhaustive: a variant added to chatcore later is a 500 until it is
         // mapped here.

@@ -92,6 +92,81 @@ async fn expect(response: reqwest::Response, status: u16) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// A fresh PostgreSQL database for one test (`CHATCORE_TEST_POSTGRES_URL`); `None` skips the
+/// test when the variable is unset, unless `CI=true`.
+struct TestDatabase {
+    admin: chatcore::sea_orm::DatabaseConnection,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    async fn create(label: &str) -> Option<TestDatabase> {
+        let base = match std::env::var("CHATCORE_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
+                panic!("CI=true but CHATCORE_TEST_POSTGRES_URL is not set")
+            }
+            _ => {
+                eprintln!("skipped: set CHATCORE_TEST_POSTGRES_URL to run the PostgreSQL tests");
+                return None;
+            }
+        };
+        let name = format!("{label}_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(&base).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+        Some(TestDatabase { admin, name, url })
+    }
+
+    async fn drop(self) {
+        self.admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .unwrap();
+    }
+}
+
+/// Registers a user on a node: their token and id.
+async fn register_on(http: &Client, server: &Server, name: &str) -> (String, String) {
+    let body = expect(
+        http.post(server.url("/api/v1/auth/register"))
+            .json(&json!({"username": name, "password": format!("{name} long secret")}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    (
+        body["session"]["token"].as_str().unwrap().to_owned(),
+        body["user"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Starts a direct chat with `other` as the token's user; the chat's id.
+async fn start_direct(http: &Client, server: &Server, token: &str, other: &str) -> String {
+    expect(
+        http.post(server.url("/api/v1/chats/direct"))
+            .bearer_auth(token)
+            .json(&json!({"user_id": other}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A plain-colour JPEG, made here rather than committed.
 fn photo() -> Vec<u8> {
     chatcore::testkit::sample_jpeg_with_orientation(640, 480, 1)
@@ -102,15 +177,7 @@ fn photo() -> Vec<u8> {
 async fn flow_000(server: &Server) {
     let http = Client::new();
     for name in ["alice", "bruno"] {
-        expect(
-            http.post(server.url("/api/v1/auth/register"))
-                .json(&json!({"username": name, "password": format!("{name} long secret")}))
-                .send()
-                .await
-                .unwrap(),
-            201,
-        )
-        .await;
+        register_on(&http, server, name).await;
     }
     let login = expect(
         http.post(server.url("/api/v1/auth/login"))
@@ -236,16 +303,7 @@ async fn flow_000(server: &Server) {
 /// sender.
 async fn flow_004(server: &Server) {
     let http = Client::new();
-    let registered = expect(
-        http.post(server.url("/api/v1/auth/register"))
-            .json(&json!({"username": "carmen", "password": "carmen long secret"}))
-            .send()
-            .await
-            .unwrap(),
-        201,
-    )
-    .await;
-    let token = registered["session"]["token"].as_str().unwrap().to_owned();
+    let (token, _) = register_on(&http, server, "carmen").await;
     let group = expect(
         http.post(server.url("/api/v1/chats/groups"))
             .bearer_auth(&token)
@@ -346,34 +404,11 @@ async fn flow_realtime(server: &Server) {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
     let http = Client::new();
-    let mut tokens = Vec::new();
-    let mut ids = Vec::new();
-    for name in ["wsuser", "sseuser"] {
-        let body = expect(
-            http.post(server.url("/api/v1/auth/register"))
-                .json(&json!({"username": name, "password": format!("{name} long secret")}))
-                .send()
-                .await
-                .unwrap(),
-            201,
-        )
-        .await;
-        tokens.push(body["session"]["token"].as_str().unwrap().to_owned());
-        ids.push(body["user"]["id"].as_str().unwrap().to_owned());
-    }
-    let chat = expect(
-        http.post(server.url("/api/v1/chats/direct"))
-            .bearer_auth(&tokens[1])
-            .json(&json!({"user_id": ids[0]}))
-            .send()
-            .await
-            .unwrap(),
-        201,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (ws_token, ws_id) = register_on(&http, server, "wsuser").await;
+    let (sse_token, _) = register_on(&http, server, "sseuser").await;
+    let tokens = [ws_token, sse_token];
+    let ids = [ws_id];
+    let chat = start_direct(&http, server, &tokens[1], &ids[0]).await;
 
     // WebSocket, authenticated by header.
     let mut request = server
@@ -454,16 +489,7 @@ async fn flow_realtime(server: &Server) {
 /// What was acknowledged before a graceful stop is there after a restart.
 async fn survives_restart(server: Server, database_url: &str, work_dir: &Path) {
     let http = Client::new();
-    let registered = expect(
-        http.post(server.url("/api/v1/auth/register"))
-            .json(&json!({"username": "emil", "password": "emil long secret"}))
-            .send()
-            .await
-            .unwrap(),
-        201,
-    )
-    .await;
-    let token = registered["session"]["token"].as_str().unwrap().to_owned();
+    let (token, _) = register_on(&http, &server, "emil").await;
     let group = expect(
         http.post(server.url("/api/v1/chats/groups"))
             .bearer_auth(&token)
@@ -518,24 +544,10 @@ async fn seed_flows_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_flows_on_postgres() {
-    let base = match std::env::var("CHATCORE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("CI=true but CHATCORE_TEST_POSTGRES_URL is not set")
-        }
-        _ => {
-            eprintln!("skipped: set CHATCORE_TEST_POSTGRES_URL to run the PostgreSQL flows");
-            return;
-        }
+    let Some(database) = TestDatabase::create("chatcore_e2e").await else {
+        return;
     };
-    let name = format!("chatcore_e2e_{}", uuid::Uuid::now_v7().simple());
-    let admin = Database::connect(&base).await.unwrap();
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let prefix = &base[..base.rfind('/').unwrap()];
-    let url = format!("{prefix}/{name}");
+    let url = database.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&url, dir.path()).await;
     flow_000(&server).await;
@@ -543,8 +555,73 @@ async fn seed_flows_on_postgres() {
     flow_003(&server).await;
     flow_realtime(&server).await;
     survives_restart(server, &url, dir.path()).await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    database.drop().await;
+}
+
+/// Two servers on one PostgreSQL: a client on node A sends, a client on node B receives it
+/// live over its event stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_one_postgres() {
+    let Some(database) = TestDatabase::create("chatcore_cluster").await else {
+        return;
+    };
+    let url = database.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let node_a = Server::start(&url, dir.path()).await;
+    let node_b = Server::start(&url, dir.path()).await;
+
+    let http = Client::new();
+    let (a_token, _) = register_on(&http, &node_a, "nodea").await;
+    let (b_token, b_id) = register_on(&http, &node_b, "nodeb").await;
+    let tokens = [a_token, b_token];
+    let chat = start_direct(&http, &node_a, &tokens[0], &b_id).await;
+    let mut sse = http
+        .get(node_b.url("/api/v1/events"))
+        .bearer_auth(&tokens[1])
+        .header("accept", "text/event-stream")
+        .send()
         .await
         .unwrap();
+    assert_eq!(sse.status(), StatusCode::OK);
+    for i in 0..5 {
+        expect(
+            http.post(node_a.url(&format!("/api/v1/chats/{chat}/messages")))
+                .bearer_auth(&tokens[0])
+                .json(&json!({"text": format!("from node A {i}")}))
+                .send()
+                .await
+                .unwrap(),
+            201,
+        )
+        .await;
+    }
+    let mut buffer = String::new();
+    let texts = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let chunk = sse.chunk().await.unwrap().unwrap();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            let texts: Vec<String> = buffer
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+                .filter(|event| event["kind"] == "message_created")
+                .map(|event| event["data"]["text"].as_str().unwrap().to_owned())
+                .collect();
+            if texts.len() == 5 {
+                return texts;
+            }
+        }
+    })
+    .await
+    .expect("node B delivers node A's messages live");
+    assert_eq!(
+        texts,
+        (0..5)
+            .map(|i| format!("from node A {i}"))
+            .collect::<Vec<_>>()
+    );
+    drop(sse);
+    node_a.stop();
+    node_b.stop();
+    database.drop().await;
 }

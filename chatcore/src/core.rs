@@ -275,7 +275,8 @@ impl Inner {
 }
 
 /// Background upkeep while the service lives: skipping event gaps that waited too long on the
-/// in-process bus, and pruning events past their retention once a minute.
+/// in-process bus, and pruning events past their retention (once a minute, or every half
+/// retention when that is shorter).
 fn housekeeping(
     inner: std::sync::Weak<Inner>,
     bus: Option<Arc<InProcessBus>>,
@@ -286,7 +287,8 @@ fn housekeeping(
     };
     runtime.spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-        let mut ticks: u64 = 0;
+        let mut ticks: i64 = 0;
+        let prune_every = (retention.num_milliseconds() / 2 / 100).clamp(1, 600);
         loop {
             tick.tick().await;
             let Some(inner) = inner.upgrade() else {
@@ -296,7 +298,7 @@ fn housekeeping(
                 bus.tick();
             }
             ticks += 1;
-            if ticks % 600 == 1 {
+            if ticks % prune_every == 0 {
                 let before = crate::clock::now() - retention;
                 let pruned = inner
                     .writer
@@ -690,5 +692,45 @@ mod tests {
             .unwrap()
             .user;
         assert_eq!(early.role, Role::Admin);
+    }
+
+    #[tokio::test]
+    async fn cursors_older_than_retention_expire() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let chat = ChatCore::open(db, Options::default().event_retention(Duration::zero()))
+            .await
+            .unwrap();
+        let ada = register(&chat, "ada").await;
+        let bob = register(&chat, "bob").await;
+        let caller = chat
+            .authenticate(
+                &chat
+                    .login(Login {
+                        login: "ada".to_owned(),
+                        password: "a long enough secret".to_owned(),
+                        user_agent: None,
+                    })
+                    .await
+                    .unwrap()
+                    .session
+                    .token,
+            )
+            .await
+            .unwrap();
+        assert_eq!(ada.id, caller.user_id());
+        chat.start_direct_chat(&caller, bob.id).await.unwrap();
+        // The first pruning runs within the first tick of housekeeping.
+        let mut expired = false;
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if let Err(error) = chat.subscribe(&caller, Some(0)).await {
+                assert_eq!(error.code(), "cursor_expired");
+                expired = true;
+                break;
+            }
+        }
+        assert!(expired, "the old cursor never expired");
+        // Subscribing from now still works.
+        let _live = chat.subscribe(&caller, None).await.unwrap();
     }
 }
