@@ -1,10 +1,16 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod bus;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::sea_orm::{ConnectOptions, Database};
-use chatcore::{ChatCore, Result, WriteMode};
+use chatcore::{ChatCore, Migrator, Result, WriteMode};
+use sea_orm_migration::MigratorTrait;
+
+pub use bus::PgEventBus;
 
 /// PostgreSQL settings. Start from `PostgresOptions::default()`.
 #[derive(Clone, Debug)]
@@ -16,6 +22,9 @@ pub struct PostgresOptions {
     pub min_connections: u32,
     /// How long to wait for a pooled connection. Default: 10 s.
     pub acquire_timeout: Duration,
+    /// Whether nodes share live events through LISTEN/NOTIFY ([`PgEventBus`]). When `false`,
+    /// or when `service.event_bus` is set, that bus is used instead. Default: yes.
+    pub notify_events: bool,
     /// Service settings (token secret and lifetime, ...).
     pub service: chatcore::Options,
 }
@@ -26,6 +35,7 @@ impl Default for PostgresOptions {
             max_connections: 16,
             min_connections: 1,
             acquire_timeout: Duration::from_secs(10),
+            notify_events: true,
             service: chatcore::Options::default(),
         }
     }
@@ -38,6 +48,12 @@ impl PostgresOptions {
         self
     }
 
+    /// Sets whether nodes share live events through LISTEN/NOTIFY.
+    pub fn notify_events(mut self, notify_events: bool) -> Self {
+        self.notify_events = notify_events;
+        self
+    }
+
     /// Sets the service settings.
     pub fn service(mut self, service: chatcore::Options) -> Self {
         self.service = service;
@@ -45,8 +61,8 @@ impl PostgresOptions {
     }
 }
 
-/// Connects to PostgreSQL (`postgres://user@host:port/database`) with the default settings
-/// and applies migrations.
+/// Connects to PostgreSQL (`postgres://user@host:port/database`) with the default settings,
+/// applies migrations and starts the [`PgEventBus`].
 ///
 /// # Errors
 /// [`chatcore::Error::Internal`] if the database cannot be reached or migrated.
@@ -57,7 +73,8 @@ pub async fn connect(url: &str) -> Result<ChatCore> {
 /// Connects to PostgreSQL with explicit settings.
 ///
 /// # Errors
-/// [`chatcore::Error::Internal`] if the database cannot be reached or migrated.
+/// [`chatcore::Error::Internal`] if the database cannot be reached or migrated, or the event
+/// listener cannot connect.
 pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<ChatCore> {
     let mut connect = ConnectOptions::new(url);
     connect
@@ -66,6 +83,15 @@ pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<ChatCor
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
     let db = Database::connect(connect).await?;
+    let mut service = options.service;
+    // The bus reads the event head, so the schema comes first.
+    if service.migrate {
+        Migrator::up(&db, None).await?;
+    }
+    if options.notify_events && service.event_bus.is_none() {
+        let bus = PgEventBus::connect(db.clone(), url).await?;
+        service = service.event_bus(Arc::new(bus));
+    }
     // Each write is its own transaction; PostgreSQL runs them concurrently.
-    ChatCore::open(db, options.service.write_mode(WriteMode::Direct)).await
+    ChatCore::open(db, service.migrate(false).write_mode(WriteMode::Direct)).await
 }

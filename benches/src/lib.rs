@@ -1,0 +1,135 @@
+//! Fixtures for chatcore's benchmarks: services on a real SQLite file or a fresh PostgreSQL
+//! database, filled with users, chats and messages.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use chatcore::chats::ChatListItem;
+use chatcore::groups::{ChatTitle, CreateGroup};
+use chatcore::messages::{MessageText, SendMessage};
+use chatcore::testkit::{TestUser, register};
+use chatcore::{ChatCore, ChatId, Service};
+
+/// Which database a benchmark runs on.
+pub enum Backend {
+    /// An SQLite file with `synchronous=FULL` (the default durability).
+    Sqlite(tempfile::TempDir),
+    /// A fresh PostgreSQL database, dropped when the fixture goes.
+    Postgres {
+        /// The server URL the database was created on.
+        base: String,
+        /// The database's name.
+        name: String,
+    },
+}
+
+/// A service with data in it.
+pub struct Fixture {
+    /// The service.
+    pub service: ChatCore,
+    /// Who the benchmarks act as.
+    pub user: TestUser,
+    /// A second user.
+    pub peer: TestUser,
+    /// A direct chat between them with `history` messages.
+    pub chat: ChatId,
+    /// Where it runs.
+    pub backend: Backend,
+}
+
+impl Fixture {
+    /// An SQLite file.
+    pub async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let service = chatcore_sqlite::open(dir.path().join("bench.db"))
+            .await
+            .unwrap();
+        Fixture::fill(service, Backend::Sqlite(dir)).await
+    }
+
+    /// A fresh database on the PostgreSQL at `CHATCORE_TEST_POSTGRES_URL`, if set.
+    pub async fn postgres() -> Option<Fixture> {
+        use chatcore::sea_orm::{ConnectionTrait, Database};
+        let base = std::env::var("CHATCORE_TEST_POSTGRES_URL").ok()?;
+        let name = format!("chatcore_bench_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(&base).await.unwrap();
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+        let service = chatcore_postgres::connect(&url).await.unwrap();
+        Some(Fixture::fill(service, Backend::Postgres { base, name }).await)
+    }
+
+    async fn fill(service: ChatCore, backend: Backend) -> Fixture {
+        let user = register(&service, "bencher").await;
+        let peer = register(&service, "peer").await;
+        let chat = service
+            .start_direct_chat(&user.caller, peer.id())
+            .await
+            .unwrap()
+            .chat
+            .chat
+            .id;
+        for i in 0..1_000 {
+            let text = MessageText::parse(format!("message number {i}")).unwrap();
+            service
+                .send_message(&user.caller, SendMessage::new(chat, text))
+                .await
+                .unwrap();
+        }
+        // 500 chats for the chat list.
+        for i in 0..500 {
+            let title = ChatTitle::parse(format!("group {i}")).unwrap();
+            let group = service
+                .create_group(&user.caller, CreateGroup::new(title, vec![peer.id()]))
+                .await
+                .unwrap()
+                .chat
+                .id;
+            let text = MessageText::parse(format!("hello group {i}")).unwrap();
+            service
+                .send_message(&peer.caller, SendMessage::new(group, text))
+                .await
+                .unwrap();
+        }
+        Fixture {
+            service,
+            user,
+            peer,
+            chat,
+            backend,
+        }
+    }
+
+    /// A page of the user's chat list (to check the fixture).
+    pub async fn first_chats(&self) -> Vec<ChatListItem> {
+        self.service
+            .list_chats(&self.user.caller, chatcore::PageRequest::default())
+            .await
+            .unwrap()
+            .items
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Backend::Postgres { base, name } = &self.backend {
+            let (base, name) = (base.clone(), name.clone());
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    use chatcore::sea_orm::{ConnectionTrait, Database};
+                    let admin = Database::connect(&base).await.unwrap();
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                });
+            })
+            .join();
+        }
+    }
+}
