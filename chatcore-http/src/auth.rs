@@ -130,8 +130,19 @@ pub(crate) fn token_of(request: &Request) -> Option<String> {
     {
         return Some(bearer.trim().to_owned());
     }
-    if let Some(cookie) = request.cookie().get(SESSION_COOKIE) {
-        return Some(cookie.value_str().to_owned());
+    // Read the header itself: the cookie jar middleware is not installed.
+    let cookie = request
+        .headers()
+        .get_all("cookie")
+        .iter()
+        .find_map(|header| {
+            header.to_str().ok()?.split(';').find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == SESSION_COOKIE).then(|| value.to_owned())
+            })
+        });
+    if cookie.is_some() {
+        return cookie;
     }
     request
         .uri()

@@ -410,20 +410,32 @@ async fn flow_realtime(server: &Server) {
     let ids = [ws_id];
     let chat = start_direct(&http, server, &tokens[1], &ids[0]).await;
 
-    // WebSocket, authenticated by header.
-    let mut request = server
-        .url("/api/v1/events")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
+    // WebSockets authenticated by header, by cookie and by query parameter (as browsers do).
+    let url = server.url("/api/v1/events").replace("http://", "ws://");
+    let mut by_header = url.as_str().into_client_request().unwrap();
+    by_header.headers_mut().insert(
         "authorization",
         format!("Bearer {}", tokens[0]).parse().unwrap(),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    // SSE, authenticated by the query parameter as a browser would.
+    let mut by_cookie = url.as_str().into_client_request().unwrap();
+    by_cookie.headers_mut().insert(
+        "cookie",
+        format!("theme=dark; chatcore_session={}", tokens[0])
+            .parse()
+            .unwrap(),
+    );
+    let by_query = format!("{url}?access_token={}", tokens[0]);
+    let (mut socket, _) = tokio_tungstenite::connect_async(by_query).await.unwrap();
+    for request in [by_header, by_cookie] {
+        let (mut other, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        other.close(None).await.unwrap();
+    }
+    let refused = tokio_tungstenite::connect_async(format!("{url}?access_token=nope")).await;
+    assert!(refused.is_err(), "a bad token must not upgrade");
+    // SSE, authenticated by header.
     let sse = http
-        .get(server.url(&format!("/api/v1/events?access_token={}", tokens[1])))
+        .get(server.url("/api/v1/events"))
+        .bearer_auth(&tokens[1])
         .header("accept", "text/event-stream")
         .send()
         .await

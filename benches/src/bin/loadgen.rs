@@ -1,0 +1,546 @@
+//! `loadgen`: drives a running chatcore server over HTTP and WebSocket with many users, each
+//! with its own session, and reports throughput and latency.
+//!
+//! ```sh
+//! cargo run --release -p chatcore-http &                       # the server, port 3000
+//! cargo run --release -p chatcore-benches --bin loadgen -- --scenario send --connections 64
+//! ```
+//!
+//! Scenarios: `healthz` (the reference), `send`, `history`, `chats`, `login`, `mixed`, and
+//! `fanout` (one group, K WebSocket subscribers: send-to-receive latency and deliveries per
+//! second). Each run prints progress every second and a summary, and writes
+//! `<out>/<scenario>.json`, `<out>/<scenario>.md` and a latency plot `<out>/<scenario>.svg`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Healthz,
+    Send,
+    History,
+    Chats,
+    Login,
+    Mixed,
+    Fanout,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(about = "Load generator for a running chatcore server")]
+struct Args {
+    /// The server.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// What to measure.
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Concurrent connections (one user, with its own session, per connection).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds of measurement (after setup).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Chats per user for `chats`.
+    #[arg(long, default_value_t = 500)]
+    chats: usize,
+    /// WebSocket subscribers for `fanout`.
+    #[arg(long, default_value_t = 1000)]
+    subscribers: usize,
+    /// Messages per second sent for `fanout` (0: as fast as one sender goes).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Where the reports go.
+    #[arg(long, default_value = "target/loadgen")]
+    out: PathBuf,
+}
+
+/// One signed-in user.
+#[derive(Clone)]
+struct User {
+    name: String,
+    token: String,
+    id: String,
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    fn new(url: &str, connections: usize) -> Api {
+        Api {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(connections)
+                .build()
+                .unwrap(),
+            url: url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    async fn register(&self, prefix: &str, i: usize) -> User {
+        let name = format!("{prefix}{i}");
+        let body: Value = self
+            .http
+            .post(format!("{}/api/v1/auth/register", self.url))
+            .json(&json!({"username": name, "password": format!("{name} long secret")}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        User {
+            name,
+            token: body["session"]["token"].as_str().unwrap().to_owned(),
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}/api/v1{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// What one request of a scenario is.
+#[derive(Clone)]
+enum Request {
+    Get {
+        path: String,
+        token: Option<String>,
+    },
+    Post {
+        path: String,
+        token: Option<String>,
+        body: Value,
+    },
+}
+
+/// Everything a worker needs: its user's requests for the scenario.
+struct Worker {
+    requests: Vec<Request>,
+}
+
+/// A unique prefix per run, so runs against the same server do not collide.
+fn run_prefix() -> String {
+    let now = chrono::Utc::now().timestamp_millis() % 1_000_000_000;
+    format!("lg{now}u")
+}
+
+async fn setup(api: &Api, args: &Args) -> Vec<Worker> {
+    let prefix = run_prefix();
+    let users: Vec<User> = futures::stream::iter(0..args.connections)
+        .map(|i| api.register(&prefix, i))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut workers = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let partner = &users[(i + 1) % users.len()];
+        let token = Some(user.token.clone());
+        let requests = match args.scenario {
+            Scenario::Healthz => vec![Request::Get {
+                path: "/healthz".to_owned(),
+                token: None,
+            }],
+            Scenario::Login => vec![Request::Post {
+                path: "/api/v1/auth/login".to_owned(),
+                token: None,
+                body: json!({"login": user.name, "password": format!("{} long secret", user.name)}),
+            }],
+            Scenario::Send | Scenario::History | Scenario::Mixed | Scenario::Chats => {
+                let chat = api
+                    .post(&user.token, "/chats/direct", json!({"user_id": partner.id}))
+                    .await["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let messages = format!("/api/v1/chats/{chat}/messages");
+                let send = Request::Post {
+                    path: messages.clone(),
+                    token: token.clone(),
+                    body: json!({"text": "load test message"}),
+                };
+                let history = Request::Get {
+                    path: format!("{messages}?limit=50"),
+                    token: token.clone(),
+                };
+                let chats = Request::Get {
+                    path: "/api/v1/chats?limit=50".to_owned(),
+                    token: token.clone(),
+                };
+                match args.scenario {
+                    Scenario::Send => vec![send],
+                    Scenario::History => {
+                        for _ in 0..60 {
+                            api.post(
+                                &user.token,
+                                &messages[7..],
+                                json!({"text": "history filler"}),
+                            )
+                            .await;
+                        }
+                        vec![history]
+                    }
+                    Scenario::Chats => {
+                        // The first user owns the chat list being read; the others read it too
+                        // through their own sessions would need their own lists: every user
+                        // reads the list of a user with `--chats` chats, made once.
+                        if i == 0 {
+                            for g in 0..args.chats {
+                                api.post(
+                                    &user.token,
+                                    "/chats/groups",
+                                    json!({"title": format!("group {g}"), "members": [partner.id]}),
+                                )
+                                .await;
+                            }
+                        }
+                        vec![Request::Get {
+                            path: "/api/v1/chats?limit=50".to_owned(),
+                            token: Some(users[0].token.clone()),
+                        }]
+                    }
+                    _ => {
+                        for _ in 0..60 {
+                            api.post(
+                                &user.token,
+                                &messages[7..],
+                                json!({"text": "history filler"}),
+                            )
+                            .await;
+                        }
+                        // Mostly reads, some sends, as a chat client does.
+                        let mut mix = vec![history.clone(); 5];
+                        mix.extend(vec![chats.clone(); 3]);
+                        mix.extend(vec![send.clone(); 2]);
+                        mix
+                    }
+                }
+            }
+            Scenario::Fanout => Vec::new(),
+        };
+        workers.push(Worker { requests });
+    }
+    workers
+}
+
+struct Totals {
+    done: AtomicU64,
+    errors: AtomicU64,
+}
+
+async fn run_requests(
+    api: Arc<Api>,
+    workers: Vec<Worker>,
+    args: &Args,
+) -> (Histogram<u64>, Duration, u64, u64) {
+    let totals = Arc::new(Totals {
+        done: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let histogram = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+    ));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in workers {
+        let (api, totals, stop, histogram) =
+            (api.clone(), totals.clone(), stop.clone(), histogram.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let request = &worker.requests[i % worker.requests.len()];
+                i += 1;
+                let begun = Instant::now();
+                let sent = match request {
+                    Request::Get { path, token } => {
+                        let mut builder = api.http.get(format!("{}{path}", api.url));
+                        if let Some(token) = token {
+                            builder = builder.bearer_auth(token);
+                        }
+                        builder.send().await
+                    }
+                    Request::Post { path, token, body } => {
+                        let mut builder = api.http.post(format!("{}{path}", api.url)).json(body);
+                        if let Some(token) = token {
+                            builder = builder.bearer_auth(token);
+                        }
+                        builder.send().await
+                    }
+                };
+                let ok = match sent {
+                    Ok(response) => {
+                        let ok = response.status().is_success();
+                        let _ = response.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                let micros = begun.elapsed().as_micros().max(1) as u64;
+                let _ = local.record(micros.min(60_000_000));
+                totals.done.fetch_add(1, Ordering::Relaxed);
+                if !ok {
+                    totals.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            histogram.lock().await.add(&local).unwrap();
+        }));
+    }
+    progress(&totals, started, args).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = started.elapsed();
+    let histogram = Arc::try_unwrap(histogram).ok().unwrap().into_inner();
+    (
+        histogram,
+        elapsed,
+        totals.done.load(Ordering::Relaxed),
+        totals.errors.load(Ordering::Relaxed),
+    )
+}
+
+async fn progress(totals: &Totals, started: Instant, args: &Args) {
+    let mut last = 0;
+    for second in 1..=args.duration {
+        tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
+        let done = totals.done.load(Ordering::Relaxed);
+        eprintln!(
+            "[{:?}] {second:>3}s  {done:>9} requests  {:>8} req/s  {} errors",
+            args.scenario,
+            done - last,
+            totals.errors.load(Ordering::Relaxed)
+        );
+        last = done;
+    }
+}
+
+/// `fanout`: K subscribers of one group over WebSocket; one sender. Latency is from the send
+/// request leaving to each subscriber receiving the event.
+async fn run_fanout(api: Arc<Api>, args: &Args) -> (Histogram<u64>, Duration, u64, u64) {
+    use tokio_tungstenite::tungstenite::Message;
+    let prefix = run_prefix();
+    let sender = api.register(&prefix, 0).await;
+    let members: Vec<User> = futures::stream::iter(1..=args.subscribers)
+        .map(|i| {
+            let api = api.clone();
+            let prefix = prefix.clone();
+            async move { api.register(&prefix, i).await }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let group = api
+        .post(
+            &sender.token,
+            "/chats/groups",
+            json!({"title": "fanout", "members": members.iter().map(|m| m.id.clone()).collect::<Vec<_>>()}),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let origin = Instant::now();
+    let histogram = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+    ));
+    let delivered = Arc::new(AtomicU64::new(0));
+    let ws_url = api.url.replace("http://", "ws://");
+    let mut readers = Vec::new();
+    for member in &members {
+        let url = format!("{ws_url}/api/v1/events?access_token={}", member.token);
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (histogram, delivered) = (histogram.clone(), delivered.clone());
+        readers.push(tokio::spawn(async move {
+            let (_, mut incoming) = socket.split();
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            while let Some(Ok(frame)) = incoming.next().await {
+                let Message::Text(text) = frame else { continue };
+                let event: Value = serde_json::from_str(&text).unwrap_or_default();
+                if event["kind"] != "message_created" {
+                    continue;
+                }
+                if event["data"]["text"] == "stop" {
+                    break;
+                }
+                let sent_at: u64 = event["data"]["text"]
+                    .as_str()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                let now = origin.elapsed().as_micros() as u64;
+                let _ = local.record(now.saturating_sub(sent_at).clamp(1, 60_000_000));
+                delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            histogram.lock().await.add(&local).unwrap();
+        }));
+    }
+    eprintln!("[fanout] {} subscribers connected", members.len());
+    let started = Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let totals = Totals {
+        done: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    };
+    let path = format!("/chats/{group}/messages");
+    let sending = {
+        let (api, sent, path, token) = (
+            api.clone(),
+            sent.clone(),
+            path.clone(),
+            sender.token.clone(),
+        );
+        let (duration, rate) = (args.duration, args.rate);
+        tokio::spawn(async move {
+            let gap = (rate > 0).then(|| Duration::from_micros(1_000_000 / rate));
+            while started.elapsed() < Duration::from_secs(duration) {
+                let stamp = origin.elapsed().as_micros().to_string();
+                api.post(&token, &path, json!({"text": stamp})).await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                if let Some(gap) = gap {
+                    tokio::time::sleep(gap).await;
+                }
+            }
+            api.post(&token, &path, json!({"text": "stop"})).await;
+        })
+    };
+    let mut last = 0;
+    for second in 1..=args.duration {
+        tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
+        let now = delivered.load(Ordering::Relaxed);
+        eprintln!(
+            "[fanout] {second:>3}s  {} sent  {:>9} deliveries/s",
+            sent.load(Ordering::Relaxed),
+            now - last
+        );
+        last = now;
+    }
+    sending.await.unwrap();
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
+    }
+    let elapsed = started.elapsed();
+    totals
+        .done
+        .store(delivered.load(Ordering::Relaxed), Ordering::Relaxed);
+    let histogram = Arc::try_unwrap(histogram).ok().unwrap().into_inner();
+    (histogram, elapsed, totals.done.load(Ordering::Relaxed), 0)
+}
+
+fn report(args: &Args, histogram: &Histogram<u64>, elapsed: Duration, done: u64, errors: u64) {
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let throughput = done as f64 / elapsed.as_secs_f64();
+    let unit = if args.scenario == Scenario::Fanout {
+        "deliveries/s"
+    } else {
+        "req/s"
+    };
+    let summary = json!({
+        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "url": args.url,
+        "connections": args.connections,
+        "subscribers": (args.scenario == Scenario::Fanout).then_some(args.subscribers),
+        "seconds": elapsed.as_secs_f64(),
+        "count": done,
+        "errors": errors,
+        "throughput": throughput,
+        "throughput_unit": unit,
+        "latency_ms": {
+            "p50": ms(histogram.value_at_quantile(0.50)),
+            "p90": ms(histogram.value_at_quantile(0.90)),
+            "p99": ms(histogram.value_at_quantile(0.99)),
+            "p999": ms(histogram.value_at_quantile(0.999)),
+            "max": ms(histogram.max()),
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&summary).unwrap());
+    std::fs::create_dir_all(&args.out).unwrap();
+    let name = summary["scenario"].as_str().unwrap().to_owned();
+    std::fs::write(args.out.join(format!("{name}.json")), summary.to_string()).unwrap();
+    let markdown = format!(
+        "# {name}\n\n| metric | value |\n|---|---|\n| throughput | {throughput:.0} {unit} |\n| count | {done} |\n| errors | {errors} |\n| p50 | {:.2} ms |\n| p90 | {:.2} ms |\n| p99 | {:.2} ms |\n| max | {:.2} ms |\n\n![latency]({name}.svg)\n",
+        ms(histogram.value_at_quantile(0.5)),
+        ms(histogram.value_at_quantile(0.9)),
+        ms(histogram.value_at_quantile(0.99)),
+        ms(histogram.max()),
+    );
+    std::fs::write(args.out.join(format!("{name}.md")), markdown).unwrap();
+    plot(&args.out.join(format!("{name}.svg")), &name, histogram);
+}
+
+/// The latency distribution: latency (ms) at each percentile, as an SVG line chart.
+fn plot(path: &std::path::Path, name: &str, histogram: &Histogram<u64>) {
+    use plotters::prelude::*;
+    let points: Vec<(f64, f64)> = (0..=1000)
+        .map(|i| {
+            let quantile = f64::from(i) / 1000.0;
+            (
+                quantile * 100.0,
+                histogram.value_at_quantile(quantile) as f64 / 1000.0,
+            )
+        })
+        .collect();
+    let top = points
+        .iter()
+        .map(|point| point.1)
+        .fold(0.0, f64::max)
+        .max(0.001)
+        * 1.05;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    root.fill(&WHITE).unwrap();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("{name}: latency by percentile"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..100.0, 0.0..top)
+        .unwrap();
+    chart
+        .configure_mesh()
+        .x_desc("percentile")
+        .y_desc("latency (ms)")
+        .draw()
+        .unwrap();
+    chart.draw_series(LineSeries::new(points, &BLUE)).unwrap();
+    root.present().unwrap();
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let api = Arc::new(Api::new(&args.url, args.connections));
+    eprintln!("[{:?}] setting up against {}", args.scenario, args.url);
+    let (histogram, elapsed, done, errors) = if args.scenario == Scenario::Fanout {
+        run_fanout(api, &args).await
+    } else {
+        let workers = setup(&api, &args).await;
+        run_requests(api, workers, &args).await
+    };
+    report(&args, &histogram, elapsed, done, errors);
+}
