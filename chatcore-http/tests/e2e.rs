@@ -92,6 +92,24 @@ async fn expect(response: reqwest::Response, status: u16) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
+/// POSTs JSON, with a bearer token if given, and expects `status`.
+async fn post(http: &Client, url: String, token: Option<&str>, body: Value, status: u16) -> Value {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    expect(request.send().await.unwrap(), status).await
+}
+
+/// GETs with a bearer token and expects `status`.
+async fn get(http: &Client, url: String, token: &str, status: u16) -> Value {
+    expect(
+        http.get(url).bearer_auth(token).send().await.unwrap(),
+        status,
+    )
+    .await
+}
+
 /// A fresh PostgreSQL database for one test (`CHATCORE_TEST_POSTGRES_URL`); `None` skips the
 /// test when the variable is unset, unless `CI=true`.
 struct TestDatabase {
@@ -135,12 +153,11 @@ impl TestDatabase {
 
 /// Registers a user on a node: their token and id.
 async fn register_on(http: &Client, server: &Server, name: &str) -> (String, String) {
-    let body = expect(
-        http.post(server.url("/api/v1/auth/register"))
-            .json(&json!({"username": name, "password": format!("{name} long secret")}))
-            .send()
-            .await
-            .unwrap(),
+    let body = post(
+        http,
+        server.url("/api/v1/auth/register"),
+        None,
+        json!({"username": name, "password": format!("{name} long secret")}),
         201,
     )
     .await;
@@ -152,13 +169,11 @@ async fn register_on(http: &Client, server: &Server, name: &str) -> (String, Str
 
 /// Starts a direct chat with `other` as the token's user; the chat's id.
 async fn start_direct(http: &Client, server: &Server, token: &str, other: &str) -> String {
-    expect(
-        http.post(server.url("/api/v1/chats/direct"))
-            .bearer_auth(token)
-            .json(&json!({"user_id": other}))
-            .send()
-            .await
-            .unwrap(),
+    post(
+        http,
+        server.url("/api/v1/chats/direct"),
+        Some(token),
+        json!({"user_id": other}),
         201,
     )
     .await["id"]
@@ -179,25 +194,16 @@ async fn flow_000(server: &Server) {
     for name in ["alice", "bruno"] {
         register_on(&http, server, name).await;
     }
-    let login = expect(
-        http.post(server.url("/api/v1/auth/login"))
-            .json(&json!({"login": "alice", "password": "alice long secret"}))
-            .send()
-            .await
-            .unwrap(),
+    let login = post(
+        &http,
+        server.url("/api/v1/auth/login"),
+        None,
+        json!({"login": "alice", "password": "alice long secret"}),
         200,
     )
     .await;
     let token = login["session"]["token"].as_str().unwrap().to_owned();
-    let found = expect(
-        http.get(server.url("/api/v1/users?q=bru"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let found = get(&http, server.url("/api/v1/users?q=bru"), &token, 200).await;
     let bruno = found["items"][0]["id"].as_str().unwrap().to_owned();
 
     let uploaded = expect(
@@ -221,57 +227,41 @@ async fn flow_000(server: &Server) {
     assert_eq!(image.status(), StatusCode::OK);
     assert_eq!(image.headers()["x-content-type-options"], "nosniff");
 
-    let chat = expect(
-        http.post(server.url("/api/v1/chats/direct"))
-            .bearer_auth(&token)
-            .json(&json!({"user_id": bruno}))
-            .send()
-            .await
-            .unwrap(),
+    let chat = post(
+        &http,
+        server.url("/api/v1/chats/direct"),
+        Some(&token),
+        json!({"user_id": bruno}),
         201,
     )
     .await;
     let chat = chat["id"].as_str().unwrap().to_owned();
     for i in 1..=12 {
-        expect(
-            http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
-                .bearer_auth(&token)
-                .json(&json!({"text": format!("message {i}")}))
-                .send()
-                .await
-                .unwrap(),
+        post(
+            &http,
+            server.url(&format!("/api/v1/chats/{chat}/messages")),
+            Some(&token),
+            json!({"text": format!("message {i}")}),
             201,
         )
         .await;
     }
-    let chats = expect(
-        http.get(server.url("/api/v1/chats"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let chats = get(&http, server.url("/api/v1/chats"), &token, 200).await;
     assert_eq!(chats["items"][0]["last_message"]["text"], "message 12");
     assert_eq!(chats["items"][0]["peer"]["username"], "bruno");
 
-    let latest = expect(
-        http.get(server.url(&format!("/api/v1/chats/{chat}/messages?limit=5")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+    let latest = get(
+        &http,
+        server.url(&format!("/api/v1/chats/{chat}/messages?limit=5")),
+        &token,
         200,
     )
     .await;
     assert_eq!(latest[0]["seq"], 8);
-    let older = expect(
-        http.get(server.url(&format!("/api/v1/chats/{chat}/messages?limit=5&before=8")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+    let older = get(
+        &http,
+        server.url(&format!("/api/v1/chats/{chat}/messages?limit=5&before=8")),
+        &token,
         200,
     )
     .await;
@@ -287,15 +277,7 @@ async fn flow_000(server: &Server) {
         204,
     )
     .await;
-    let refused = expect(
-        http.get(server.url("/api/v1/chats"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-        401,
-    )
-    .await;
+    let refused = get(&http, server.url("/api/v1/chats"), &token, 401).await;
     assert_eq!(refused["error"]["code"], "not_authorized");
 }
 
@@ -304,36 +286,24 @@ async fn flow_000(server: &Server) {
 async fn flow_004(server: &Server) {
     let http = Client::new();
     let (token, _) = register_on(&http, server, "carmen").await;
-    let group = expect(
-        http.post(server.url("/api/v1/chats/groups"))
-            .bearer_auth(&token)
-            .json(&json!({"title": "Book club"}))
-            .send()
-            .await
-            .unwrap(),
+    let group = post(
+        &http,
+        server.url("/api/v1/chats/groups"),
+        Some(&token),
+        json!({"title": "Book club"}),
         201,
     )
     .await;
     let chat = group["id"].as_str().unwrap();
-    let sent = expect(
-        http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
-            .bearer_auth(&token)
-            .json(&json!({"text": "First meeting on Friday"}))
-            .send()
-            .await
-            .unwrap(),
+    let sent = post(
+        &http,
+        server.url(&format!("/api/v1/chats/{chat}/messages")),
+        Some(&token),
+        json!({"text": "First meeting on Friday"}),
         201,
     )
     .await;
-    let chats = expect(
-        http.get(server.url("/api/v1/chats"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
-    .await;
+    let chats = get(&http, server.url("/api/v1/chats"), &token, 200).await;
     let item = &chats["items"][0];
     assert_eq!(item["title"], "Book club");
     assert_eq!(item["last_message"]["text"], "First meeting on Friday");
@@ -443,13 +413,11 @@ async fn flow_realtime(server: &Server) {
     assert_eq!(sse.status(), StatusCode::OK);
     let mut sse = sse;
 
-    expect(
-        http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
-            .bearer_auth(&tokens[1])
-            .json(&json!({"text": "over the wire"}))
-            .send()
-            .await
-            .unwrap(),
+    post(
+        &http,
+        server.url(&format!("/api/v1/chats/{chat}/messages")),
+        Some(&tokens[1]),
+        json!({"text": "over the wire"}),
         201,
     )
     .await;
@@ -502,35 +470,29 @@ async fn flow_realtime(server: &Server) {
 async fn survives_restart(server: Server, database_url: &str, work_dir: &Path) {
     let http = Client::new();
     let (token, _) = register_on(&http, &server, "emil").await;
-    let group = expect(
-        http.post(server.url("/api/v1/chats/groups"))
-            .bearer_auth(&token)
-            .json(&json!({"title": "Durable"}))
-            .send()
-            .await
-            .unwrap(),
+    let group = post(
+        &http,
+        server.url("/api/v1/chats/groups"),
+        Some(&token),
+        json!({"title": "Durable"}),
         201,
     )
     .await;
     let chat = group["id"].as_str().unwrap().to_owned();
-    expect(
-        http.post(server.url(&format!("/api/v1/chats/{chat}/messages")))
-            .bearer_auth(&token)
-            .json(&json!({"text": "still here"}))
-            .send()
-            .await
-            .unwrap(),
+    post(
+        &http,
+        server.url(&format!("/api/v1/chats/{chat}/messages")),
+        Some(&token),
+        json!({"text": "still here"}),
         201,
     )
     .await;
     server.stop();
     let server = Server::start(database_url, work_dir).await;
-    let history = expect(
-        http.get(server.url(&format!("/api/v1/chats/{chat}/messages")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap(),
+    let history = get(
+        &http,
+        server.url(&format!("/api/v1/chats/{chat}/messages")),
+        &token,
         200,
     )
     .await;
@@ -596,13 +558,11 @@ async fn two_nodes_share_one_postgres() {
         .unwrap();
     assert_eq!(sse.status(), StatusCode::OK);
     for i in 0..5 {
-        expect(
-            http.post(node_a.url(&format!("/api/v1/chats/{chat}/messages")))
-                .bearer_auth(&tokens[0])
-                .json(&json!({"text": format!("from node A {i}")}))
-                .send()
-                .await
-                .unwrap(),
+        post(
+            &http,
+            node_a.url(&format!("/api/v1/chats/{chat}/messages")),
+            Some(&tokens[0]),
+            json!({"text": format!("from node A {i}")}),
             201,
         )
         .await;

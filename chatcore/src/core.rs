@@ -231,17 +231,15 @@ impl ChatCore {
             Some(store) => store,
             None => Arc::new(DbAvatarStore::new(db.clone(), writer.clone())),
         };
-        let local_bus = match &options.event_bus {
-            Some(_) => None,
-            None => Some(Arc::new(InProcessBus::new(
-                events::log::head(&db).await?.0,
-                4096,
-            ))),
-        };
-        let bus: Arc<dyn EventBus> = match (&options.event_bus, &local_bus) {
-            (Some(bus), _) => bus.clone(),
-            (None, Some(local)) => local.clone(),
-            (None, None) => return Err(Error::internal("no event bus")),
+        // Without a bus of the backend's, events go through one in this process, which
+        // housekeeping keeps ticking.
+        let (bus, local_bus): (Arc<dyn EventBus>, _) = match options.event_bus {
+            Some(bus) => (bus, None),
+            None => {
+                let head = events::log::head(&db).await?.0;
+                let local = Arc::new(InProcessBus::new(head, 4096));
+                (local.clone(), Some(local))
+            }
         };
         let inner = Arc::new(Inner {
             avatars: Avatars::new(avatar_store, options.max_avatar_bytes),
@@ -512,11 +510,11 @@ impl Service for ChatCore {
     }
 
     async fn add_contact(&self, caller: &Caller, user_id: UserId) -> Result<ListedUser> {
-        contacts::queries::add_contact(&self.inner, caller, user_id).await
+        contacts::queries::add(&self.inner, caller, Listing::Contacts, user_id).await
     }
 
     async fn remove_contact(&self, caller: &Caller, user_id: UserId) -> Result<()> {
-        contacts::queries::remove_contact(&self.inner, caller, user_id).await
+        contacts::queries::remove(&self.inner, caller, Listing::Contacts, user_id).await
     }
 
     async fn list_contacts(&self, caller: &Caller, page: PageRequest) -> Result<Page<ListedUser>> {
@@ -524,11 +522,11 @@ impl Service for ChatCore {
     }
 
     async fn block_user(&self, caller: &Caller, user_id: UserId) -> Result<ListedUser> {
-        contacts::queries::block(&self.inner, caller, user_id).await
+        contacts::queries::add(&self.inner, caller, Listing::Blocks, user_id).await
     }
 
     async fn unblock_user(&self, caller: &Caller, user_id: UserId) -> Result<()> {
-        contacts::queries::unblock(&self.inner, caller, user_id).await
+        contacts::queries::remove(&self.inner, caller, Listing::Blocks, user_id).await
     }
 
     async fn list_blocks(&self, caller: &Caller, page: PageRequest) -> Result<Page<ListedUser>> {

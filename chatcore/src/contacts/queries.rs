@@ -1,7 +1,7 @@
 //! Contact and block queries.
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 use uuid::Uuid;
 
 use super::{ListedUser, block_entity as blocks, entity as contacts};
@@ -93,84 +93,61 @@ async fn other_user(db: &impl ConnectionTrait, caller: &Caller, user_id: UserId)
         .ok_or(Error::NotFound("user"))
 }
 
-pub(crate) async fn add_contact(
+/// Puts a user on one of the caller's lists (again changes nothing), and returns the entry.
+pub(crate) async fn add(
     inner: &Inner,
     caller: &Caller,
+    listing: Listing,
     user_id: UserId,
 ) -> Result<ListedUser> {
     let me = caller.user_id.as_uuid();
     let other = other_user(&inner.db, caller, user_id).await?;
+    let (table, owner, listed) = columns(listing);
+    let mut insert = Query::insert();
+    insert
+        .into_table(table)
+        .columns([
+            Alias::new(owner),
+            Alias::new(listed),
+            Alias::new("created_at"),
+        ])
+        .values([me.into(), other.into(), now().into()])
+        .map_err(Error::internal)?
+        .on_conflict(
+            OnConflict::columns([Alias::new(owner), Alias::new(listed)])
+                .do_nothing()
+                .to_owned(),
+        );
     inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                contacts::Entity::insert(contacts::ActiveModel {
-                    owner_id: Set(me),
-                    contact_id: Set(other),
-                    created_at: Set(now()),
-                })
-                .on_conflict(
-                    OnConflict::columns([contacts::Column::OwnerId, contacts::Column::ContactId])
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
+                txn.execute(&insert).await?;
                 Ok(())
             })
         })
         .await?;
-    entry(&inner.db, Listing::Contacts, me, other).await
+    entry(&inner.db, listing, me, other).await
 }
 
-pub(crate) async fn remove_contact(inner: &Inner, caller: &Caller, user_id: UserId) -> Result<()> {
-    let (me, other) = (caller.user_id.as_uuid(), user_id.as_uuid());
+/// Takes a user off one of the caller's lists (idempotent).
+pub(crate) async fn remove(
+    inner: &Inner,
+    caller: &Caller,
+    listing: Listing,
+    user_id: UserId,
+) -> Result<()> {
+    let (table, owner, listed) = columns(listing);
+    let delete = Query::delete()
+        .from_table(table)
+        .and_where(Expr::col(Alias::new(owner)).eq(caller.user_id.as_uuid()))
+        .and_where(Expr::col(Alias::new(listed)).eq(user_id.as_uuid()))
+        .to_owned();
     inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                contacts::Entity::delete_by_id((me, other))
-                    .exec(txn)
-                    .await?;
-                Ok(())
-            })
-        })
-        .await
-}
-
-pub(crate) async fn block(inner: &Inner, caller: &Caller, user_id: UserId) -> Result<ListedUser> {
-    let me = caller.user_id.as_uuid();
-    let other = other_user(&inner.db, caller, user_id).await?;
-    inner
-        .writer
-        .run(move |txn| {
-            Box::pin(async move {
-                blocks::Entity::insert(blocks::ActiveModel {
-                    blocker_id: Set(me),
-                    blocked_id: Set(other),
-                    created_at: Set(now()),
-                })
-                .on_conflict(
-                    OnConflict::columns([blocks::Column::BlockerId, blocks::Column::BlockedId])
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await?;
-                Ok(())
-            })
-        })
-        .await?;
-    entry(&inner.db, Listing::Blocks, me, other).await
-}
-
-pub(crate) async fn unblock(inner: &Inner, caller: &Caller, user_id: UserId) -> Result<()> {
-    let (me, other) = (caller.user_id.as_uuid(), user_id.as_uuid());
-    inner
-        .writer
-        .run(move |txn| {
-            Box::pin(async move {
-                blocks::Entity::delete_by_id((me, other)).exec(txn).await?;
+                txn.execute(&delete).await?;
                 Ok(())
             })
         })
@@ -229,7 +206,7 @@ async fn select(
     page: PageRequest,
 ) -> Result<Vec<ListedUser>> {
     let (table, owner, other) = columns(listing);
-    let list = sea_orm::sea_query::Alias::new("list");
+    let list = Alias::new("list");
     let mut query = Query::select()
         .expr_as(Expr::col((list.clone(), other)), "other_id")
         .expr_as(Expr::col((list.clone(), "created_at")), "created_at")

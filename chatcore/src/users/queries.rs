@@ -124,17 +124,16 @@ async fn check_unique(
 pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authenticated> {
     let password_hash = password::hash(&request.password).await?;
     let lifetime = inner.session_lifetime;
-    let admin_keys = inner.admin_keys.clone();
+    let role = if inner.admin_keys.contains(&request.username.key()) {
+        Role::Admin
+    } else {
+        Role::User
+    };
     let (user, session) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
                 let username_key = request.username.key();
-                let role = if admin_keys.contains(&username_key) {
-                    Role::Admin
-                } else {
-                    Role::User
-                };
                 let email = request
                     .email
                     .as_ref()
