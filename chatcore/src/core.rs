@@ -11,6 +11,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::auth::token::TokenKeys;
 use crate::avatars::{self, AvatarImage, AvatarSize, AvatarStore, Avatars, DbAvatarStore};
+use crate::cache::Caches;
 use crate::chats::{self, ChatDetail, ChatListItem, DirectChat, Member};
 use crate::contacts::{self, ListedUser, queries::Listing};
 use crate::events::{self, EventBus, EventStream, InProcessBus};
@@ -69,6 +70,11 @@ pub struct Options {
     /// Where avatar images are kept. Default (`None`): the `avatar_blobs` table of the
     /// service's own database.
     pub avatar_store: Option<Arc<dyn AvatarStore>>,
+    /// Whether to keep sessions and chat memberships in memory, so that most requests skip
+    /// those reads. The cache is exact for changes made through this service; it is therefore
+    /// used only with the in-process event bus (no [`event_bus`](Options::event_bus) given),
+    /// where this service must be the only one writing to its database. Default: yes.
+    pub cache: bool,
 }
 
 impl Default for Options {
@@ -87,6 +93,7 @@ impl Default for Options {
             account_token_lifetime: Duration::hours(1),
             max_avatar_bytes: 5 * 1024 * 1024,
             avatar_store: None,
+            cache: true,
         }
     }
 }
@@ -159,6 +166,12 @@ impl Options {
         self
     }
 
+    /// Sets whether to cache sessions and memberships (see [`Options::cache`]).
+    pub fn cache(mut self, cache: bool) -> Self {
+        self.cache = cache;
+        self
+    }
+
     /// Sets whether to apply migrations on open.
     pub fn migrate(mut self, migrate: bool) -> Self {
         self.migrate = migrate;
@@ -187,6 +200,8 @@ pub(crate) struct Inner {
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
     pub(crate) avatars: Avatars,
+    /// Sessions and memberships, cached when this is the only node (see [`crate::cache`]).
+    pub(crate) caches: Option<Caches>,
 }
 
 const SECRET_KEY: &str = "token_signing_secret";
@@ -241,7 +256,10 @@ impl ChatCore {
                 (local.clone(), Some(local))
             }
         };
+        // Caching is exact only when every change passes through this service.
+        let caches = (options.cache && local_bus.is_some()).then(Caches::new);
         let inner = Arc::new(Inner {
+            caches,
             avatars: Avatars::new(avatar_store, options.max_avatar_bytes),
             writer,
             db,
@@ -267,6 +285,9 @@ impl Inner {
     /// Hands committed events to the bus.
     pub(crate) fn publish(&self, events: Vec<events::Event>) {
         if !events.is_empty() {
+            if let Some(caches) = &self.caches {
+                caches.observe(&events);
+            }
             self.events.publish(events);
         }
     }

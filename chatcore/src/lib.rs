@@ -3,6 +3,7 @@
 
 mod auth;
 pub mod avatars;
+mod cache;
 pub mod chats;
 mod clock;
 pub mod contacts;

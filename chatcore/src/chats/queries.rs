@@ -12,8 +12,9 @@ use uuid::Uuid;
 use super::entity as chats;
 use super::member_entity as members;
 use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, MemberRole};
+use crate::cache::CachedMember;
 use crate::clock::{from_micros, now};
-use crate::contacts::queries::ensure_not_blocked;
+use crate::contacts::queries::{ensure_direct_peer_allows, ensure_not_blocked};
 use crate::core::Inner;
 use crate::events::log::record;
 use crate::events::{EventKind, NewEvent};
@@ -51,6 +52,65 @@ pub(crate) async fn membership(
         .one(db)
         .await?
         .ok_or(Error::NotFound("chat"))
+}
+
+#[derive(FromQueryResult)]
+struct SenderRow {
+    visible_from_seq: i64,
+    kind: String,
+}
+
+/// Inside a write: that `user_id` may post in the chat (a member, and in a direct chat not
+/// blocked by the other member), and where their history starts. One query for a group, two
+/// for a direct chat.
+pub(crate) async fn sender_access(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> Result<i64> {
+    let query = Query::select()
+        .column((members::Entity, members::Column::VisibleFromSeq))
+        .column((chats::Entity, chats::Column::Kind))
+        .from(members::Entity)
+        .inner_join(
+            chats::Entity,
+            Expr::col((chats::Entity, chats::Column::Id))
+                .equals((members::Entity, members::Column::ChatId)),
+        )
+        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
+        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(user_id))
+        .to_owned();
+    let row = SenderRow::find_by_statement(db.get_database_backend().build(&query))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
+    if ChatKind::from_db(&row.kind) == ChatKind::Direct {
+        ensure_direct_peer_allows(db, chat_id, user_id).await?;
+    }
+    Ok(row.visible_from_seq)
+}
+
+/// That a user is a member of a chat, and where their history starts; from the cache when
+/// the service keeps one. For reads: a write checks inside its transaction with
+/// [`membership`].
+pub(crate) async fn access(inner: &Inner, chat_id: Uuid, user_id: Uuid) -> Result<CachedMember> {
+    let read = || async {
+        let member = membership(&inner.db, chat_id, user_id).await?;
+        Ok::<_, Error>(CachedMember {
+            visible_from_seq: member.visible_from_seq,
+        })
+    };
+    let Some(caches) = &inner.caches else {
+        return read().await;
+    };
+    let key = (chat_id, user_id);
+    if let Some(member) = caches.members.get(&key) {
+        return Ok(member);
+    }
+    let ticket = caches.members.ticket();
+    let member = read().await?;
+    caches.members.insert(ticket, key, member);
+    Ok(member)
 }
 
 /// The key that makes a direct chat unique per pair, whoever starts it.
@@ -148,7 +208,7 @@ pub(crate) async fn start_direct(
 
 pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<ChatDetail> {
     let chat_id = chat_id.as_uuid();
-    membership(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
+    access(inner, chat_id, caller.user_id.as_uuid()).await?;
     load_detail(&inner.db, chat_id).await
 }
 

@@ -4,13 +4,13 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use super::entity::{self, Model};
-use super::receipts::advance_marker;
+use super::receipts::record_mark;
 use super::{
     ForwardMessage, ForwardedFrom, HistoryQuery, Message, MessageText, ReactionCount, ReplyTo,
     SendMessage, preview, reaction_entity as reactions,
@@ -18,9 +18,8 @@ use super::{
 use crate::chats::MemberRole;
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::membership;
+use crate::chats::queries::{access, membership, sender_access};
 use crate::clock::now;
-use crate::contacts::queries::ensure_direct_peer_allows;
 use crate::core::Inner;
 use crate::error::unique_violation;
 use crate::events::log::record;
@@ -58,31 +57,38 @@ pub(crate) async fn views(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let reply_to = row.reply_to_id.map(|id| match originals.get(&id) {
-                Some(original) if original.seq > visible_from => ReplyTo {
-                    message_id: id.into(),
-                    seq: original.seq,
-                    visible: true,
-                    sender_id: Some(original.sender_id.into()),
-                    text: original
-                        .text
-                        .as_deref()
-                        .map(|text| preview(text, REPLY_PREVIEW_CHARS)),
-                    deleted: original.deleted_at.is_some(),
-                },
-                original => ReplyTo {
-                    message_id: id.into(),
-                    seq: original.map_or(0, |original| original.seq),
-                    visible: false,
-                    sender_id: None,
-                    text: None,
-                    deleted: false,
-                },
-            });
+            let reply_to = row
+                .reply_to_id
+                .map(|id| reply_view(id, originals.get(&id), visible_from));
             let reactions = counts.remove(&row.id).unwrap_or_default();
             view(row, reply_to, reactions)
         })
         .collect())
+}
+
+/// What a reply shows of its original to a reader whose history starts after `visible_from`.
+fn reply_view(id: Uuid, original: Option<&Model>, visible_from: i64) -> ReplyTo {
+    match original {
+        Some(original) if original.seq > visible_from => ReplyTo {
+            message_id: id.into(),
+            seq: original.seq,
+            visible: true,
+            sender_id: Some(original.sender_id.into()),
+            text: original
+                .text
+                .as_deref()
+                .map(|text| preview(text, REPLY_PREVIEW_CHARS)),
+            deleted: original.deleted_at.is_some(),
+        },
+        original => ReplyTo {
+            message_id: id.into(),
+            seq: original.map_or(0, |original| original.seq),
+            visible: false,
+            sender_id: None,
+            text: None,
+            deleted: false,
+        },
+    }
 }
 
 /// A message as events carry it: the same for every member, so a reply names its original
@@ -214,13 +220,25 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
         Some(_) => Error::Conflict("message already sent".into()),
         None => error.into(),
     })?;
+    // One statement brings the chat back to whoever hid it and moves the sender's read
+    // marker to their message (always forward: it is the chat's newest).
     members::Entity::update_many()
         .col_expr(members::Column::Hidden, Expr::value(false))
+        .col_expr(
+            members::Column::LastReadSeq,
+            Expr::case(members::Column::UserId.eq(message.sender_id), seq)
+                .finally(Expr::col(members::Column::LastReadSeq))
+                .into(),
+        )
         .filter(members::Column::ChatId.eq(message.chat_id))
-        .filter(members::Column::Hidden.eq(true))
+        .filter(
+            Condition::any()
+                .add(members::Column::Hidden.eq(true))
+                .add(members::Column::UserId.eq(message.sender_id)),
+        )
         .exec(txn)
         .await?;
-    advance_marker(txn, message.chat_id, message.sender_id, seq, now).await?;
+    record_mark(txn, message.chat_id, message.sender_id, seq, now).await?;
     Ok(row)
 }
 
@@ -241,7 +259,7 @@ async fn settle_send(
             let row = find_by_client_id(&inner.db, chat_id, me, &client_id)
                 .await?
                 .ok_or_else(|| Error::internal("duplicate client id without a message"))?;
-            let member = membership(&inner.db, chat_id, me).await?;
+            let member = access(inner, chat_id, me).await?;
             (row, member.visible_from_seq)
         }
         (Err(error), _) => return Err(error),
@@ -270,19 +288,16 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                let member = membership(txn, chat_id, me).await?;
+                let visible_from = sender_access(txn, chat_id, me).await?;
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, chat_id, me, client_id).await?
                 {
-                    return Ok((existing, member.visible_from_seq, Vec::new()));
+                    return Ok(Sent::Existing(existing, visible_from));
                 }
-                ensure_direct_peer_allows(txn, chat_id, me).await?;
-                let reply_seq = match message.reply_to {
-                    Some(original) => Some(
-                        visible_message(txn, chat_id, original.as_uuid(), member.visible_from_seq)
-                            .await?
-                            .seq,
-                    ),
+                let original = match message.reply_to {
+                    Some(original) => {
+                        Some(visible_message(txn, chat_id, original.as_uuid(), visible_from).await?)
+                    }
                     None => None,
                 };
                 let row = insert(
@@ -303,15 +318,36 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
                         EventKind::MessageCreated,
                         chat_id,
                         me,
-                        event_view(&row, reply_seq),
+                        event_view(&row, original.as_ref().map(|original| original.seq)),
                     )],
                 )
                 .await?;
-                Ok((row, member.visible_from_seq, events))
+                // A new message has no reactions yet: its view needs no further query.
+                let reply_to = row
+                    .reply_to_id
+                    .map(|id| reply_view(id, original.as_ref(), visible_from));
+                Ok(Sent::New(view(row, reply_to, Vec::new()), events))
             })
         })
         .await;
-    settle_send(inner, sent, chat_id, me, retry_client_id).await
+    match sent {
+        Ok(Sent::New(message, events)) => {
+            inner.publish(events);
+            Ok(message)
+        }
+        Ok(Sent::Existing(row, visible_from)) => {
+            single_view(&inner.db, me, visible_from, row).await
+        }
+        Err(error) => settle_send(inner, Err(error), chat_id, me, retry_client_id).await,
+    }
+}
+
+/// What a send's transaction produced.
+enum Sent {
+    /// The new message as the sender sees it, and its events.
+    New(Message, Vec<Event>),
+    /// The message sent earlier with the same client id.
+    Existing(Model, i64),
 }
 
 pub(crate) async fn forward(
@@ -338,13 +374,12 @@ pub(crate) async fn forward(
                 let Some(text) = original.text.filter(|_| original.deleted_at.is_none()) else {
                     return Err(Error::NotFound("message"));
                 };
-                let target = membership(txn, to_chat, me).await?;
+                let target = sender_access(txn, to_chat, me).await?;
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, to_chat, me, client_id).await?
                 {
-                    return Ok((existing, target.visible_from_seq, Vec::new()));
+                    return Ok((existing, target, Vec::new()));
                 }
-                ensure_direct_peer_allows(txn, to_chat, me).await?;
                 // Forwarding a forward keeps the first origin.
                 let origin = match (original.forwarded_message_id, original.forwarded_sender_id) {
                     (Some(message), Some(sender)) => (message, sender),
@@ -372,7 +407,7 @@ pub(crate) async fn forward(
                     )],
                 )
                 .await?;
-                Ok((row, target.visible_from_seq, events))
+                Ok((row, target, events))
             })
         })
         .await;
@@ -445,7 +480,7 @@ pub(crate) async fn history(
 ) -> Result<Vec<Message>> {
     let chat_id = chat_id.as_uuid();
     let me = caller.user_id.as_uuid();
-    let member = membership(&inner.db, chat_id, me).await?;
+    let member = access(inner, chat_id, me).await?;
     // Members of a `since_join` group see only what was sent after they (last) joined.
     let mut select = entity::Entity::find()
         .filter(entity::Column::ChatId.eq(chat_id))

@@ -11,7 +11,7 @@ use super::queries::visible_message;
 use super::{ReadMarker, ReadReceipt, read_mark_entity as marks};
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::membership;
+use crate::chats::queries::{access, membership};
 use crate::clock::now;
 use crate::core::Inner;
 use crate::events::log::record;
@@ -36,24 +36,36 @@ pub(crate) async fn advance_marker(
         .exec(txn)
         .await?;
     if moved.rows_affected > 0 {
-        marks::Entity::insert(marks::ActiveModel {
-            chat_id: Set(chat_id),
-            user_id: Set(user_id),
-            seq: Set(seq),
-            read_at: Set(at),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                marks::Column::ChatId,
-                marks::Column::UserId,
-                marks::Column::Seq,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
+        record_mark(txn, chat_id, user_id, seq, at).await?;
     }
+    Ok(())
+}
+
+/// Remembers when a member's marker first reached `seq` (for "read by").
+pub(crate) async fn record_mark(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+    seq: i64,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    marks::Entity::insert(marks::ActiveModel {
+        chat_id: Set(chat_id),
+        user_id: Set(user_id),
+        seq: Set(seq),
+        read_at: Set(at),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            marks::Column::ChatId,
+            marks::Column::UserId,
+            marks::Column::Seq,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
     Ok(())
 }
 
@@ -119,7 +131,7 @@ pub(crate) async fn read_by(
 ) -> Result<Vec<ReadReceipt>> {
     let db = &inner.db;
     let chat = chat_id.as_uuid();
-    let member = membership(db, chat, caller.user_id.as_uuid()).await?;
+    let member = access(inner, chat, caller.user_id.as_uuid()).await?;
     let message = visible_message(db, chat, message_id.as_uuid(), member.visible_from_seq).await?;
     // The first time each current member's marker reached the message; the sender does not
     // count, nor does a member who cannot see it.
@@ -167,7 +179,7 @@ pub(crate) async fn read_by(
 /// Checks that the caller may say they are typing in this chat. Nothing is stored; the notice
 /// is delivered to the other members by the realtime layer.
 pub(crate) async fn typing(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
-    membership(&inner.db, chat_id.as_uuid(), caller.user_id.as_uuid()).await?;
+    access(inner, chat_id.as_uuid(), caller.user_id.as_uuid()).await?;
     inner.events.publish_ephemeral(Event {
         cursor: 0,
         kind: EventKind::Typing,

@@ -9,6 +9,7 @@ mod m0002_groups;
 mod m0003_social;
 mod m0004_avatars;
 mod m0005_events;
+mod m0006_hidden_members;
 
 /// All chatcore migrations, in order.
 ///
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_social::Migration),
             Box::new(m0004_avatars::Migration),
             Box::new(m0005_events::Migration),
+            Box::new(m0006_hidden_members::Migration),
         ]
     }
 

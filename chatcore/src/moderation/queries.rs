@@ -245,5 +245,9 @@ pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result
             })
         })
         .await?;
+    // The role travels in each `Caller`; no event says it changed.
+    if let Some(caches) = &inner.caches {
+        caches.forget_user(Some(row.id));
+    }
     Ok(row.into())
 }

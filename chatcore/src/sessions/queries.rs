@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::entity::{self, Model};
 use super::{Caller, NewSession, Session};
+use crate::cache::CachedSession;
 use crate::clock::now;
 use crate::core::Inner;
 use crate::events::log::record;
@@ -77,37 +78,72 @@ pub(crate) fn issue(inner: &Inner, session: &Model) -> Result<NewSession> {
 pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Caller> {
     let subject = inner.tokens.check(token)?;
     let now = now();
-    let session = entity::Entity::find_by_id(subject.session_id.as_uuid())
+    let session_id = subject.session_id.as_uuid();
+    let cached = match &inner.caches {
+        Some(caches) => match caches.sessions.get(&session_id) {
+            Some(session) => session,
+            None => {
+                let ticket = caches.sessions.ticket();
+                let session = load(inner, session_id).await?;
+                caches.sessions.insert(ticket, session_id, session.clone());
+                session
+            }
+        },
+        None => load(inner, session_id).await?,
+    };
+    if cached.user_id != subject.user_id.as_uuid() || cached.expires_at <= now {
+        return Err(Error::NotAuthorized);
+    }
+    if now - cached.last_seen_at >= LAST_SEEN_GRANULARITY {
+        touch(inner, session_id, now).await?;
+        if let Some(caches) = &inner.caches {
+            caches
+                .sessions
+                .update(&session_id, |session| session.last_seen_at = now);
+        }
+    }
+    Ok(Caller {
+        user_id: subject.user_id,
+        session_id: subject.session_id,
+        role: cached.role,
+    })
+}
+
+/// An active session of a user who may sign in, as `authenticate` checks it.
+async fn load(inner: &Inner, session_id: Uuid) -> Result<CachedSession> {
+    let session = entity::Entity::find_by_id(session_id)
         .one(&inner.db)
         .await?
-        .filter(|session| session.is_valid_at(now) && session.user_id == subject.user_id.as_uuid())
+        .filter(|session| session.active)
         .ok_or(Error::NotAuthorized)?;
     let user = users::Entity::find_by_id(session.user_id)
         .one(&inner.db)
         .await?
         .filter(users::Model::can_sign_in)
         .ok_or(Error::NotAuthorized)?;
-    if now - session.last_seen_at >= LAST_SEEN_GRANULARITY {
-        let id = session.id;
-        inner
-            .writer
-            .run(move |txn| {
-                Box::pin(async move {
-                    entity::Entity::update_many()
-                        .col_expr(entity::Column::LastSeenAt, Expr::value(now))
-                        .filter(entity::Column::Id.eq(id))
-                        .exec(txn)
-                        .await?;
-                    Ok(())
-                })
-            })
-            .await?;
-    }
-    Ok(Caller {
-        user_id: subject.user_id,
-        session_id: subject.session_id,
+    Ok(CachedSession {
+        user_id: session.user_id,
         role: Role::from_db(&user.role),
+        expires_at: session.expires_at,
+        last_seen_at: session.last_seen_at,
     })
+}
+
+/// Records that a session was used.
+async fn touch(inner: &Inner, session_id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    inner
+        .writer
+        .run(move |txn| {
+            Box::pin(async move {
+                entity::Entity::update_many()
+                    .col_expr(entity::Column::LastSeenAt, Expr::value(at))
+                    .filter(entity::Column::Id.eq(session_id))
+                    .exec(txn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
 }
 
 pub(crate) async fn list(inner: &Inner, caller: &Caller) -> Result<Vec<Session>> {

@@ -4,6 +4,7 @@ use super::{TestUser, register, say};
 use crate::chats::{ChatKind, MemberRole};
 use crate::groups::{AssignableRole, ChatTitle, CreateGroup, HistoryVisibility};
 use crate::messages::HistoryQuery;
+use crate::users::{Role, UserRef};
 use crate::{ChatId, PageRequest, Service};
 
 async fn texts(service: &dyn Service, user: &TestUser, chat: ChatId) -> Vec<String> {
@@ -346,5 +347,61 @@ pub async fn group_members_are_checked(service: &dyn Service) {
             .unwrap()
             .items
             .is_empty()
+    );
+}
+
+/// Membership and session checks may be answered from memory (see `Options::cache`); every
+/// change must still show at once: removal, rejoining with a later history start, and a
+/// server role change.
+pub async fn checks_answered_from_memory_follow_every_change(service: &dyn Service) {
+    let owner = register(service, "keeper").await;
+    let dana = register(service, "dana").await;
+    let chat = service
+        .create_group(
+            &owner.caller,
+            CreateGroup::new(title("Cached"), vec![dana.id()]),
+        )
+        .await
+        .unwrap()
+        .chat
+        .id;
+    say(service, &owner, chat, "before").await;
+    // Read twice: the second read may come from memory.
+    assert_eq!(texts(service, &dana, chat).await, ["before"]);
+    assert_eq!(texts(service, &dana, chat).await, ["before"]);
+
+    service
+        .remove_member(&owner.caller, chat, dana.id())
+        .await
+        .unwrap();
+    let refused = service
+        .list_messages(&dana.caller, chat, HistoryQuery::latest())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "not_found");
+    assert!(service.get_chat(&dana.caller, chat).await.is_err());
+
+    say(service, &owner, chat, "while away").await;
+    service
+        .add_member(&owner.caller, chat, dana.id())
+        .await
+        .unwrap();
+    say(service, &owner, chat, "after").await;
+    // A since_join group: the history starts again at the new join.
+    assert_eq!(texts(service, &dana, chat).await, ["after"]);
+
+    // The role travels with the caller that authenticate gives.
+    let token = &dana.auth.session.token;
+    assert_eq!(
+        service.authenticate(token).await.unwrap().role(),
+        Role::User
+    );
+    service
+        .set_server_role(UserRef::Id(dana.id()), Role::Admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        service.authenticate(token).await.unwrap().role(),
+        Role::Admin
     );
 }

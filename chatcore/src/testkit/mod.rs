@@ -228,6 +228,7 @@ macro_rules! conformance_tests {
             owners_hand_over_and_the_last_one_out_deletes,
             deleting_a_group_removes_it_for_everyone,
             group_members_are_checked,
+            checks_answered_from_memory_follow_every_change,
             invites_join_groups_until_expired_revoked_or_used_up,
             concurrent_accepts_never_exceed_max_uses,
             contacts_are_added_listed_and_removed,
