@@ -1,7 +1,15 @@
 //! Password hashing: argon2id with the argon2 crate's default parameters
-//! (m = 19456 KiB, t = 2, p = 1), always on a blocking thread.
+//! (m = 19456 KiB, t = 2, p = 1), on threads of its own.
+//!
+//! Hashing is the one CPU-heavy thing chatcore does, and a burst of logins must not slow every
+//! other request. It runs on one thread per core, at a lower scheduling priority (nice 10 on
+//! Unix): alone, logins use every core; next to other work, the other work goes first.
 
-use std::sync::LazyLock;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{LazyLock, Mutex};
+
+use thread_priority::{ThreadPriority, ThreadPriorityValue};
+use tokio::sync::oneshot;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
@@ -10,12 +18,64 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use crate::users::Password;
 use crate::{Error, Result};
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads, started on first use.
+static POOL: LazyLock<Sender<Job>> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = std::sync::Arc::new(Mutex::new(receiver));
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    for index in 0..threads {
+        let receiver = receiver.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("chatcore-argon2-{index}"))
+            .spawn(move || hashing_thread(&receiver));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "could not start a password hashing thread");
+        }
+    }
+    sender
+});
+
+/// Niceness 10 (weight about a tenth of a normal thread's), as the crate's 0–99 scale says it.
+const LOWER_PRIORITY: u8 = 22;
+
+fn hashing_thread(jobs: &Mutex<Receiver<Job>>) {
+    if let Ok(value) = ThreadPriorityValue::try_from(LOWER_PRIORITY)
+        && let Err(error) =
+            thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
+    {
+        tracing::debug!(?error, "password hashing runs at normal priority");
+    }
+    loop {
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+/// Runs `work` on a hashing thread.
+async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = reply.send(work());
+    });
+    POOL.send(job)
+        .map_err(|_| Error::internal("password hashing is unavailable"))?;
+    answer
+        .await
+        .map_err(|_| Error::internal("password hashing failed"))
+}
+
 /// Hashes a password into a PHC string.
 pub(crate) async fn hash(password: &Password) -> Result<String> {
     let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(Error::internal)?
+    on_pool(move || hash_blocking(&password)).await?
 }
 
 fn hash_blocking(password: &str) -> Result<String> {
@@ -37,7 +97,7 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 /// answers no.
 pub(crate) async fn verify(password: &str, stored: Option<String>) -> Result<bool> {
     let password = password.to_owned();
-    tokio::task::spawn_blocking(move || {
+    on_pool(move || {
         let (phc, real) = match &stored {
             Some(phc) => (phc.as_str(), true),
             None => (DUMMY_HASH.as_deref().unwrap_or_default(), false),
@@ -51,12 +111,11 @@ pub(crate) async fn verify(password: &str, stored: Option<String>) -> Result<boo
         real && matches
     })
     .await
-    .map_err(Error::internal)
 }
 
 /// Computes the dummy hash ahead of the first unknown login.
 pub(crate) async fn warm_up() {
-    let _ = tokio::task::spawn_blocking(|| DUMMY_HASH.is_some()).await;
+    let _ = on_pool(|| DUMMY_HASH.is_some()).await;
 }
 
 #[cfg(test)]
