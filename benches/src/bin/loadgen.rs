@@ -6,10 +6,14 @@
 //! cargo run --release -p chatcore-benches --bin loadgen -- --scenario send --connections 64
 //! ```
 //!
-//! Scenarios: `healthz` (the reference), `send`, `history`, `chats`, `login`, `mixed`, and
+//! Scenarios: `healthz` (the reference), `send`, `history`, `chats`, `login`, `mixed`,
 //! `fanout` (one group, K WebSocket subscribers: send-to-receive latency and deliveries per
-//! second). Each run prints progress every second and a summary, and writes
-//! `<out>/<scenario>.json`, `<out>/<scenario>.md` and a latency plot `<out>/<scenario>.svg`.
+//! second), `login-storm` (send latency alone, then with as many connections logging in),
+//! `idle` (N idle WebSocket connections; the server's resident memory, given `--server-pid`)
+//! and `argon2` (the reference for `login`: argon2id with chatcore's parameters verifying in a
+//! plain loop on every core, no server involved). Each run prints progress every second and a
+//! summary, and writes `<out>/<scenario>.json`, `<out>/<scenario>.md` and a latency plot
+//! `<out>/<scenario>.svg`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -25,6 +29,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "kebab-case")]
 enum Scenario {
     Healthz,
     Send,
@@ -33,6 +38,9 @@ enum Scenario {
     Login,
     Mixed,
     Fanout,
+    LoginStorm,
+    Idle,
+    Argon2,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -59,6 +67,12 @@ struct Args {
     /// Messages per second sent for `fanout` (0: as fast as one sender goes).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// The server's process id, to read its resident memory (`idle`).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Distinct users whose sessions the `idle` connections share.
+    #[arg(long, default_value_t = 100)]
+    users: usize,
     /// Where the reports go.
     #[arg(long, default_value = "target/loadgen")]
     out: PathBuf,
@@ -140,8 +154,15 @@ enum Request {
 }
 
 /// Everything a worker needs: its user's requests for the scenario.
+#[derive(Clone)]
 struct Worker {
     requests: Vec<Request>,
+}
+
+/// A small read buffer: the library's default (128 KiB, zeroed on every read) would make the
+/// load generator, which shares the machine, slower than the server it measures.
+fn client_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
 }
 
 /// A unique prefix per run, so runs against the same server do not collide.
@@ -241,7 +262,9 @@ async fn setup(api: &Api, args: &Args) -> Vec<Worker> {
                     }
                 }
             }
-            Scenario::Fanout => Vec::new(),
+            Scenario::Fanout | Scenario::LoginStorm | Scenario::Idle | Scenario::Argon2 => {
+                Vec::new()
+            }
         };
         workers.push(Worker { requests });
     }
@@ -376,7 +399,10 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> (Histogram<u64>, Duration, u6
     let mut readers = Vec::new();
     for member in &members {
         let url = format!("{ws_url}/api/v1/events?access_token={}", member.token);
-        let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false)
+                .await
+                .unwrap();
         let (histogram, delivered) = (histogram.clone(), delivered.clone());
         readers.push(tokio::spawn(async move {
             let (_, mut incoming) = socket.split();
@@ -453,16 +479,47 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> (Histogram<u64>, Duration, u6
     (histogram, elapsed, totals.done.load(Ordering::Relaxed), 0)
 }
 
-fn report(args: &Args, histogram: &Histogram<u64>, elapsed: Duration, done: u64, errors: u64) {
+/// A run's outcome: its latency histogram, how long it took, requests done and failed, and
+/// figures particular to the scenario.
+struct Outcome {
+    histogram: Histogram<u64>,
+    elapsed: Duration,
+    done: u64,
+    errors: u64,
+    extra: serde_json::Map<String, Value>,
+}
+
+impl Outcome {
+    fn new((histogram, elapsed, done, errors): (Histogram<u64>, Duration, u64, u64)) -> Outcome {
+        Outcome {
+            histogram,
+            elapsed,
+            done,
+            errors,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+fn report(args: &Args, outcome: &Outcome) {
+    let Outcome {
+        histogram,
+        elapsed,
+        done,
+        errors,
+        extra,
+    } = outcome;
+    let (elapsed, done, errors) = (*elapsed, *done, *errors);
     let ms = |micros: u64| micros as f64 / 1000.0;
     let throughput = done as f64 / elapsed.as_secs_f64();
-    let unit = if args.scenario == Scenario::Fanout {
-        "deliveries/s"
-    } else {
-        "req/s"
+    let unit = match args.scenario {
+        Scenario::Fanout => "deliveries/s",
+        Scenario::Idle => "connections/s",
+        Scenario::Argon2 => "verifications/s",
+        _ => "req/s",
     };
     let summary = json!({
-        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "scenario": args.scenario.to_possible_value().unwrap().get_name(),
         "url": args.url,
         "connections": args.connections,
         "subscribers": (args.scenario == Scenario::Fanout).then_some(args.subscribers),
@@ -478,13 +535,18 @@ fn report(args: &Args, histogram: &Histogram<u64>, elapsed: Duration, done: u64,
             "p999": ms(histogram.value_at_quantile(0.999)),
             "max": ms(histogram.max()),
         },
+        "extra": extra,
     });
     println!("{}", serde_json::to_string_pretty(&summary).unwrap());
     std::fs::create_dir_all(&args.out).unwrap();
     let name = summary["scenario"].as_str().unwrap().to_owned();
     std::fs::write(args.out.join(format!("{name}.json")), summary.to_string()).unwrap();
+    let extra_rows: String = extra
+        .iter()
+        .map(|(key, value)| format!("| {key} | {value} |\n"))
+        .collect();
     let markdown = format!(
-        "# {name}\n\n| metric | value |\n|---|---|\n| throughput | {throughput:.0} {unit} |\n| count | {done} |\n| errors | {errors} |\n| p50 | {:.2} ms |\n| p90 | {:.2} ms |\n| p99 | {:.2} ms |\n| max | {:.2} ms |\n\n![latency]({name}.svg)\n",
+        "# {name}\n\n| metric | value |\n|---|---|\n| throughput | {throughput:.0} {unit} |\n| count | {done} |\n| errors | {errors} |\n| p50 | {:.2} ms |\n| p90 | {:.2} ms |\n| p99 | {:.2} ms |\n| max | {:.2} ms |\n{extra_rows}\n![latency]({name}.svg)\n",
         ms(histogram.value_at_quantile(0.5)),
         ms(histogram.value_at_quantile(0.9)),
         ms(histogram.value_at_quantile(0.99)),
@@ -531,16 +593,206 @@ fn plot(path: &std::path::Path, name: &str, histogram: &Histogram<u64>) {
     root.present().unwrap();
 }
 
+/// `login-storm`: send latency over `--connections` senders, alone, then while as many other
+/// connections log in as fast as they can. The report's histogram is the sends during the
+/// storm; `extra` compares the p99s.
+async fn run_login_storm(api: Arc<Api>, args: &Args) -> Outcome {
+    let as_scenario = |scenario| Args {
+        scenario,
+        ..args.clone()
+    };
+    let (send_args, login_args) = (as_scenario(Scenario::Send), as_scenario(Scenario::Login));
+    let senders = setup(&api, &send_args).await;
+    let loggers = setup(&api, &login_args).await;
+    eprintln!("[login-storm] sends alone");
+    let calm = run_requests(api.clone(), senders.clone(), &send_args).await;
+    eprintln!("[login-storm] sends during the login storm");
+    let (storm, logins) = tokio::join!(
+        run_requests(api.clone(), senders, &send_args),
+        run_requests(api.clone(), loggers, &login_args)
+    );
+    let p99 = |histogram: &Histogram<u64>| histogram.value_at_quantile(0.99) as f64 / 1000.0;
+    let mut outcome = Outcome::new(storm);
+    let (calm_p99, storm_p99) = (p99(&calm.0), p99(&outcome.histogram));
+    let extra = &mut outcome.extra;
+    extra.insert(
+        "send_alone_req_per_s".into(),
+        json!(calm.2 as f64 / calm.1.as_secs_f64()),
+    );
+    extra.insert("send_alone_p99_ms".into(), json!(calm_p99));
+    extra.insert("send_in_storm_p99_ms".into(), json!(storm_p99));
+    extra.insert("p99_ratio".into(), json!(storm_p99 / calm_p99));
+    extra.insert(
+        "logins_per_s_in_storm".into(),
+        json!(logins.2 as f64 / logins.1.as_secs_f64()),
+    );
+    extra.insert("login_errors".into(), json!(logins.3));
+    outcome
+}
+
+/// The resident memory of a process, in MiB, from `/proc`.
+fn rss_mib(pid: Option<u32>) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `idle`: `--connections` WebSocket subscriptions that stay open and quiet, shared among
+/// `--users` users; reports the server's resident memory before and after.
+async fn run_idle(api: Arc<Api>, args: &Args) -> Outcome {
+    let prefix = run_prefix();
+    let users: Vec<User> = futures::stream::iter(0..args.users.max(1))
+        .map(|i| api.register(&prefix, i))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_mib(args.server_pid);
+    let ws_url = api.url.replace("http://", "ws://");
+    let histogram = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),
+    ));
+    let connected = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let readers: Vec<_> = futures::stream::iter(0..args.connections)
+        .map(|i| {
+            let url = format!(
+                "{ws_url}/api/v1/events?access_token={}",
+                users[i % users.len()].token
+            );
+            let (histogram, connected, failed) =
+                (histogram.clone(), connected.clone(), failed.clone());
+            async move {
+                let begun = Instant::now();
+                match tokio_tungstenite::connect_async_with_config(
+                    url,
+                    Some(client_config()),
+                    false,
+                )
+                .await
+                {
+                    Ok((socket, _)) => {
+                        let micros = begun.elapsed().as_micros().max(1) as u64;
+                        let _ = histogram.lock().await.record(micros.min(60_000_000));
+                        let count = connected.fetch_add(1, Ordering::Relaxed) + 1;
+                        if count % 1000 == 0 {
+                            eprintln!("[idle] {count} connected");
+                        }
+                        // Reading answers the server's pings.
+                        Some(tokio::spawn(async move {
+                            let (_, mut incoming) = socket.split();
+                            while let Some(Ok(_)) = incoming.next().await {}
+                        }))
+                    }
+                    Err(error) => {
+                        if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("[idle] a connection failed: {error}");
+                        }
+                        None
+                    }
+                }
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "[idle] {} connected in {elapsed:.1?}; holding for {} s",
+        connected.load(Ordering::Relaxed),
+        args.duration
+    );
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    let after = rss_mib(args.server_pid);
+    let open = readers
+        .iter()
+        .flatten()
+        .filter(|task| !task.is_finished())
+        .count();
+    let histogram = Arc::try_unwrap(histogram).ok().unwrap().into_inner();
+    let mut outcome = Outcome::new((
+        histogram,
+        elapsed,
+        connected.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    ));
+    let extra = &mut outcome.extra;
+    extra.insert("still_open".into(), json!(open));
+    extra.insert("server_rss_before_mib".into(), json!(before));
+    extra.insert("server_rss_after_mib".into(), json!(after));
+    if let (Some(before), Some(after)) = (before, after) {
+        extra.insert(
+            "kib_per_connection".into(),
+            json!((after - before) * 1024.0 / args.connections.max(1) as f64),
+        );
+    }
+    for task in readers.into_iter().flatten() {
+        task.abort();
+    }
+    outcome
+}
+
+/// `argon2`: the reference for `login`: what argon2id with chatcore's parameters (the argon2
+/// crate's defaults) verifies per second in a plain loop, one thread per core.
+fn run_argon2(args: &Args) -> Outcome {
+    use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+    let salt = SaltString::encode_b64(b"loadgen salt 16b").unwrap();
+    let phc = argon2::Argon2::default()
+        .hash_password(b"loadgen password", &salt)
+        .unwrap()
+        .to_string();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let histograms: Vec<Histogram<u64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let phc = phc.clone();
+                scope.spawn(move || {
+                    let parsed = PasswordHash::new(&phc).unwrap();
+                    let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                    while Instant::now() < deadline {
+                        let begun = Instant::now();
+                        argon2::Argon2::default()
+                            .verify_password(b"loadgen password", &parsed)
+                            .unwrap();
+                        let _ = local.record(begun.elapsed().as_micros().max(1) as u64);
+                    }
+                    local
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap())
+            .collect()
+    });
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for local in &histograms {
+        histogram.add(local).unwrap();
+    }
+    let done = histogram.len();
+    let mut outcome = Outcome::new((histogram, started.elapsed(), done, 0));
+    outcome.extra.insert("threads".into(), json!(threads));
+    outcome
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
     let api = Arc::new(Api::new(&args.url, args.connections));
     eprintln!("[{:?}] setting up against {}", args.scenario, args.url);
-    let (histogram, elapsed, done, errors) = if args.scenario == Scenario::Fanout {
-        run_fanout(api, &args).await
-    } else {
-        let workers = setup(&api, &args).await;
-        run_requests(api, workers, &args).await
+    let outcome = match args.scenario {
+        Scenario::Fanout => Outcome::new(run_fanout(api, &args).await),
+        Scenario::LoginStorm => run_login_storm(api, &args).await,
+        Scenario::Idle => run_idle(api, &args).await,
+        Scenario::Argon2 => run_argon2(&args),
+        _ => {
+            let workers = setup(&api, &args).await;
+            Outcome::new(run_requests(api, workers, &args).await)
+        }
     };
-    report(&args, &histogram, elapsed, done, errors);
+    report(&args, &outcome);
 }
