@@ -1,6 +1,6 @@
 //! Service-level benchmarks: authenticate, send message, history page, chat list and login,
-//! on an SQLite file (`synchronous=FULL`) and, with `CHATCORE_TEST_POSTGRES_URL`, on
-//! PostgreSQL. `cargo bench -p chatcore-benches`; the HTML report lands in
+//! and the latest history page with 1,000 and with 1,000,000 messages stored, on an SQLite
+//! file (`synchronous=FULL`) and, with `CHATCORE_TEST_POSTGRES_URL`, on PostgreSQL. `cargo bench -p chatcore-benches`; the HTML report lands in
 //! `target/criterion/report/index.html`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
@@ -69,12 +69,39 @@ fn operations(c: &mut Criterion, runtime: &Runtime, backend: &str, fixture: &Fix
     group.finish();
 }
 
+/// The latest page of history with 1,000 messages in the chat, then with 1,000,000.
+fn history_scale(c: &mut Criterion, runtime: &Runtime, backend: &str, fixture: &Fixture) {
+    let mut group = c.benchmark_group(format!("{backend}_history_scale"));
+    group.measurement_time(Duration::from_secs(5));
+    group.sample_size(30);
+    let latest = || async {
+        fixture
+            .service
+            .list_messages(&fixture.user.caller, fixture.chat, HistoryQuery::latest())
+            .await
+            .unwrap()
+    };
+    assert_eq!(runtime.block_on(latest()).last().unwrap().seq, 1_000);
+    group.bench_function("latest_page_of_1k", |b| b.to_async(runtime).iter(latest));
+    runtime.block_on(fixture.grow_history(1_000_000));
+    assert_eq!(runtime.block_on(latest()).last().unwrap().seq, 1_000_000);
+    group.bench_function("latest_page_of_1m", |b| b.to_async(runtime).iter(latest));
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let sqlite = runtime.block_on(Fixture::sqlite());
     assert_eq!(runtime.block_on(sqlite.first_chats()).len(), 10);
+    history_scale(c, &runtime, "sqlite", &runtime.block_on(Fixture::sqlite()));
     operations(c, &runtime, "sqlite", &sqlite);
     if let Some(postgres) = runtime.block_on(Fixture::postgres()) {
+        history_scale(
+            c,
+            &runtime,
+            "postgres",
+            &runtime.block_on(Fixture::postgres()).unwrap(),
+        );
         operations(c, &runtime, "postgres", &postgres);
     }
 }

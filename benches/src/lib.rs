@@ -102,6 +102,44 @@ impl Fixture {
         }
     }
 
+    /// Fills the direct chat up to `total` messages, written straight into the tables (the
+    /// service would take hours): same sender, text and time as message 1,000, seqs following
+    /// on, and the chat's latest seq and message moved along.
+    pub async fn grow_history(&self, total: i64) {
+        use chatcore::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+        let db = self.service.connection();
+        let backend = db.get_database_backend();
+        let chat = self.chat.as_uuid();
+        let fill = match backend {
+            DatabaseBackend::Sqlite => {
+                "WITH RECURSIVE n(i) AS (SELECT 1001 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
+                 INSERT INTO messages (id, chat_id, seq, sender_id, text, created_at) \
+                 SELECT randomblob(16), m.chat_id, n.i, m.sender_id, 'bulk message ' || n.i, \
+                 m.created_at FROM n, messages m WHERE m.chat_id = $1 AND m.seq = 1000"
+            }
+            _ => {
+                "INSERT INTO messages (id, chat_id, seq, sender_id, text, created_at) \
+                 SELECT gen_random_uuid(), m.chat_id, n.i, m.sender_id, 'bulk message ' || n.i, \
+                 m.created_at FROM generate_series(1001, $2) AS n(i), messages m \
+                 WHERE m.chat_id = $1 AND m.seq = 1000"
+            }
+        };
+        let statements = [
+            fill,
+            "UPDATE chats SET last_seq = $2, last_message_id = \
+             (SELECT id FROM messages WHERE chat_id = $1 AND seq = $2) WHERE id = $1",
+        ];
+        for sql in statements {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [chat.into(), total.into()],
+            ))
+            .await
+            .unwrap();
+        }
+    }
+
     /// A page of the user's chat list (to check the fixture).
     pub async fn first_chats(&self) -> Vec<ChatListItem> {
         self.service
