@@ -367,7 +367,7 @@ async fn progress(totals: &Totals, started: Instant, args: &Args) {
 
 /// `fanout`: K subscribers of one group over WebSocket; one sender. Latency is from the send
 /// request leaving to each subscriber receiving the event.
-async fn run_fanout(api: Arc<Api>, args: &Args) -> (Histogram<u64>, Duration, u64, u64) {
+async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
     use tokio_tungstenite::tungstenite::Message;
     let prefix = run_prefix();
     let sender = api.register(&prefix, 0).await;
@@ -476,7 +476,20 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> (Histogram<u64>, Duration, u6
         .done
         .store(delivered.load(Ordering::Relaxed), Ordering::Relaxed);
     let histogram = Arc::try_unwrap(histogram).ok().unwrap().into_inner();
-    (histogram, elapsed, totals.done.load(Ordering::Relaxed), 0)
+    let mut outcome = Outcome::new((histogram, elapsed, totals.done.load(Ordering::Relaxed), 0));
+    let sent = sent.load(Ordering::Relaxed);
+    outcome
+        .extra
+        .insert("subscribers".into(), json!(members.len()));
+    outcome.extra.insert("sends".into(), json!(sent));
+    outcome.extra.insert(
+        "sends_per_s".into(),
+        json!(sent as f64 / elapsed.as_secs_f64()),
+    );
+    outcome
+        .extra
+        .insert("requested_rate".into(), json!(args.rate));
+    outcome
 }
 
 /// A run's outcome: its latency histogram, how long it took, requests done and failed, and
@@ -785,7 +798,7 @@ async fn main() {
     let api = Arc::new(Api::new(&args.url, args.connections));
     eprintln!("[{:?}] setting up against {}", args.scenario, args.url);
     let outcome = match args.scenario {
-        Scenario::Fanout => Outcome::new(run_fanout(api, &args).await),
+        Scenario::Fanout => run_fanout(api, &args).await,
         Scenario::LoginStorm => run_login_storm(api, &args).await,
         Scenario::Idle => run_idle(api, &args).await,
         Scenario::Argon2 => run_argon2(&args),

@@ -2,13 +2,13 @@
 //! (m = 19456 KiB, t = 2, p = 1), on threads of its own.
 //!
 //! Hashing is the one CPU-heavy thing chatcore does, and a burst of logins must not slow every
-//! other request. It runs on one thread per core, at a lower scheduling priority (nice 10 on
+//! other request. It runs on one thread per core, at the lowest scheduling priority (nice 19 on
 //! Unix): alone, logins use every core; next to other work, the other work goes first.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{LazyLock, Mutex};
 
-use thread_priority::{ThreadPriority, ThreadPriorityValue};
+use thread_priority::ThreadPriority;
 use tokio::sync::oneshot;
 
 use argon2::Argon2;
@@ -37,14 +37,8 @@ static POOL: LazyLock<Sender<Job>> = LazyLock::new(|| {
     sender
 });
 
-/// Niceness 10 (weight about a tenth of a normal thread's), as the crate's 0–99 scale says it.
-const LOWER_PRIORITY: u8 = 22;
-
 fn hashing_thread(jobs: &Mutex<Receiver<Job>>) {
-    if let Ok(value) = ThreadPriorityValue::try_from(LOWER_PRIORITY)
-        && let Err(error) =
-            thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
-    {
+    if let Err(error) = thread_priority::set_current_thread_priority(ThreadPriority::Min) {
         tracing::debug!(?error, "password hashing runs at normal priority");
     }
     loop {
