@@ -25,7 +25,7 @@ const CAPACITY: usize = 100_000;
 
 /// A generation, taken before reading the database, that an insert must still match.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Ticket(u64);
+struct Ticket(u64);
 
 struct Map<K, V> {
     generation: u64,
@@ -54,17 +54,33 @@ impl<K: Eq + Hash, V: Clone> ExactMap<K, V> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn get(&self, key: &K) -> Option<V> {
+    fn get(&self, key: &K) -> Option<V> {
         self.lock().entries.get(key).cloned()
     }
 
+    /// The cached value, or the one `load` reads from the database, kept for next time unless
+    /// something was forgotten while it was being read.
+    pub(crate) async fn get_or_load<E, F: Future<Output = Result<V, E>>>(
+        &self,
+        key: K,
+        load: impl FnOnce() -> F,
+    ) -> Result<V, E> {
+        if let Some(value) = self.get(&key) {
+            return Ok(value);
+        }
+        let ticket = self.ticket();
+        let value = load().await?;
+        self.insert(ticket, key, value.clone());
+        Ok(value)
+    }
+
     /// Take before reading what will be inserted.
-    pub(crate) fn ticket(&self) -> Ticket {
+    fn ticket(&self) -> Ticket {
         Ticket(self.lock().generation)
     }
 
     /// Keeps `value` unless something was forgotten since `ticket` was taken.
-    pub(crate) fn insert(&self, ticket: Ticket, key: K, value: V) {
+    fn insert(&self, ticket: Ticket, key: K, value: V) {
         let mut map = self.lock();
         if map.generation != ticket.0 {
             return;

@@ -60,14 +60,36 @@ struct SenderRow {
     kind: String,
 }
 
-/// Inside a write: that `user_id` may post in the chat (a member, and in a direct chat not
-/// blocked by the other member), and where their history starts. One query for a group, two
-/// for a direct chat.
+/// A member about to post into a chat, as [`sender_access`] found them.
+pub(crate) struct Sender {
+    /// Where their history starts.
+    pub(crate) visible_from_seq: i64,
+    direct: bool,
+}
+
+impl Sender {
+    /// Refuses the post when the other member of a direct chat blocked the sender; groups are
+    /// not affected by blocks.
+    pub(crate) async fn ensure_not_blocked(
+        &self,
+        db: &impl ConnectionTrait,
+        chat_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<()> {
+        if self.direct {
+            ensure_direct_peer_allows(db, chat_id, user_id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inside a write: that `user_id` is a member of the chat, with its kind, in one query (the
+/// block check of a direct chat is a second, through [`Sender::ensure_not_blocked`]).
 pub(crate) async fn sender_access(
     db: &impl ConnectionTrait,
     chat_id: Uuid,
     user_id: Uuid,
-) -> Result<i64> {
+) -> Result<Sender> {
     let query = Query::select()
         .column((members::Entity, members::Column::VisibleFromSeq))
         .column((chats::Entity, chats::Column::Kind))
@@ -84,10 +106,10 @@ pub(crate) async fn sender_access(
         .one(db)
         .await?
         .ok_or(Error::NotFound("chat"))?;
-    if ChatKind::from_db(&row.kind) == ChatKind::Direct {
-        ensure_direct_peer_allows(db, chat_id, user_id).await?;
-    }
-    Ok(row.visible_from_seq)
+    Ok(Sender {
+        visible_from_seq: row.visible_from_seq,
+        direct: ChatKind::from_db(&row.kind) == ChatKind::Direct,
+    })
 }
 
 /// That a user is a member of a chat, and where their history starts; from the cache when
@@ -96,21 +118,14 @@ pub(crate) async fn sender_access(
 pub(crate) async fn access(inner: &Inner, chat_id: Uuid, user_id: Uuid) -> Result<CachedMember> {
     let read = || async {
         let member = membership(&inner.db, chat_id, user_id).await?;
-        Ok::<_, Error>(CachedMember {
+        Ok(CachedMember {
             visible_from_seq: member.visible_from_seq,
         })
     };
-    let Some(caches) = &inner.caches else {
-        return read().await;
-    };
-    let key = (chat_id, user_id);
-    if let Some(member) = caches.members.get(&key) {
-        return Ok(member);
+    match &inner.caches {
+        Some(caches) => caches.members.get_or_load((chat_id, user_id), read).await,
+        None => read().await,
     }
-    let ticket = caches.members.ticket();
-    let member = read().await?;
-    caches.members.insert(ticket, key, member);
-    Ok(member)
 }
 
 /// The key that makes a direct chat unique per pair, whoever starts it.

@@ -242,19 +242,30 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
     Ok(row)
 }
 
-/// Answers a send that lost a race on its client id with the message that won it.
+/// What a send's (or forward's) transaction produced.
+enum Sent {
+    /// The new message as the sender sees it, and its events.
+    New(Message, Vec<Event>),
+    /// The message sent earlier with the same client id, and where the sender's history starts.
+    Existing(Model, i64),
+}
+
+/// Answers a send: publishes a new message's events, shows a message sent earlier with the
+/// same client id, and answers a send that lost a race on its client id with the message that
+/// won it.
 async fn settle_send(
     inner: &Inner,
-    sent: Result<(Model, i64, Vec<Event>)>,
+    sent: Result<Sent>,
     chat_id: Uuid,
     me: Uuid,
     client_id: Option<String>,
 ) -> Result<Message> {
     let (row, visible_from) = match (sent, client_id) {
-        (Ok((row, visible_from, events)), _) => {
+        (Ok(Sent::New(message, events)), _) => {
             inner.publish(events);
-            (row, visible_from)
+            return Ok(message);
         }
+        (Ok(Sent::Existing(row, visible_from)), _) => (row, visible_from),
         (Err(Error::Conflict(_)), Some(client_id)) => {
             let row = find_by_client_id(&inner.db, chat_id, me, &client_id)
                 .await?
@@ -288,12 +299,14 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                let visible_from = sender_access(txn, chat_id, me).await?;
+                let sender = sender_access(txn, chat_id, me).await?;
+                let visible_from = sender.visible_from_seq;
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, chat_id, me, client_id).await?
                 {
                     return Ok(Sent::Existing(existing, visible_from));
                 }
+                sender.ensure_not_blocked(txn, chat_id, me).await?;
                 let original = match message.reply_to {
                     Some(original) => {
                         Some(visible_message(txn, chat_id, original.as_uuid(), visible_from).await?)
@@ -330,24 +343,7 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
             })
         })
         .await;
-    match sent {
-        Ok(Sent::New(message, events)) => {
-            inner.publish(events);
-            Ok(message)
-        }
-        Ok(Sent::Existing(row, visible_from)) => {
-            single_view(&inner.db, me, visible_from, row).await
-        }
-        Err(error) => settle_send(inner, Err(error), chat_id, me, retry_client_id).await,
-    }
-}
-
-/// What a send's transaction produced.
-enum Sent {
-    /// The new message as the sender sees it, and its events.
-    New(Message, Vec<Event>),
-    /// The message sent earlier with the same client id.
-    Existing(Model, i64),
+    settle_send(inner, sent, chat_id, me, retry_client_id).await
 }
 
 pub(crate) async fn forward(
@@ -378,8 +374,9 @@ pub(crate) async fn forward(
                 if let Some(client_id) = &client_id
                     && let Some(existing) = find_by_client_id(txn, to_chat, me, client_id).await?
                 {
-                    return Ok((existing, target, Vec::new()));
+                    return Ok(Sent::Existing(existing, target.visible_from_seq));
                 }
+                target.ensure_not_blocked(txn, to_chat, me).await?;
                 // Forwarding a forward keeps the first origin.
                 let origin = match (original.forwarded_message_id, original.forwarded_sender_id) {
                     (Some(message), Some(sender)) => (message, sender),
@@ -407,7 +404,8 @@ pub(crate) async fn forward(
                     )],
                 )
                 .await?;
-                Ok((row, target, events))
+                // A new message has no reactions and, forwarded, no reply.
+                Ok(Sent::New(view(row, None, Vec::new()), events))
             })
         })
         .await;

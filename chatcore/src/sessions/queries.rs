@@ -80,15 +80,12 @@ pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Caller> {
     let now = now();
     let session_id = subject.session_id.as_uuid();
     let cached = match &inner.caches {
-        Some(caches) => match caches.sessions.get(&session_id) {
-            Some(session) => session,
-            None => {
-                let ticket = caches.sessions.ticket();
-                let session = load(inner, session_id).await?;
-                caches.sessions.insert(ticket, session_id, session.clone());
-                session
-            }
-        },
+        Some(caches) => {
+            caches
+                .sessions
+                .get_or_load(session_id, || load(inner, session_id))
+                .await?
+        }
         None => load(inner, session_id).await?,
     };
     if cached.user_id != subject.user_id.as_uuid() || cached.expires_at <= now {
