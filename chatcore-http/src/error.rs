@@ -59,10 +59,24 @@ pub enum ApiError {
     UnsupportedMediaType(Json<ErrorBody>),
     /// Too many requests (`rate_limited`); retry after the `Retry-After` seconds.
     #[oai(status = 429)]
-    TooManyRequests(Json<ErrorBody>),
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// Something failed inside (`internal`); the details went to the server log.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Storage or the event bus is unreachable or overloaded (`unavailable`): nothing was
+    /// done; retry after the `Retry-After` seconds. Never a reason to drop the session.
+    #[oai(status = 503)]
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before retrying.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 impl ApiError {
@@ -89,9 +103,20 @@ impl ApiError {
             StatusCode::GONE => ApiError::Gone(body),
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(body),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(body),
-            StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(body),
+            StatusCode::TOO_MANY_REQUESTS => ApiError::TooManyRequests(body, 1),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::Unavailable(body, chatcore::UNAVAILABLE_RETRY_AFTER.as_secs())
+            }
             _ => ApiError::Internal(body),
         }
+    }
+
+    /// Sets the `Retry-After` seconds of a 429 or 503 (other statuses have none).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        if let ApiError::TooManyRequests(_, wait) | ApiError::Unavailable(_, wait) = &mut self {
+            *wait = seconds.max(1);
+        }
+        self
     }
 
     /// `not_authorized`.
@@ -119,6 +144,8 @@ pub fn status_of(error: &Error) -> StatusCode {
         | Error::InviteExhausted
         | Error::CursorExpired => StatusCode::GONE,
         Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         // `Error` is non-exhaustive: a variant added to chatcore later is a 500 until it is
         // mapped here.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -128,11 +155,21 @@ pub fn status_of(error: &Error) -> StatusCode {
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
         let status = status_of(&error);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Retryable: say so, but nothing of the cause (it went to the log).
+            return ApiError::new(status, error.code(), error.to_string(), None)
+                .retry_after(error.retry_after_secs().unwrap_or(1));
+        }
         if status.is_server_error() {
             // The cause was logged where it happened; clients learn nothing of it.
             return ApiError::new(status, "internal", "internal error", None);
         }
-        ApiError::new(status, error.code(), error.to_string(), error.field())
+        let wait = error.retry_after_secs();
+        let mapped = ApiError::new(status, error.code(), error.to_string(), error.field());
+        match wait {
+            Some(seconds) => mapped.retry_after(seconds),
+            None => mapped,
+        }
     }
 }
 
@@ -189,5 +226,20 @@ mod tests {
             StatusCode::CONFLICT
         );
         assert_eq!(status_of(&Error::Blocked), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn transient_errors_say_when_to_retry() {
+        let limited = ApiError::from(Error::RateLimited {
+            retry_after: std::time::Duration::from_millis(2500),
+        });
+        let response = limited.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "3");
+
+        let down = ApiError::from(Error::Unavailable("connection refused".into()));
+        let response = down.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "2");
     }
 }

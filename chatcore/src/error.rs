@@ -73,9 +73,28 @@ pub enum Error {
     /// ([`Options::max_avatar_bytes`](crate::Options::max_avatar_bytes) for avatars).
     #[error("the upload is too large")]
     PayloadTooLarge,
+    /// Too many requests of this kind from this caller (or address): retry after
+    /// `retry_after`. Nothing was changed.
+    #[error("too many requests; retry in {} s", retry_after_secs(*.retry_after))]
+    RateLimited {
+        /// How long to wait before the same request can succeed.
+        retry_after: std::time::Duration,
+    },
+    /// Storage or the event bus is unreachable, timed out or is overloaded: the request may
+    /// succeed if retried later. Nothing was acknowledged. The cause went to the log.
+    #[error("the service is temporarily unavailable; retry later")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Something failed inside; the details went to the log.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What clients are told to wait after [`Error::Unavailable`].
+pub const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whole seconds to wait, rounded up (`Retry-After` has no fractions).
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// `Result` with [`Error`] as the default error.
@@ -103,6 +122,8 @@ impl Error {
             Error::CursorExpired => "cursor_expired",
             Error::InvalidFile(_) => "invalid_file",
             Error::PayloadTooLarge => "payload_too_large",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
     }
@@ -113,6 +134,35 @@ impl Error {
             Error::InvalidInput { field, .. } | Error::UserAlreadyExists { field } => Some(field),
             _ => None,
         }
+    }
+
+    /// How long a client should wait before retrying, for [`Error::RateLimited`] and
+    /// [`Error::Unavailable`] (transports send it as `Retry-After`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::RateLimited { retry_after } => Some(*retry_after),
+            Error::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// [`retry_after`](Error::retry_after) in whole seconds, rounded up, as `Retry-After`
+    /// carries it.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.retry_after().map(retry_after_secs)
+    }
+
+    /// Whether retrying the same request later may succeed ([`Error::RateLimited`],
+    /// [`Error::Unavailable`]): "try again" rather than "broken" or "refused".
+    pub fn is_transient(&self) -> bool {
+        self.retry_after().is_some()
+    }
+
+    /// [`Error::Unavailable`], logging its cause.
+    pub fn unavailable(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        let cause = cause.into();
+        tracing::warn!(error = %cause, "storage unavailable");
+        Error::Unavailable(cause)
     }
 
     pub(crate) fn invalid(field: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
@@ -167,6 +217,10 @@ mod tests {
             Error::InvalidToken,
             Error::InvalidFile("x".into()),
             Error::PayloadTooLarge,
+            Error::RateLimited {
+                retry_after: std::time::Duration::from_millis(1500),
+            },
+            Error::Unavailable("db down".into()),
         ];
         for error in errors {
             let code = error.code();

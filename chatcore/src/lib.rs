@@ -27,7 +27,7 @@ pub mod users;
 mod write;
 
 pub use crate::core::{ChatCore, Options};
-pub use error::{Error, Result};
+pub use error::{Error, Result, UNAVAILABLE_RETRY_AFTER};
 pub use ids::{ChatId, MessageId, ReportId, SessionId, UserId};
 pub use migration::Migrator;
 pub use notify::{AccountNotice, LoggingNotifier, NoticeKind, Notifier};
