@@ -1,11 +1,17 @@
 //! Authentication: a bearer token or the session cookie, checked by the service.
+//!
+//! Only a failed authentication answers 401. When the check itself cannot be made (storage
+//! unavailable: 503 `unavailable`), that is the answer, whichever way the caller proved who
+//! they are: a client that sees 401 drops its session, which a database blip must not cause.
 
 use std::sync::Arc;
 
 use chatcore::{Caller, Service};
-use poem::Request;
-use poem_openapi::SecurityScheme;
+use poem::http::StatusCode;
+use poem::{Request, RequestBody};
 use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
 use crate::error::ApiError;
 
@@ -33,8 +39,7 @@ pub struct BearerAuth(Caller);
 )]
 pub struct CookieAuth(Caller);
 
-/// Either way of proving who is calling.
-#[derive(SecurityScheme)]
+/// Either way of proving who is calling: the bearer token, else the cookie.
 pub enum Auth {
     /// A bearer token.
     Bearer(BearerAuth),
@@ -100,8 +105,8 @@ async fn check_query(request: &Request, token: ApiKey) -> poem::Result<Caller> {
     authenticate(request, &token.key).await
 }
 
-/// How the event stream may be authenticated: bearer, cookie, or `access_token`.
-#[derive(SecurityScheme)]
+/// How the event stream may be authenticated: bearer, cookie, or `access_token`, tried in
+/// that order.
 pub enum EventsAuth {
     /// A bearer token.
     Bearer(BearerAuth),
@@ -154,3 +159,66 @@ pub(crate) fn token_of(request: &Request) -> Option<String> {
         })
         .map(str::to_owned)
 }
+
+/// Passes over a scheme that could not authenticate the request, so that the next one may be
+/// tried; any other failure (503 `unavailable`, 500) is the answer, as it is.
+fn unauthenticated(error: poem::Error) -> poem::Result<()> {
+    if error.status() == StatusCode::UNAUTHORIZED {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+/// Implements [`ApiExtractor`] for an enum of security schemes: each variant's scheme is tried
+/// in order; the first that authenticates wins, the first that fails for another reason than
+/// authentication answers, and when all fail to authenticate, 401 `not_authorized`. (The derived
+/// enum scheme tries the next variant after any error and answers with the last error, so a
+/// storage failure of the bearer check became the cookie's "no cookie" 401.)
+macro_rules! schemes_in_order {
+    ($name:ident { $($variant:ident($scheme:ty)),+ $(,)? }) => {
+        impl<'a> ApiExtractor<'a> for $name {
+            const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+            type ParamType = ();
+            type ParamRawType = ();
+
+            fn register(registry: &mut Registry) {
+                $(<$scheme as ApiExtractor>::register(registry);)+
+            }
+
+            fn security_schemes() -> Vec<&'static str> {
+                let mut schemes = Vec::new();
+                $(schemes.extend(<$scheme as ApiExtractor>::security_schemes());)+
+                schemes
+            }
+
+            async fn from_request(
+                request: &'a Request,
+                body: &mut RequestBody,
+                options: ExtractParamOptions<()>,
+            ) -> poem::Result<Self> {
+                $(
+                    match <$scheme as ApiExtractor>::from_request(request, body, options.clone())
+                        .await
+                    {
+                        Ok(caller) => return Ok($name::$variant(caller)),
+                        Err(error) => unauthenticated(error)?,
+                    }
+                )+
+                Err(ApiError::not_authorized().into())
+            }
+        }
+    };
+}
+
+schemes_in_order!(Auth {
+    Bearer(BearerAuth),
+    Cookie(CookieAuth),
+});
+
+schemes_in_order!(EventsAuth {
+    Bearer(BearerAuth),
+    Cookie(CookieAuth),
+    Query(QueryAuth),
+});

@@ -4,6 +4,7 @@
 mod api;
 pub mod auth;
 pub mod error;
+mod health;
 pub mod models;
 mod realtime;
 pub mod server;
@@ -77,7 +78,8 @@ pub fn openapi_document(service: Arc<dyn Service>, options: &HttpOptions) -> Str
 }
 
 /// The whole HTTP application over a service: the REST API under `/api/v1`, its OpenAPI
-/// document at `/api/v1/openapi.json`, interactive docs at `/docs`, and `/healthz`.
+/// document at `/api/v1/openapi.json`, interactive docs at `/docs`, `/healthz` (liveness: the
+/// process answers) and `/readyz` (readiness: the database and the event bus answer).
 ///
 /// Mount it in your own poem app with `Route::new().nest("/", chatcore_http::app(..))`.
 pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
@@ -98,6 +100,7 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
             "/healthz",
             get(make_sync(|_| Json(serde_json::json!({ "status": "ok" })))),
         )
+        .at("/readyz", health::readyz(service.clone()))
         .around(move |next, request| limit_body(next, request, max_body))
         .around(move |next, request| {
             let service = websocket_service.clone();

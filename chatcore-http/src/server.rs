@@ -53,6 +53,10 @@ pub struct Config {
     /// Seconds that in-flight requests get to finish on shutdown.
     #[arg(long, env = "CHATCORE_SHUTDOWN_GRACE", default_value_t = 30)]
     pub shutdown_grace: u64,
+    /// PostgreSQL: milliseconds a request waits for a database connection before it answers
+    /// 503 `unavailable` (while the database is down, every request waits this long).
+    #[arg(long, env = "CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
+    pub database_acquire_timeout_ms: u64,
 }
 
 /// Where avatars are kept.
@@ -83,7 +87,9 @@ pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
     }
     let url = config.database_url.as_str();
     let service = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let mut postgres = chatcore_postgres::PostgresOptions::default();
+        let mut postgres = chatcore_postgres::PostgresOptions::default().acquire_timeout(
+            Duration::from_millis(config.database_acquire_timeout_ms.max(1)),
+        );
         postgres.service = options;
         chatcore_postgres::connect_with(url, postgres).await?
     } else {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use chatcore::events::{self, Event, EventBus, InProcessBus};
@@ -69,6 +69,8 @@ struct Shared {
     wake: Notify,
     /// Cursor ranges (first → last) this node published itself, which need not be read back.
     own: Mutex<BTreeMap<i64, i64>>,
+    /// Whether the listening connection is up (for readiness probes).
+    connected: AtomicBool,
 }
 
 /// A notification to send.
@@ -109,6 +111,7 @@ impl PgEventBus {
             refresh: AtomicBool::new(false),
             wake: Notify::new(),
             own: Mutex::new(BTreeMap::new()),
+            connected: AtomicBool::new(true),
         });
         let node = Uuid::now_v7();
         let (stop, stopped) = watch::channel(());
@@ -177,6 +180,12 @@ impl EventBus for PgEventBus {
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.shared.local.subscribe()
     }
+
+    /// Whether the `LISTEN` connection is up. While it is down (from when its loss is noticed
+    /// until it is reopened), events from other nodes are late, not lost.
+    fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Acquire)
+    }
 }
 
 impl std::fmt::Debug for PgEventBus {
@@ -188,10 +197,15 @@ impl std::fmt::Debug for PgEventBus {
 }
 
 impl Shared {
+    /// The own ranges. A panic while the lock was held cannot leave the map half-changed (its
+    /// operations do not panic midway), so a poisoned lock is used as is rather than silently
+    /// skipped.
+    fn own(&self) -> MutexGuard<'_, BTreeMap<i64, i64>> {
+        self.own.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn remember_own(&self, runs: &[(i64, i64)]) {
-        let Ok(mut own) = self.own.lock() else {
-            return;
-        };
+        let mut own = self.own();
         for &(first, last) in runs {
             own.insert(first, last);
         }
@@ -203,9 +217,7 @@ impl Shared {
     /// Moves `delivered` past the own ranges that follow it, and returns where the next own
     /// range starts (reading need not go beyond it).
     fn skip_own(&self, delivered: &mut i64) -> Option<i64> {
-        let Ok(mut own) = self.own.lock() else {
-            return None;
-        };
+        let mut own = self.own();
         while let Some((first, last)) = own.first_key_value().map(|(&first, &last)| (first, last)) {
             if first > *delivered + 1 {
                 return Some(first);
@@ -286,6 +298,7 @@ async fn listen(
                 match opened {
                     Ok(current) => {
                         tracing::info!("event listener reconnected");
+                        shared.connected.store(true, Ordering::Release);
                         backoff = MIN_BACKOFF;
                         // Whatever was committed while nobody listened is read back.
                         shared.refresh.store(true, Ordering::Release);
@@ -321,6 +334,7 @@ async fn listen(
                 }
             }
         }
+        shared.connected.store(false, Ordering::Release);
         drop(current);
         tokio::select! {
             _ = stop.changed() => return,
@@ -340,6 +354,8 @@ async fn follow(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut quiet_ticks: u32 = 0;
+    // During an outage every tick fails: say so once, and once when it is over.
+    let mut failing = false;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -353,9 +369,19 @@ async fn follow(
                 }
             }
         }
-        if let Err(error) = catch_up(&shared, &db, &mut delivered).await {
-            tracing::warn!(%error, "could not read events committed on other nodes");
-            shared.refresh.store(true, Ordering::Release);
+        match catch_up(&shared, &db, &mut delivered).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("reading events committed on other nodes again");
+            }
+            Ok(()) => {}
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "could not read events committed on other nodes; retrying");
+                }
+                failing = true;
+                shared.refresh.store(true, Ordering::Release);
+            }
         }
     }
 }

@@ -20,7 +20,10 @@ pub struct PostgresOptions {
     pub max_connections: u32,
     /// Connections kept open while idle. Default: 1.
     pub min_connections: u32,
-    /// How long to wait for a pooled connection. Default: 10 s.
+    /// How long a request waits for a pooled connection (all busy, or the database
+    /// unreachable) before it fails with [`chatcore::Error::Unavailable`] (HTTP 503
+    /// `unavailable`). While PostgreSQL is down, requests answer after this long; keep it
+    /// well under your clients' and load balancer's timeouts. Default: 5 s.
     pub acquire_timeout: Duration,
     /// Whether nodes share live events through LISTEN/NOTIFY ([`PgEventBus`]). When `false`,
     /// or when `service.event_bus` is set, that bus is used instead. Default: yes.
@@ -34,7 +37,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             max_connections: 16,
             min_connections: 1,
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(5),
             notify_events: true,
             service: chatcore::Options::default(),
         }
@@ -45,6 +48,12 @@ impl PostgresOptions {
     /// Sets the pool size.
     pub fn max_connections(mut self, max_connections: u32) -> Self {
         self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets how long a request waits for a pooled connection.
+    pub fn acquire_timeout(mut self, acquire_timeout: Duration) -> Self {
+        self.acquire_timeout = acquire_timeout;
         self
     }
 

@@ -31,7 +31,7 @@ use crate::users::{
 };
 use crate::write::{WriteMode, Writer};
 use crate::{
-    ChatId, Error, MessageId, Migrator, ReportId, Result, Service, SessionId, UserId,
+    ChatId, Error, MessageId, Migrator, Readiness, ReportId, Result, Service, SessionId, UserId,
     settings_entity,
 };
 
@@ -334,6 +334,14 @@ fn housekeeping(
 /// Reads the stored secret, creating it if this is the first node to start. Two nodes
 /// starting at once both insert-if-absent and then read the same row.
 async fn stored_secret(db: &DatabaseConnection) -> Result<Vec<u8>> {
+    // Read first, so that a database that cannot take writes (a read-only file, a full disk)
+    // still opens and serves reads.
+    if let Some(stored) = settings_entity::Entity::find_by_id(SECRET_KEY.to_owned())
+        .one(db)
+        .await?
+    {
+        return Ok(stored.value.into_bytes());
+    }
     let candidate: [u8; 32] = rand::random();
     let candidate: String = candidate.iter().map(|byte| format!("{byte:02x}")).collect();
     settings_entity::Entity::insert(settings_entity::ActiveModel {
@@ -657,6 +665,12 @@ impl Service for ChatCore {
 
     async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream> {
         events::subscribe(&self.inner.db, &self.inner.events, caller, since).await
+    }
+
+    async fn readiness(&self) -> Readiness {
+        let ping = tokio::time::timeout(crate::READINESS_TIMEOUT, self.inner.db.ping()).await;
+        let database = matches!(ping, Ok(Ok(())));
+        Readiness::new(database, self.inner.events.is_connected())
     }
 
     async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User> {

@@ -5,8 +5,11 @@ use std::borrow::Cow;
 /// Everything that can go wrong in chatcore, by meaning.
 ///
 /// Every variant has a stable snake_case [`code`](Error::code) that transports expose to clients.
-/// Database and other internal failures are [`Error::Internal`]: their cause is logged through
-/// `tracing` and never shown to clients.
+/// A database that cannot be reached or cannot take the write (down, restarting, refusing or
+/// dropping connections, no pooled connection within the acquire timeout, SQLite busy past its
+/// timeout, a read-only file, a full disk) is [`Error::Unavailable`]: "try again later".
+/// Other database and internal failures are [`Error::Internal`]: "broken". Either way the
+/// cause is logged through `tracing` and never shown to clients.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -80,8 +83,12 @@ pub enum Error {
         /// How long to wait before the same request can succeed.
         retry_after: std::time::Duration,
     },
-    /// Storage or the event bus is unreachable, timed out or is overloaded: the request may
-    /// succeed if retried later. Nothing was acknowledged. The cause went to the log.
+    /// Storage or the event bus is unreachable, timed out or is overloaded, or storage cannot
+    /// take writes (a read-only database file, a full disk): the request may succeed if
+    /// retried later (after [`UNAVAILABLE_RETRY_AFTER`]). Nothing was acknowledged; a write
+    /// whose commit could not be confirmed may have been stored, so retry it with the same
+    /// idempotency key (`client_id` for messages). Never an authentication failure: a client
+    /// keeps its session. The cause went to the log.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Something failed inside; the details went to the log.
@@ -179,9 +186,144 @@ impl Error {
     }
 }
 
+/// Database failures become [`Error::Unavailable`] when storage could not be reached or could
+/// not take the write ([`storage_fault`] says which), and [`Error::Internal`] otherwise. The
+/// cause is logged here, once.
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
-        Error::internal(err)
+        match storage_fault(&err) {
+            Some(fault) => {
+                log_storage_fault(fault, &err);
+                Error::Unavailable(Box::new(err))
+            }
+            None => Error::internal(err),
+        }
+    }
+}
+
+/// [`Error`] for a database failure, without logging it: for one failure answered to many
+/// callers (a shared commit), which the caller logs once.
+pub(crate) fn db_error_unlogged(err: sea_orm::DbErr) -> Error {
+    match storage_fault(&err) {
+        Some(_) => Error::Unavailable(Box::new(err)),
+        None => Error::Internal(Box::new(err)),
+    }
+}
+
+/// Logs a database failure as [`From<DbErr>`](Error::from) would, without making an error.
+pub(crate) fn log_db_error(err: &sea_orm::DbErr) {
+    match storage_fault(err) {
+        Some(fault) => log_storage_fault(fault, err),
+        None => tracing::error!(error = %err, "internal error"),
+    }
+}
+
+/// Why storage cannot serve a request now. Each of these may clear by itself (the database
+/// restarts, a lock is released) or after an operator acts (disk space, file permissions);
+/// retrying later may succeed, so clients get [`Error::Unavailable`] (HTTP 503 `unavailable`
+/// with `Retry-After`), never an authentication failure or an opaque 500.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StorageFault {
+    /// No pooled connection within the acquire timeout (database down, or every connection
+    /// busy), or the pool is closed.
+    Pool,
+    /// The connection was refused, reset or closed, or another I/O error occurred; PostgreSQL
+    /// SQLSTATE class `08` (connection exception).
+    Connection,
+    /// PostgreSQL is shutting down, restarting or not yet accepting connections (`57P01`
+    /// `admin_shutdown`, `57P02` `crash_shutdown`, `57P03` `cannot_connect_now`), or cancelled
+    /// the statement (`57014`, e.g. `statement_timeout`).
+    ServerStopping,
+    /// The server lacks resources (PostgreSQL class `53`: too many connections, out of memory,
+    /// disk full), or is a read-only standby (`25006`).
+    ServerResources,
+    /// SQLite stayed busy or locked past its busy timeout (`SQLITE_BUSY`, `SQLITE_LOCKED`).
+    Busy,
+    /// The database file cannot be written (`SQLITE_READONLY`) or opened (`SQLITE_CANTOPEN`).
+    ReadOnly,
+    /// The disk or the database is full (`SQLITE_FULL`).
+    Full,
+}
+
+impl StorageFault {
+    fn describe(self) -> &'static str {
+        match self {
+            StorageFault::Pool => "no database connection within the acquire timeout",
+            StorageFault::Connection => "the database connection failed",
+            StorageFault::ServerStopping => "the database server is stopping or starting",
+            StorageFault::ServerResources => "the database server is out of resources",
+            StorageFault::Busy => "the database stayed locked past the busy timeout",
+            StorageFault::ReadOnly => "the database file is read-only or cannot be opened",
+            StorageFault::Full => "the disk or the database is full",
+        }
+    }
+}
+
+fn log_storage_fault(fault: StorageFault, err: &sea_orm::DbErr) {
+    match fault {
+        // These need an operator: say so louder.
+        StorageFault::ReadOnly | StorageFault::Full => {
+            tracing::error!(error = %err, reason = fault.describe(), "storage unavailable");
+        }
+        _ => tracing::warn!(error = %err, reason = fault.describe(), "storage unavailable"),
+    }
+}
+
+/// Whether a database error means that storage is unreachable, stopping, busy or cannot take
+/// writes (see [`StorageFault`]) rather than a fault of the request or of chatcore.
+///
+/// Driver errors are told apart by their code: PostgreSQL reports a five-character SQLSTATE,
+/// SQLite a numeric (extended) result code of at most four digits.
+pub(crate) fn storage_fault(err: &sea_orm::DbErr) -> Option<StorageFault> {
+    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+    match err {
+        DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
+            Some(StorageFault::Pool)
+        }
+        DbErr::Conn(RuntimeErr::SqlxError(error)) => {
+            Some(sqlx_fault(error).unwrap_or(StorageFault::Connection))
+        }
+        // Whatever failed while connecting, the database could not be reached.
+        DbErr::Conn(_) => Some(StorageFault::Connection),
+        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
+            sqlx_fault(error)
+        }
+        _ => None,
+    }
+}
+
+fn sqlx_fault(error: &sea_orm::sqlx::Error) -> Option<StorageFault> {
+    use sea_orm::sqlx::Error as Sqlx;
+    match error {
+        Sqlx::PoolTimedOut | Sqlx::PoolClosed => Some(StorageFault::Pool),
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::WorkerCrashed => Some(StorageFault::Connection),
+        Sqlx::Database(database) => database_fault(database.code().as_deref()?),
+        _ => None,
+    }
+}
+
+/// The fault a database error code stands for: a PostgreSQL SQLSTATE or an SQLite result
+/// code.
+fn database_fault(code: &str) -> Option<StorageFault> {
+    if code.len() == 5 {
+        return match code {
+            "57P01" | "57P02" | "57P03" | "57014" => Some(StorageFault::ServerStopping),
+            "25006" => Some(StorageFault::ServerResources),
+            _ if code.starts_with("08") => Some(StorageFault::Connection),
+            _ if code.starts_with("53") => Some(StorageFault::ServerResources),
+            // `system_error`, `io_error`: the server's own I/O failed.
+            "58000" | "58030" => Some(StorageFault::Connection),
+            _ => None,
+        };
+    }
+    // SQLite: the primary result code is the low byte of the extended one.
+    let primary = code.parse::<u32>().ok()? & 0xff;
+    match primary {
+        5 | 6 => Some(StorageFault::Busy),
+        8 | 14 => Some(StorageFault::ReadOnly),
+        10 => Some(StorageFault::Connection),
+        13 => Some(StorageFault::Full),
+        _ => None,
     }
 }
 
@@ -228,6 +370,56 @@ mod tests {
                 code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
                 "{code}"
             );
+        }
+    }
+
+    #[test]
+    fn storage_failures_are_unavailable_and_others_internal() {
+        use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+        let timeout = Error::from(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        assert_eq!(timeout.code(), "unavailable");
+        assert!(timeout.is_transient());
+        let connect = Error::from(DbErr::Conn(RuntimeErr::Internal("refused".into())));
+        assert_eq!(connect.code(), "unavailable");
+        let io = DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+        )));
+        assert_eq!(Error::from(io).code(), "unavailable");
+        let closed = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::PoolClosed,
+        )));
+        assert_eq!(Error::from(closed).code(), "unavailable");
+        for bug in [
+            DbErr::Custom("bug".into()),
+            DbErr::RecordNotFound("x".into()),
+            DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
+                sea_orm::sqlx::Error::RowNotFound,
+            ))),
+        ] {
+            assert_eq!(Error::from(bug).code(), "internal");
+        }
+    }
+
+    #[test]
+    fn database_codes_by_meaning() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08001", "53300", "53100", "25006"] {
+            assert!(database_fault(code).is_some(), "{code}");
+        }
+        // Unique violation, syntax error, undefined table: the request's or chatcore's fault.
+        for code in ["23505", "42601", "42P01", "40P01"] {
+            assert_eq!(database_fault(code), None, "{code}");
+        }
+        // SQLite: BUSY, BUSY_SNAPSHOT, LOCKED, READONLY, IOERR_WRITE, FULL, CANTOPEN.
+        assert_eq!(database_fault("5"), Some(StorageFault::Busy));
+        assert_eq!(database_fault("517"), Some(StorageFault::Busy));
+        assert_eq!(database_fault("6"), Some(StorageFault::Busy));
+        assert_eq!(database_fault("8"), Some(StorageFault::ReadOnly));
+        assert_eq!(database_fault("778"), Some(StorageFault::Connection));
+        assert_eq!(database_fault("13"), Some(StorageFault::Full));
+        assert_eq!(database_fault("14"), Some(StorageFault::ReadOnly));
+        // CONSTRAINT_UNIQUE, CORRUPT, ERROR.
+        for code in ["2067", "11", "1"] {
+            assert_eq!(database_fault(code), None, "{code}");
         }
     }
 

@@ -20,7 +20,7 @@ use crate::users::{
     Authenticated, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Role, User,
     UserProfile, UserRef, UserSearch,
 };
-use crate::{ChatId, MessageId, ReportId, Result, SessionId, UserId};
+use crate::{ChatId, MessageId, Readiness, ReportId, Result, SessionId, UserId};
 
 /// Everything chatcore does, for every transport: in-process calls, REST, WebSocket and SSE
 /// all go through this trait, so they cannot disagree.
@@ -566,4 +566,9 @@ pub trait Service: Send + Sync + 'static {
     /// events (resync, then subscribe from now); [`InvalidInput`](crate::Error::InvalidInput)
     /// for a cursor the stream never gave.
     async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream>;
+
+    /// Whether the service can serve requests now: its database answers a trivial query within
+    /// [`READINESS_TIMEOUT`](crate::READINESS_TIMEOUT) and its event bus is connected. For
+    /// readiness probes (`/readyz`); never fails, and recovers by itself.
+    async fn readiness(&self) -> Readiness;
 }

@@ -8,13 +8,19 @@
 //!
 //! Without group commit (PostgreSQL), each request is its own transaction and the database
 //! arbitrates concurrency.
+//!
+//! Database failures reach callers classified (see `crate::error::storage_fault`): storage
+//! that cannot be reached or cannot take the write is [`Error::Unavailable`], anything else
+//! [`Error::Internal`]. A commit that failed may still have been applied (the connection
+//! dropped after the server committed), which is why retried writes carry idempotency keys.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::error::{db_error_unlogged, log_db_error};
 use crate::{Error, Result};
 
 /// How writes reach the database.
@@ -143,25 +149,28 @@ async fn batch_loop(
 }
 
 async fn run_batch(db: &DatabaseConnection, jobs: Vec<Box<dyn Job>>) {
+    // One database failure answers every job of the batch: it is logged once, and each job
+    // gets it classified (unavailable or internal) like any other database error.
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(error) => {
-            let message = error.to_string();
+            log_db_error(&error);
             for job in jobs {
-                job.fail(Error::internal(message.clone()));
+                job.fail(db_error_unlogged(error.clone()));
             }
             return;
         }
     };
     let mut answers = Vec::with_capacity(jobs.len());
-    let mut broken: Option<String> = None;
+    let mut broken: Option<DbErr> = None;
     let mut pending = jobs.into_iter();
     for job in pending.by_ref() {
         let savepoint = match txn.begin().await {
             Ok(savepoint) => savepoint,
             Err(error) => {
-                job.fail(Error::internal(error.to_string()));
-                broken = Some(error.to_string());
+                log_db_error(&error);
+                job.fail(db_error_unlogged(error.clone()));
+                broken = Some(error);
                 break;
             }
         };
@@ -176,28 +185,29 @@ async fn run_batch(db: &DatabaseConnection, jobs: Vec<Box<dyn Job>>) {
             // A failed job's answer does not depend on the commit.
             (false, Ok(())) => deliver(None),
             (_, Err(error)) => {
-                deliver(Some(Error::internal(error.to_string())));
-                broken = Some(error.to_string());
+                log_db_error(&error);
+                deliver(Some(db_error_unlogged(error.clone())));
+                broken = Some(error);
                 break;
             }
         }
     }
     if let Some(reason) = broken {
         for job in pending {
-            job.fail(Error::internal(reason.clone()));
+            job.fail(db_error_unlogged(reason.clone()));
         }
         let _ = txn.rollback().await;
         for deliver in answers {
-            deliver(Some(Error::internal(reason.clone())));
+            deliver(Some(db_error_unlogged(reason.clone())));
         }
         return;
     }
     match txn.commit().await {
         Ok(()) => answers.into_iter().for_each(|deliver| deliver(None)),
         Err(error) => {
-            let message = error.to_string();
+            log_db_error(&error);
             for deliver in answers {
-                deliver(Some(Error::internal(message.clone())));
+                deliver(Some(db_error_unlogged(error.clone())));
             }
         }
     }

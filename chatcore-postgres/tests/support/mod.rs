@@ -99,3 +99,4 @@ fn drop_database(url: String, name: String) {
         eprintln!("could not drop test database {name}");
     }
 }
+pub mod proxy;

@@ -24,6 +24,12 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish_ephemeral(&self, event: Event);
     /// A receiver of every event from now on, in cursor order.
     fn subscribe(&self) -> broadcast::Receiver<Event>;
+    /// Whether the bus reaches the other nodes now (for readiness probes). A bus that
+    /// reconnects by itself answers `false` while it is disconnected. Default: `true` (the
+    /// in-process bus has nothing to lose).
+    fn is_connected(&self) -> bool {
+        true
+    }
 }
 
 /// How long the bus waits for a missing cursor before skipping it (subscribers then fetch
