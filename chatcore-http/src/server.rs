@@ -101,11 +101,13 @@ impl Config {
             .as_deref()
             .is_some_and(|names| !names.trim().is_empty())
         {
-            return Err("--admin (CHATCORE_ADMINS) was removed: it made whoever registered a \
+            return Err(
+                "--admin (CHATCORE_ADMINS) was removed: it made whoever registered a \
                         name a server admin. Promote an existing account instead with \
                         `chatcore-server admin grant <username>` (the role is stored with the \
                         account), then start the server without --admin."
-                .to_owned());
+                    .to_owned(),
+            );
         }
         Ok(())
     }
@@ -185,7 +187,10 @@ pub async fn admin(
     };
     Ok(match role {
         Role::Admin => format!("{} ({}) is a server admin", user.username, user.id),
-        Role::User => format!("{} ({}) is no longer a server admin", user.username, user.id),
+        Role::User => format!(
+            "{} ({}) is no longer a server admin",
+            user.username, user.id
+        ),
     })
 }
 
@@ -308,7 +313,8 @@ mod tests {
             }))
         );
         assert_eq!(config.database_url, "sqlite:./other.db");
-        let config = Config::try_parse_from(["chatcore-server", "admin", "revoke", "boss"]).unwrap();
+        let config =
+            Config::try_parse_from(["chatcore-server", "admin", "revoke", "boss"]).unwrap();
         assert_eq!(
             config.command,
             Some(Command::Admin(AdminCommand::Revoke {

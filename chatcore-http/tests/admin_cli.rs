@@ -168,7 +168,12 @@ async fn operators_promote_existing_accounts_and_names_grant_nothing() {
     let (token, boss) = server.register("boss").await;
     assert_eq!(boss["role"], "user");
     let reply = server
-        .call(Method::GET, "/api/v1/admin/reports", Some(&token), Value::Null)
+        .call(
+            Method::GET,
+            "/api/v1/admin/reports",
+            Some(&token),
+            Value::Null,
+        )
         .await;
     assert_eq!(reply.status, 403);
     server.stop();
@@ -198,13 +203,21 @@ async fn operators_promote_existing_accounts_and_names_grant_nothing() {
     let granted = run(dir, &["admin", "grant", "BOSS"]);
     assert!(granted.status.success(), "{}", text(&granted.stderr));
     let said = text(&granted.stdout);
-    assert!(said.contains("boss") && said.contains(boss["id"].as_str().unwrap()), "{said}");
+    assert!(
+        said.contains("boss") && said.contains(boss["id"].as_str().unwrap()),
+        "{said}"
+    );
 
     let server = Server::start(dir).await;
     let (token, me) = server.login("boss", "boss long secret").await;
     assert_eq!(me["role"], "admin");
     server
-        .call(Method::GET, "/api/v1/admin/reports", Some(&token), Value::Null)
+        .call(
+            Method::GET,
+            "/api/v1/admin/reports",
+            Some(&token),
+            Value::Null,
+        )
         .await
         .expect(200);
 
@@ -218,11 +231,19 @@ async fn operators_promote_existing_accounts_and_names_grant_nothing() {
         )
         .await
         .expect(200);
-    assert_eq!((&renamed["username"], &renamed["role"]), (&json!("chief"), &json!("admin")));
+    assert_eq!(
+        (&renamed["username"], &renamed["role"]),
+        (&json!("chief"), &json!("admin"))
+    );
     let (newcomer_token, newcomer) = server.register("boss").await;
     assert_eq!(newcomer["role"], "user");
     let reply = server
-        .call(Method::GET, "/api/v1/admin/reports", Some(&newcomer_token), Value::Null)
+        .call(
+            Method::GET,
+            "/api/v1/admin/reports",
+            Some(&newcomer_token),
+            Value::Null,
+        )
         .await;
     assert_eq!(reply.status, 403);
     server.stop();

@@ -1139,7 +1139,10 @@ async fn profile_identity_changes_need_the_current_password() {
     let me = patch(json!({"email": "ivy@example.com", "current_password": "ivy long secret"}))
         .await
         .expect(200);
-    assert_eq!((&me["email"], &me["verified"]), (&json!("ivy@example.com"), &json!(false)));
+    assert_eq!(
+        (&me["email"], &me["verified"]),
+        (&json!("ivy@example.com"), &json!(false))
+    );
     // The password is never echoed, and the document marks it write-only.
     assert!(me.get("current_password").is_none());
     let document = api
@@ -1147,8 +1150,7 @@ async fn profile_identity_changes_need_the_current_password() {
         .await
         .expect(200);
     assert_eq!(
-        document["components"]["schemas"]["ProfilePatch"]["properties"]["current_password"]
-            ["writeOnly"],
+        document["components"]["schemas"]["ProfilePatch"]["properties"]["current_password"]["writeOnly"],
         true
     );
 }

@@ -113,10 +113,7 @@ impl Hashing {
 
     /// Runs `work` on a hashing thread, or answers [`Error::Unavailable`] at once when the
     /// queue is full.
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let max = self.max_waiting;
         let admitted = self
             .waiting
@@ -130,7 +127,9 @@ impl Hashing {
                     "password hashing is saturated: refusing logins and registrations until the queue drains"
                 );
             }
-            return Err(Error::Unavailable("the password hashing queue is full".into()));
+            return Err(Error::Unavailable(
+                "the password hashing queue is full".into(),
+            ));
         }
         self.saturated.store(false, Ordering::Relaxed);
         let ticket = Ticket(self.waiting.clone());
@@ -192,7 +191,10 @@ pub(crate) async fn warm_up() {
 
 #[cfg(test)]
 /// Occupies every hashing thread until dropped.
-pub(crate) struct BusyThreads(Vec<std::sync::mpsc::Sender<()>>);
+pub(crate) struct BusyThreads {
+    /// Dropping these lets the occupying jobs end.
+    _releases: Vec<std::sync::mpsc::Sender<()>>,
+}
 
 #[cfg(test)]
 impl BusyThreads {
@@ -212,7 +214,9 @@ impl BusyThreads {
         for running in started {
             let _ = running.await;
         }
-        BusyThreads(releases)
+        BusyThreads {
+            _releases: releases,
+        }
     }
 }
 

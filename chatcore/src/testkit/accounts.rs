@@ -553,13 +553,20 @@ pub async fn server_admin_follows_the_account_not_the_name(service: &dyn Service
         ..Default::default()
     };
     let renamed = service.update_profile(&boss.caller, rename).await.unwrap();
-    assert_eq!((renamed.username.as_str(), renamed.role), ("chief", Role::Admin));
+    assert_eq!(
+        (renamed.username.as_str(), renamed.role),
+        ("chief", Role::Admin)
+    );
 
     // Whoever takes the freed name, by registering or renaming, is an ordinary user.
     let newcomer = register(service, "boss").await;
     assert_eq!(newcomer.auth.user.role, Role::User);
     assert_eq!(
-        service.authenticate(&newcomer.auth.session.token).await.unwrap().role(),
+        service
+            .authenticate(&newcomer.auth.session.token)
+            .await
+            .unwrap()
+            .role(),
         Role::User
     );
     let chief = service.login(login("chief", &boss.password)).await.unwrap();
@@ -731,7 +738,11 @@ pub async fn identity_changes_need_the_password_and_unverify_the_email(harness: 
         ..Default::default()
     };
     assert_eq!(
-        service.update_profile(&caller, rename).await.unwrap().username,
+        service
+            .update_profile(&caller, rename)
+            .await
+            .unwrap()
+            .username,
         "ivy2"
     );
     service

@@ -915,7 +915,11 @@ mod tests {
     #[test]
     fn display_name_refuses_bidi_controls_and_invisible_characters() {
         for c in HIDDEN {
-            for bad in [format!("ad{c}min"), format!("{c}admin"), format!("admin{c}")] {
+            for bad in [
+                format!("ad{c}min"),
+                format!("{c}admin"),
+                format!("admin{c}"),
+            ] {
                 assert_invalid(DisplayName::parse(bad), "display_name");
             }
         }

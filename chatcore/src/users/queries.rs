@@ -15,8 +15,8 @@ use super::{
 use crate::avatars;
 use crate::clock::now;
 use crate::core::Inner;
-use crate::notify::NoticeKind;
 use crate::error::unique_violation;
+use crate::notify::NoticeKind;
 use crate::pagination::Page;
 use crate::sessions::{Caller, NewSession, SessionOptions, queries as sessions};
 use crate::{Error, Result, UserId};
@@ -432,7 +432,11 @@ pub(crate) async fn search(
 
 pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -> Result<()> {
     let user = caller_row(&inner.db, caller).await?;
-    if !inner.hashing.verify(password, user.password_hash.clone()).await? {
+    if !inner
+        .hashing
+        .verify(password, user.password_hash.clone())
+        .await?
+    {
         return Err(Error::InvalidLogin);
     }
     let avatar = user.avatar.clone();

@@ -34,7 +34,11 @@ impl NoticeKind {
 }
 
 /// Makes every unused token of this purpose unusable.
-pub(crate) async fn retire_tokens(txn: &impl ConnectionTrait, user_id: Uuid, kind: NoticeKind) -> Result<()> {
+pub(crate) async fn retire_tokens(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    kind: NoticeKind,
+) -> Result<()> {
     tokens::Entity::update_many()
         .col_expr(tokens::Column::UsedAt, Expr::value(now()))
         .filter(tokens::Column::UserId.eq(user_id))
@@ -99,7 +103,10 @@ async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
         })
         .await?;
     if !issued {
-        tracing::debug!(?kind, "a recent account token is still usable; nothing sent");
+        tracing::debug!(
+            ?kind,
+            "a recent account token is still usable; nothing sent"
+        );
         return Ok(());
     }
     let notice = AccountNotice {
