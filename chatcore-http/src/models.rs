@@ -89,10 +89,15 @@ pub struct VerificationConfirm {
     pub token: String,
 }
 
-/// Changes the caller's profile: absent fields stay, `null` clears.
-#[derive(Debug, Object)]
+/// Changes the caller's profile: absent fields stay, `null` clears. Changing `username` or
+/// `email` needs `current_password`; a changed email is unverified until confirmed again.
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
+    /// The account's password: needed to change `username` or `email` (401 `invalid_login`
+    /// when wrong, 400 `invalid_input` when missing), ignored otherwise.
+    #[oai(write_only)]
+    pub current_password: Option<String>,
     /// A new username.
     pub username: Option<String>,
     /// A new email, or `null` to remove it.
@@ -103,6 +108,22 @@ pub struct ProfilePatch {
     pub status: MaybeUndefined<String>,
     /// A new phone number, or `null`.
     pub phone: MaybeUndefined<String>,
+}
+
+impl std::fmt::Debug for ProfilePatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfilePatch")
+            .field(
+                "current_password",
+                &self.current_password.as_ref().map(|_| "***"),
+            )
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("status", &self.status)
+            .field("phone", &self.phone)
+            .finish()
+    }
 }
 
 /// Deletes the caller's account.

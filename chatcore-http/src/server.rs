@@ -1,4 +1,5 @@
-//! The `chatcore-server` binary: configuration, startup and graceful shutdown.
+//! The `chatcore-server` binary: configuration, startup and graceful shutdown, and the
+//! operator's `admin grant|revoke` commands.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,23 +7,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::avatars::FsAvatarStore;
-use chatcore::users::Username;
+use chatcore::users::{Role, UserRef, Username};
 use chatcore::{ChatCore, Options, Service};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use poem::Server;
 use poem::listener::TcpListener;
 
 use crate::{HttpOptions, app};
 
 /// A chat server: the chatcore REST API over SQLite or PostgreSQL.
+///
+/// Without a command it serves. `chatcore-server admin grant <username>` makes an existing
+/// account a server admin.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "chatcore-server", version, about)]
 pub struct Config {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
     /// Database URL: `sqlite:PATH` (created if missing) or `postgres://...`.
     #[arg(
         long,
         env = "CHATCORE_DATABASE_URL",
-        default_value = "sqlite:./chatcore.db"
+        default_value = "sqlite:./chatcore.db",
+        global = true
     )]
     pub database_url: String,
     /// Address to listen on.
@@ -35,9 +43,11 @@ pub struct Config {
     /// every node on one PostgreSQL).
     #[arg(long, env = "CHATCORE_AVATAR_STORE", value_enum, default_value_t = AvatarStoreKind::Files)]
     pub avatar_store: AvatarStoreKind,
-    /// Usernames that are server admins (comma-separated or repeated).
-    #[arg(long = "admin", env = "CHATCORE_ADMINS", value_delimiter = ',')]
-    pub admins: Vec<String>,
+    /// Removed: a name no longer makes an admin (whoever registered it would be one). Only
+    /// read to tell an operator who still passes it what to do instead; see
+    /// [`Config::check`].
+    #[arg(long = "admin", env = "CHATCORE_ADMINS", hide = true)]
+    pub removed_admin: Option<String>,
     /// How long a session lasts, in hours.
     #[arg(long, env = "CHATCORE_SESSION_HOURS", default_value_t = 720)]
     pub session_hours: i64,
@@ -59,6 +69,54 @@ pub struct Config {
     pub database_acquire_timeout_ms: u64,
 }
 
+/// What `chatcore-server` does instead of serving.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Grants or revokes the server admin role of an existing account.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `chatcore-server admin ...`: server admins are accounts an operator chose.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum AdminCommand {
+    /// Makes the account now called <USERNAME> a server admin. The name is resolved to the
+    /// account once: the role stays with that account if it is renamed, and nobody who takes
+    /// the name later gets it.
+    Grant {
+        /// The account's current username (any case).
+        username: String,
+    },
+    /// Makes the account now called <USERNAME> an ordinary user again.
+    Revoke {
+        /// The account's current username (any case).
+        username: String,
+    },
+}
+
+impl Config {
+    /// Refuses settings that no longer exist, saying what replaced them.
+    ///
+    /// # Errors
+    /// The message to show when `--admin` or `CHATCORE_ADMINS` is given.
+    pub fn check(&self) -> Result<(), String> {
+        if self
+            .removed_admin
+            .as_deref()
+            .is_some_and(|names| !names.trim().is_empty())
+        {
+            return Err(
+                "--admin (CHATCORE_ADMINS) was removed: it made whoever registered a \
+                        name a server admin. Promote an existing account instead with \
+                        `chatcore-server admin grant <username>` (the role is stored with the \
+                        account), then start the server without --admin."
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Where avatars are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AvatarStoreKind {
@@ -73,18 +131,17 @@ pub enum AvatarStoreKind {
 /// # Errors
 /// Whatever opening the database fails with.
 pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
-    let admins = config
-        .admins
-        .iter()
-        .map(|name| Username::parse(name.trim()))
-        .collect::<chatcore::Result<Vec<_>>>()?;
     let mut options = Options::default()
         .session_lifetime(chrono::Duration::hours(config.session_hours.max(1)))
-        .max_avatar_bytes(config.max_upload_bytes)
-        .admin_usernames(admins);
+        .max_avatar_bytes(config.max_upload_bytes);
     if config.avatar_store == AvatarStoreKind::Files {
         options = options.avatar_store(FsAvatarStore::new(config.media_dir.clone())?);
     }
+    open_database(config, options).await
+}
+
+/// Opens the service on the configured database with these options.
+async fn open_database(config: &Config, options: Options) -> chatcore::Result<ChatCore> {
     let url = config.database_url.as_str();
     let service = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let mut postgres = chatcore_postgres::PostgresOptions::default().acquire_timeout(
@@ -102,6 +159,45 @@ pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
         chatcore_sqlite::open_with(path, sqlite).await?
     };
     Ok(service)
+}
+
+/// Runs `chatcore-server admin grant|revoke <username>` on the configured database and
+/// says what it did.
+///
+/// The role is stored with the account. A running server on PostgreSQL sees it at the
+/// account's next request; a running server on SQLite keeps sessions in memory, so on SQLite
+/// run this while the server is stopped, or restart it afterwards.
+///
+/// # Errors
+/// An invalid username, no account by that name, a deleted account, or a database that
+/// cannot be opened.
+pub async fn admin(
+    config: &Config,
+    command: &AdminCommand,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let (name, role) = match command {
+        AdminCommand::Grant { username } => (username, Role::Admin),
+        AdminCommand::Revoke { username } => (username, Role::User),
+    };
+    let username = Username::parse(name.trim())?;
+    let service = open_database(config, Options::default()).await?;
+    let user = match service
+        .set_server_role(UserRef::Username(username), role)
+        .await
+    {
+        Ok(user) => user,
+        Err(chatcore::Error::NotFound(_)) => {
+            return Err(format!("no account is named `{}`", name.trim()).into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok(match role {
+        Role::Admin => format!("{} ({}) is a server admin", user.username, user.id),
+        Role::User => format!(
+            "{} ({}) is no longer a server admin",
+            user.username, user.id
+        ),
+    })
 }
 
 /// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
@@ -191,6 +287,46 @@ mod tests {
         let config = Config::parse_from(["chatcore-server"]);
         assert_eq!(config.database_url, "sqlite:./chatcore.db");
         assert_eq!(config.bind.port(), 3000);
-        assert!(config.admins.is_empty());
+        assert_eq!(config.command, None);
+        assert_eq!(config.check(), Ok(()));
+    }
+
+    #[test]
+    fn the_removed_admin_flag_points_to_admin_grant() {
+        let config = Config::try_parse_from(["chatcore-server", "--admin", "boss"]).unwrap();
+        let message = config.check().unwrap_err();
+        assert!(
+            message.contains("chatcore-server admin grant <username>"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn admin_commands_take_a_username_and_the_database_anywhere() {
+        let config = Config::try_parse_from([
+            "chatcore-server",
+            "admin",
+            "grant",
+            "boss",
+            "--database-url",
+            "sqlite:./other.db",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.command,
+            Some(Command::Admin(AdminCommand::Grant {
+                username: "boss".to_owned()
+            }))
+        );
+        assert_eq!(config.database_url, "sqlite:./other.db");
+        let config =
+            Config::try_parse_from(["chatcore-server", "admin", "revoke", "boss"]).unwrap();
+        assert_eq!(
+            config.command,
+            Some(Command::Admin(AdminCommand::Revoke {
+                username: "boss".to_owned()
+            }))
+        );
+        assert!(Config::try_parse_from(["chatcore-server", "admin", "grant"]).is_err());
     }
 }

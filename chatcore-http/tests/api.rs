@@ -1119,3 +1119,38 @@ async fn events_stream_as_sse_and_resume_from_last_event_id() {
         .await;
     response.assert_status_is_ok();
 }
+
+#[tokio::test]
+async fn profile_identity_changes_need_the_current_password() {
+    let api = Api::new().await;
+    let (token, _) = api.register("ivy").await;
+    let patch = |body: Value| api.call(Method::PATCH, "/api/v1/users/me", Some(&token), Some(body));
+
+    let reply = patch(json!({"email": "ivy@example.com"})).await;
+    assert_eq!(reply.body["error"]["field"], "current_password");
+    assert_eq!(reply.error(400), "invalid_input");
+    let reply = patch(json!({"username": "ivy2", "current_password": "wrong password"})).await;
+    assert_eq!(reply.error(401), "invalid_login");
+    // Display name and status need nothing more.
+    patch(json!({"display_name": "Ivy", "status": "here"}))
+        .await
+        .expect(200);
+
+    let me = patch(json!({"email": "ivy@example.com", "current_password": "ivy long secret"}))
+        .await
+        .expect(200);
+    assert_eq!(
+        (&me["email"], &me["verified"]),
+        (&json!("ivy@example.com"), &json!(false))
+    );
+    // The password is never echoed, and the document marks it write-only.
+    assert!(me.get("current_password").is_none());
+    let document = api
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200);
+    assert_eq!(
+        document["components"]["schemas"]["ProfilePatch"]["properties"]["current_password"]["writeOnly"],
+        true
+    );
+}

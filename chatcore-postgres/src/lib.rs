@@ -27,6 +27,12 @@ pub struct PostgresOptions {
     pub acquire_timeout: Duration,
     /// Whether nodes share live events through LISTEN/NOTIFY ([`PgEventBus`]). When `false`,
     /// or when `service.event_bus` is set, that bus is used instead. Default: yes.
+    ///
+    /// `false` without a `service.event_bus` leaves this node with an in-process bus: it then
+    /// sees only its own events, and [`connect_with`] refuses it unless
+    /// `service.cache` is off too (the cache is exact only when one node writes; turning it on
+    /// quietly for a database that other nodes may share would serve stale sessions and
+    /// memberships).
     pub notify_events: bool,
     /// Service settings (token secret and lifetime, ...).
     pub service: chatcore::Options,
@@ -82,9 +88,20 @@ pub async fn connect(url: &str) -> Result<ChatCore> {
 /// Connects to PostgreSQL with explicit settings.
 ///
 /// # Errors
-/// [`chatcore::Error::Internal`] if the database cannot be reached or migrated, or the event
-/// listener cannot connect.
+/// [`chatcore::Error::InvalidInput`] (`notify_events`) for `notify_events: false` with no
+/// `service.event_bus` while `service.cache` is on (see
+/// [`PostgresOptions::notify_events`]); [`chatcore::Error::Internal`] if the database cannot
+/// be reached or migrated, or the event listener cannot connect.
 pub async fn connect_with(url: &str, options: PostgresOptions) -> Result<ChatCore> {
+    if !options.notify_events && options.service.event_bus.is_none() && options.service.cache {
+        return Err(chatcore::Error::InvalidInput {
+            field: "notify_events",
+            message: "without LISTEN/NOTIFY this node only sees its own changes, so the \
+                      single-node cache would go stale: also turn the cache off \
+                      (`service.cache(false)`), or keep notify_events on"
+                .into(),
+        });
+    }
     let mut connect = ConnectOptions::new(url);
     connect
         .max_connections(options.max_connections.max(1))

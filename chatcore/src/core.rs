@@ -1,14 +1,14 @@
 //! [`ChatCore`]: the one implementation of [`Service`], over a SeaORM connection.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Duration;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use sea_orm_migration::MigratorTrait;
 
+use crate::auth::password::Hashing;
 use crate::auth::token::TokenKeys;
 use crate::avatars::{self, AvatarImage, AvatarSize, AvatarStore, Avatars, DbAvatarStore};
 use crate::cache::Caches;
@@ -27,7 +27,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::sessions::{self, Caller, NewSession, Session, SessionOptions};
 use crate::users::{
     self, Authenticated, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Role,
-    User, UserProfile, UserRef, UserSearch, Username,
+    User, UserProfile, UserRef, UserSearch,
 };
 use crate::write::{WriteMode, Writer};
 use crate::{
@@ -53,9 +53,10 @@ pub struct Options {
     pub migrate: bool,
     /// The most members a group may have. Default: 10,000.
     pub max_group_members: usize,
-    /// Usernames that are server admins: such an account gets the admin role when the
-    /// service opens (if it exists) or when it registers. Default: none.
-    pub admin_usernames: Vec<Username>,
+    /// The most members a [`CreateGroup`] request may list; more are refused with
+    /// [`Error::InvalidInput`] (`members`) before anything is read. Larger groups grow through
+    /// [`Service::add_member`] and invite links. Default: 100.
+    pub max_members_per_request: usize,
     /// How long events are kept for subscribers to resume from. Default: 7 days.
     pub event_retention: Duration,
     /// Carries events between nodes; `None` uses an in-process bus (one node).
@@ -64,6 +65,16 @@ pub struct Options {
     pub notifier: Arc<dyn Notifier>,
     /// How long a password-reset or verification token works. Default: 1 hour.
     pub account_token_lifetime: Duration,
+    /// How long a password-reset or verification token is left alone: a new request within
+    /// this time of the last token issued (still unused and unexpired) sends nothing and keeps
+    /// that token working, so nobody can retire a user's fresh link or flood their inbox by
+    /// asking again. The request is still answered as if a notice went out. Default: 10
+    /// minutes.
+    pub account_token_resend_after: Duration,
+    /// The most password hashing jobs (login, registration, password change and reset) that
+    /// may wait for a hashing thread; beyond that such requests get [`Error::Unavailable`]
+    /// at once instead of queueing without limit. Default: 64 per CPU core.
+    pub max_waiting_password_jobs: usize,
     /// The largest avatar upload accepted, in bytes; larger ones get
     /// [`Error::PayloadTooLarge`] before any decoding. Default: 5 MiB.
     pub max_avatar_bytes: usize,
@@ -86,11 +97,13 @@ impl Default for Options {
             write_mode: WriteMode::Direct,
             migrate: true,
             max_group_members: 10_000,
-            admin_usernames: Vec::new(),
+            max_members_per_request: 100,
             event_retention: Duration::days(7),
             event_bus: None,
             notifier: Arc::new(LoggingNotifier::default()),
             account_token_lifetime: Duration::hours(1),
+            account_token_resend_after: Duration::minutes(10),
+            max_waiting_password_jobs: 64 * crate::auth::password::threads(),
             max_avatar_bytes: 5 * 1024 * 1024,
             avatar_store: None,
             cache: true,
@@ -129,9 +142,23 @@ impl Options {
         self
     }
 
-    /// Sets the usernames that are server admins.
-    pub fn admin_usernames(mut self, usernames: impl IntoIterator<Item = Username>) -> Self {
-        self.admin_usernames = usernames.into_iter().collect();
+    /// Sets the most members a create-group request may list.
+    pub fn max_members_per_request(mut self, max: usize) -> Self {
+        self.max_members_per_request = max;
+        self
+    }
+
+    /// Sets how long a fresh account token is left alone (see
+    /// [`Options::account_token_resend_after`]).
+    pub fn account_token_resend_after(mut self, wait: Duration) -> Self {
+        self.account_token_resend_after = wait;
+        self
+    }
+
+    /// Sets how many password hashing jobs may wait (see
+    /// [`Options::max_waiting_password_jobs`]).
+    pub fn max_waiting_password_jobs(mut self, max: usize) -> Self {
+        self.max_waiting_password_jobs = max;
         self
     }
 
@@ -194,11 +221,13 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenKeys,
     pub(crate) session_lifetime: Duration,
     pub(crate) max_group_members: usize,
-    /// Username keys of the configured server admins.
-    pub(crate) admin_keys: HashSet<String>,
+    pub(crate) max_members_per_request: usize,
+    /// Admission to the password hashing threads.
+    pub(crate) hashing: Hashing,
     pub(crate) events: Arc<dyn EventBus>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
+    pub(crate) account_token_resend_after: Duration,
     pub(crate) avatars: Avatars,
     /// Sessions and memberships, cached when this is the only node (see [`crate::cache`]).
     pub(crate) caches: Option<Caches>,
@@ -227,18 +256,6 @@ impl ChatCore {
             Some(secret) => secret,
             None => stored_secret(&db).await?,
         };
-        let admin_keys: HashSet<String> =
-            options.admin_usernames.iter().map(Username::key).collect();
-        if !admin_keys.is_empty() {
-            users::entity::Entity::update_many()
-                .col_expr(
-                    users::entity::Column::Role,
-                    sea_orm::sea_query::Expr::value(Role::Admin.as_str()),
-                )
-                .filter(users::entity::Column::UsernameKey.is_in(admin_keys.iter().cloned()))
-                .exec(&db)
-                .await?;
-        }
         crate::auth::password::warm_up().await;
         let issuer = options.token_issuer;
         let writer = Writer::new(db.clone(), &options.write_mode);
@@ -266,10 +283,12 @@ impl ChatCore {
             tokens: TokenKeys::new(&secret, &issuer, &issuer),
             session_lifetime: options.session_lifetime,
             max_group_members: options.max_group_members.max(2),
-            admin_keys,
+            max_members_per_request: options.max_members_per_request,
+            hashing: Hashing::new(options.max_waiting_password_jobs),
             events: bus,
             notifier: options.notifier,
             account_token_lifetime: options.account_token_lifetime,
+            account_token_resend_after: options.account_token_resend_after,
         });
         housekeeping(Arc::downgrade(&inner), local_bus, options.event_retention);
         Ok(ChatCore { inner })
@@ -681,7 +700,7 @@ impl Service for ChatCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::users::Password;
+    use crate::users::{Password, Username};
 
     async fn register(chat: &ChatCore, name: &str) -> User {
         chat.register(Register::new(
@@ -691,40 +710,6 @@ mod tests {
         .await
         .unwrap()
         .user
-    }
-
-    #[tokio::test]
-    async fn configured_admins_get_the_role_at_open_and_at_registration() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("chat.db").display());
-        let chat = ChatCore::open(
-            sea_orm::Database::connect(&url).await.unwrap(),
-            Options::default(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(register(&chat, "early").await.role, Role::User);
-        drop(chat);
-
-        let admins = ["Early", "late"].map(|name| Username::parse(name).unwrap());
-        let chat = ChatCore::open(
-            sea_orm::Database::connect(&url).await.unwrap(),
-            Options::default().admin_usernames(admins),
-        )
-        .await
-        .unwrap();
-        assert_eq!(register(&chat, "LATE").await.role, Role::Admin);
-        assert_eq!(register(&chat, "other").await.role, Role::User);
-        let early = chat
-            .login(Login {
-                login: "early".to_owned(),
-                password: "a long enough secret".to_owned(),
-                user_agent: None,
-            })
-            .await
-            .unwrap()
-            .user;
-        assert_eq!(early.role, Role::Admin);
     }
 
     #[tokio::test]

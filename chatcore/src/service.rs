@@ -58,18 +58,23 @@ use crate::{ChatId, MessageId, Readiness, ReportId, Result, SessionId, UserId};
 ///   Internal failures are [`Error::Internal`](crate::Error::Internal) and reveal nothing.
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
-    /// Creates an account and opens its first session.
+    /// Creates an account and opens its first session. A new account is never a server admin,
+    /// whatever its name (see [`set_server_role`](Service::set_server_role)).
     ///
     /// # Errors
     /// [`UserAlreadyExists`](crate::Error::UserAlreadyExists) when the username (in any case)
-    /// or email is taken.
+    /// or email is taken; [`Unavailable`](crate::Error::Unavailable) when too many password
+    /// hashes are already waiting
+    /// ([`Options::max_waiting_password_jobs`](crate::Options::max_waiting_password_jobs)).
     async fn register(&self, request: Register) -> Result<Authenticated>;
 
     /// Opens a session for a username or email (case-insensitive) and password.
     ///
     /// # Errors
     /// [`InvalidLogin`](crate::Error::InvalidLogin) for an unknown login, a wrong password, a
-    /// deactivated account, or an account without a password (managed by the embedding app).
+    /// deactivated account, or an account without a password (managed by the embedding app);
+    /// [`Unavailable`](crate::Error::Unavailable) when too many password hashes are already
+    /// waiting.
     async fn login(&self, request: Login) -> Result<Authenticated>;
 
     /// Checks an access token and that its session is still active.
@@ -98,8 +103,14 @@ pub trait Service: Send + Sync + 'static {
     async fn get_user(&self, caller: &Caller, user_id: UserId) -> Result<UserProfile>;
 
     /// Changes the caller's profile; uniqueness of username and email is checked again.
+    /// Changing the username or the email needs
+    /// [`ProfileUpdate::current_password`]; a changed email is unverified (`verified: false`)
+    /// until confirmed, and verification tokens sent earlier stop working.
     ///
     /// # Errors
+    /// [`InvalidInput`](crate::Error::InvalidInput) (`current_password`) when the username or
+    /// email changes without the password; [`InvalidLogin`](crate::Error::InvalidLogin) for a
+    /// wrong one (or an account without a password, managed by the embedding app);
     /// [`UserAlreadyExists`](crate::Error::UserAlreadyExists) when the new username or email
     /// belongs to someone else.
     async fn update_profile(&self, caller: &Caller, update: ProfileUpdate) -> Result<User>;
@@ -212,7 +223,9 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) for an unknown member;
     /// [`UserInactive`](crate::Error::UserInactive) for a deactivated one;
-    /// [`InvalidInput`](crate::Error::InvalidInput) (`members`) beyond the member limit;
+    /// [`InvalidInput`](crate::Error::InvalidInput) (`members`) beyond the member limit or for
+    /// more than [`Options::max_members_per_request`](crate::Options::max_members_per_request)
+    /// listed members;
     /// [`Blocked`](crate::Error::Blocked) when one of them blocked the caller.
     async fn create_group(&self, caller: &Caller, group: CreateGroup) -> Result<ChatDetail>;
 
@@ -322,19 +335,25 @@ pub trait Service: Send + Sync + 'static {
     /// Asks for a password-reset token for a username or email. The answer is the same
     /// whether or not such an account exists; when it does (active, with a password), a
     /// single-use token is stored as a hash and handed to the [`Notifier`](crate::Notifier).
-    /// An earlier unused reset token stops working.
+    /// An earlier unused reset token stops working, except that a token issued less than
+    /// [`Options::account_token_resend_after`](crate::Options::account_token_resend_after)
+    /// ago that still works is kept and nothing new is sent (the answer is the same).
     ///
     /// # Errors
     /// None beyond [`Internal`](crate::Error::Internal).
     async fn request_password_reset(&self, login: &str) -> Result<()>;
 
-    /// Sets a new password with a reset token; every session of the account ends.
+    /// Sets a new password with a reset token; every session of the account ends. The token is
+    /// checked before the new password is hashed, so wrong tokens cost little.
     ///
     /// # Errors
     /// [`InvalidToken`](crate::Error::InvalidToken) for an unknown, used or expired token.
     async fn confirm_password_reset(&self, token: &str, new_password: Password) -> Result<()>;
 
-    /// Sends the caller a verification token through the [`Notifier`](crate::Notifier).
+    /// Sends the caller a verification token through the [`Notifier`](crate::Notifier) (not
+    /// again while one sent less than
+    /// [`Options::account_token_resend_after`](crate::Options::account_token_resend_after) ago
+    /// still works).
     ///
     /// # Errors
     /// [`Conflict`](crate::Error::Conflict) when the account is already verified.
@@ -548,10 +567,14 @@ pub trait Service: Send + Sync + 'static {
     async fn reactivate_user(&self, caller: &Caller, user_id: UserId) -> Result<()>;
 
     /// **Trusted (embedding app only).** Sets a user's server-wide role; it applies from
-    /// their next authenticated request.
+    /// their next authenticated request. This is the only way to make a server admin: a
+    /// [`UserRef::Username`] is resolved to its account once, and the role stays with that
+    /// account (renaming it keeps the role; whoever takes a freed name later does not get it).
+    /// `chatcore-server admin grant <username>` calls this.
     ///
     /// # Errors
-    /// [`NotFound`](crate::Error::NotFound) for an unknown user.
+    /// [`NotFound`](crate::Error::NotFound) for an unknown user;
+    /// [`Conflict`](crate::Error::Conflict) for a deleted account.
     async fn set_server_role(&self, user: UserRef, role: Role) -> Result<User>;
 
     /// The caller's events from `since` (a cursor they saw; `None`: from now on), in cursor

@@ -89,10 +89,14 @@ impl UsersApi {
     /// Edit my profile
     ///
     /// Absent fields stay as they are; `null` clears a field. Username and email stay unique.
+    /// Changing the username or email (setting or removing it) needs `current_password`:
+    /// 400 `invalid_input` (field `current_password`) without it, 401 `invalid_login` when it
+    /// is wrong. A changed email answers `verified: false` until confirmed again.
     #[oai(path = "/me", method = "patch", operation_id = "update_profile")]
     async fn update(&self, auth: Auth, body: Json<ProfilePatch>) -> ApiResult<Json<User>> {
         let body = body.0;
         let update = ProfileUpdate {
+            current_password: body.current_password,
             username: body.username.map(Username::parse).transpose()?,
             email: patch(body.email, Email::parse)?,
             display_name: patch(body.display_name, DisplayName::parse)?,

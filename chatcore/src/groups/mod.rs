@@ -5,6 +5,7 @@ pub(crate) mod queries;
 use serde::{Deserialize, Serialize};
 
 use crate::chats::MemberRole;
+use crate::users::{HIDDEN_MESSAGE, has_hidden_characters};
 use crate::{Error, Result, UserId};
 
 /// Which messages a group's members see.
@@ -40,7 +41,8 @@ impl HistoryVisibility {
     }
 }
 
-/// A group title: 1 to 128 characters, no surrounding whitespace, no control characters.
+/// A group title: 1 to 128 characters, no surrounding whitespace, no control, invisible or
+/// text-direction characters (as in [`DisplayName`](crate::users::DisplayName)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ChatTitle(String);
@@ -53,7 +55,7 @@ impl ChatTitle {
     ///
     /// # Errors
     /// [`Error::InvalidInput`] (`title`) when empty, too long, padded with whitespace or
-    /// holding control characters.
+    /// holding control, invisible or text-direction characters.
     pub fn parse(title: impl Into<String>) -> Result<Self> {
         let title = title.into();
         if title.trim().is_empty() {
@@ -68,11 +70,8 @@ impl ChatTitle {
         if title.chars().count() > Self::MAX_CHARS {
             return Err(Error::invalid("title", "at most 128 characters"));
         }
-        if title.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "title",
-                "must not contain control characters",
-            ));
+        if has_hidden_characters(&title) {
+            return Err(Error::invalid("title", HIDDEN_MESSAGE));
         }
         Ok(ChatTitle(title))
     }
@@ -102,7 +101,8 @@ impl From<ChatTitle> for String {
 pub struct CreateGroup {
     /// The title.
     pub title: ChatTitle,
-    /// The first members besides the caller (duplicates and the caller are ignored).
+    /// The first members besides the caller (duplicates and the caller are ignored); at most
+    /// [`Options::max_members_per_request`](crate::Options::max_members_per_request) entries.
     pub members: Vec<UserId>,
     /// Which messages members see.
     pub history: HistoryVisibility,
@@ -160,5 +160,18 @@ mod tests {
         }
         assert!(ChatTitle::parse("x".repeat(128)).is_ok());
         assert!(ChatTitle::parse("x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn titles_refuse_bidi_controls_and_invisible_characters() {
+        for c in [
+            '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{200C}', '\u{200D}',
+            '\u{2060}', '\u{FEFF}', '\u{200F}', '\u{7}', '\u{85}',
+        ] {
+            let error = ChatTitle::parse(format!("Team{c} chat")).unwrap_err();
+            assert_eq!(error.field(), Some("title"), "{c:?}");
+        }
+        assert!(ChatTitle::parse("Team 👩\u{200D}💻").is_ok());
+        assert!(ChatTitle::parse("مدرسه\u{200C}ها").is_ok());
     }
 }

@@ -124,6 +124,10 @@ pub(crate) async fn create(
     caller: &Caller,
     group: CreateGroup,
 ) -> Result<ChatDetail> {
+    if group.members.len() > inner.max_members_per_request {
+        let message = format!("at most {} per request", inner.max_members_per_request);
+        return Err(Error::invalid("members", message));
+    }
     let me = caller.user_id.as_uuid();
     let mut others: Vec<Uuid> = group.members.iter().map(UserId::as_uuid).collect();
     others.sort_unstable();

@@ -224,6 +224,9 @@ pub(crate) async fn set_active(
     Ok(())
 }
 
+/// Sets a server role on one account. A username is resolved to its account once, here:
+/// the role then belongs to that account whatever it is called later, and never to whoever
+/// takes the name next.
 pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result<User> {
     let row = inner
         .writer
@@ -238,7 +241,11 @@ pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result
                             .await?
                     }
                 };
-                let mut row = found.ok_or(Error::NotFound("user"))?.into_active_model();
+                let found = found.ok_or(Error::NotFound("user"))?;
+                if found.deleted_at.is_some() {
+                    return Err(Error::Conflict("the account was deleted".into()));
+                }
+                let mut row = found.into_active_model();
                 row.role = Set(role.as_str().to_owned());
                 row.updated_at = Set(now());
                 Ok(row.update(txn).await?)

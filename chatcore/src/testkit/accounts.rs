@@ -2,12 +2,13 @@
 
 use chrono::Duration;
 
-use super::register;
+use super::{Harness, register};
+use crate::notify::NoticeKind;
 use crate::users::{
-    DisplayName, Email, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Status,
-    UserSearch, Username,
+    DisplayName, Email, ExternalId, ExternalUser, Login, Password, ProfileUpdate, Register, Role,
+    Status, UserRef, UserSearch, Username,
 };
-use crate::{ChatCore, Error, Options, PageRequest, Service};
+use crate::{ChatCore, Error, Options, PageRequest, Service, UserId};
 
 fn login(login: &str, password: &str) -> Login {
     Login {
@@ -280,6 +281,7 @@ pub async fn profile_updates_recheck_uniqueness(service: &dyn Service) {
     service.register(request).await.unwrap();
 
     let taken_name = ProfileUpdate {
+        current_password: Some(karl.password.clone()),
         username: Some(Username::parse("LENA").unwrap()),
         display_name: Some(Some(DisplayName::parse("Should not stick").unwrap())),
         ..Default::default()
@@ -290,6 +292,7 @@ pub async fn profile_updates_recheck_uniqueness(service: &dyn Service) {
         .unwrap_err();
     assert_eq!(error.field(), Some("username"));
     let taken_email = ProfileUpdate {
+        current_password: Some(karl.password.clone()),
         email: Some(Some(Email::parse("lena@example.com").unwrap())),
         ..Default::default()
     };
@@ -304,6 +307,7 @@ pub async fn profile_updates_recheck_uniqueness(service: &dyn Service) {
     );
 
     let update = ProfileUpdate {
+        current_password: Some(karl.password.clone()),
         username: Some(Username::parse("Karl").unwrap()),
         email: Some(Some(Email::parse("karl@example.com").unwrap())),
         display_name: Some(Some(DisplayName::parse("Karl Marx").unwrap())),
@@ -318,6 +322,7 @@ pub async fn profile_updates_recheck_uniqueness(service: &dyn Service) {
     assert_eq!(profile.status.as_deref(), Some("writing"));
 
     let cleared = ProfileUpdate {
+        current_password: Some(karl.password.clone()),
         email: Some(None),
         ..Default::default()
     };
@@ -524,4 +529,224 @@ pub async fn external_users_get_sessions_without_passwords(service: &dyn Service
     };
     let error = service.upsert_external_user(clash).await.unwrap_err();
     assert_eq!(error.field(), Some("username"));
+}
+
+/// Server admin belongs to an account an operator chose, never to a name: registering or
+/// renaming into an admin's former name gives nothing, and the admin keeps the role when
+/// renamed.
+pub async fn server_admin_follows_the_account_not_the_name(service: &dyn Service) {
+    let boss = register(service, "boss").await;
+    assert_eq!(boss.auth.user.role, Role::User);
+    let granted = service
+        .set_server_role(
+            UserRef::Username(Username::parse("BOSS").unwrap()),
+            Role::Admin,
+        )
+        .await
+        .unwrap();
+    assert_eq!((granted.id, granted.role), (boss.id(), Role::Admin));
+
+    // The admin renames; the role stays with the account.
+    let rename = ProfileUpdate {
+        current_password: Some(boss.password.clone()),
+        username: Some(Username::parse("chief").unwrap()),
+        ..Default::default()
+    };
+    let renamed = service.update_profile(&boss.caller, rename).await.unwrap();
+    assert_eq!(
+        (renamed.username.as_str(), renamed.role),
+        ("chief", Role::Admin)
+    );
+
+    // Whoever takes the freed name, by registering or renaming, is an ordinary user.
+    let newcomer = register(service, "boss").await;
+    assert_eq!(newcomer.auth.user.role, Role::User);
+    assert_eq!(
+        service
+            .authenticate(&newcomer.auth.session.token)
+            .await
+            .unwrap()
+            .role(),
+        Role::User
+    );
+    let chief = service.login(login("chief", &boss.password)).await.unwrap();
+    assert_eq!(chief.user.role, Role::Admin);
+    let rename = ProfileUpdate {
+        current_password: Some(boss.password.clone()),
+        username: Some(Username::parse("chief2").unwrap()),
+        ..Default::default()
+    };
+    service.update_profile(&boss.caller, rename).await.unwrap();
+    let climber = register(service, "climber").await;
+    let rename = ProfileUpdate {
+        current_password: Some(climber.password.clone()),
+        username: Some(Username::parse("Chief").unwrap()),
+        ..Default::default()
+    };
+    let climbed = service
+        .update_profile(&climber.caller, rename)
+        .await
+        .unwrap();
+    assert_eq!(climbed.role, Role::User);
+    assert_eq!(
+        service.get_me(&climber.caller).await.unwrap().role,
+        Role::User
+    );
+
+    // Unknown names and deleted accounts get no role.
+    let error = service
+        .set_server_role(
+            UserRef::Username(Username::parse("nobody-here").unwrap()),
+            Role::Admin,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_found");
+    let error = service
+        .set_server_role(UserRef::Id(UserId::new()), Role::Admin)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_found");
+    service
+        .unregister(&newcomer.caller, &newcomer.password)
+        .await
+        .unwrap();
+    let error = service
+        .set_server_role(UserRef::Id(newcomer.id()), Role::Admin)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "conflict");
+    // And nobody can register as "deleted", what a deleted account is shown as.
+    assert_eq!(
+        Username::parse("Deleted").unwrap_err().field(),
+        Some("username")
+    );
+}
+
+/// A stolen session alone cannot move the account's password resets elsewhere: the username
+/// and email need the password, and a new email is unverified until confirmed again.
+pub async fn identity_changes_need_the_password_and_unverify_the_email(harness: &Harness) {
+    let service: &dyn Service = harness.service();
+    let mut request = Register::new(
+        Username::parse("ivy").unwrap(),
+        Password::parse("ivy's passphrase").unwrap(),
+    );
+    request.email = Some(Email::parse("ivy@example.com").unwrap());
+    let ivy = service.register(request).await.unwrap();
+    let caller = service.authenticate(&ivy.session.token).await.unwrap();
+    service.request_verification(&caller).await.unwrap();
+    let verification = harness
+        .notices()
+        .latest(ivy.user.id, NoticeKind::Verification)
+        .await;
+    service
+        .confirm_verification(&verification.token)
+        .await
+        .unwrap();
+    assert!(service.get_me(&caller).await.unwrap().verified);
+
+    let new_email = |password: Option<&str>| ProfileUpdate {
+        current_password: password.map(str::to_owned),
+        email: Some(Some(Email::parse("thief@example.com").unwrap())),
+        ..Default::default()
+    };
+    let error = service
+        .update_profile(&caller, new_email(None))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.code(), error.field()),
+        ("invalid_input", Some("current_password"))
+    );
+    let error = service
+        .update_profile(&caller, new_email(Some("not the passphrase")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_login");
+    for refused in [
+        ProfileUpdate {
+            email: Some(None),
+            ..Default::default()
+        },
+        ProfileUpdate {
+            username: Some(Username::parse("ivy2").unwrap()),
+            ..Default::default()
+        },
+    ] {
+        let error = service.update_profile(&caller, refused).await.unwrap_err();
+        assert_eq!(error.field(), Some("current_password"));
+    }
+    // Nothing changed.
+    let me = service.get_me(&caller).await.unwrap();
+    assert_eq!(
+        (me.username.as_str(), me.email.as_deref(), me.verified),
+        ("ivy", Some("ivy@example.com"), true)
+    );
+
+    // Other fields, and the same email or username again, need no password.
+    let harmless = ProfileUpdate {
+        username: Some(Username::parse("ivy").unwrap()),
+        email: Some(Some(Email::parse("IVY@example.com").unwrap())),
+        display_name: Some(Some(DisplayName::parse("Ivy").unwrap())),
+        status: Some(Some(Status::parse("around").unwrap())),
+        ..Default::default()
+    };
+    let me = service.update_profile(&caller, harmless).await.unwrap();
+    assert_eq!(
+        (me.display_name.as_deref(), me.verified),
+        (Some("Ivy"), true)
+    );
+
+    // With the password the email changes, and is unverified.
+    let me = service
+        .update_profile(&caller, new_email(Some("ivy's passphrase")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (me.email.as_deref(), me.verified),
+        (Some("thief@example.com"), false)
+    );
+    assert!(!service.get_me(&caller).await.unwrap().verified);
+
+    // A verification link sent to one address does not vouch for the next one.
+    service.request_verification(&caller).await.unwrap();
+    let sent = loop {
+        let latest = harness
+            .notices()
+            .latest(ivy.user.id, NoticeKind::Verification)
+            .await;
+        if latest.token != verification.token {
+            break latest;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(sent.email.as_deref(), Some("thief@example.com"));
+    let back = ProfileUpdate {
+        current_password: Some("ivy's passphrase".to_owned()),
+        email: Some(Some(Email::parse("ivy@example.com").unwrap())),
+        ..Default::default()
+    };
+    service.update_profile(&caller, back).await.unwrap();
+    let error = service.confirm_verification(&sent.token).await.unwrap_err();
+    assert_eq!(error.code(), "invalid_token");
+    assert!(!service.get_me(&caller).await.unwrap().verified);
+
+    // The username changes with the password too, and logs in.
+    let rename = ProfileUpdate {
+        current_password: Some("ivy's passphrase".to_owned()),
+        username: Some(Username::parse("ivy2").unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(
+        service
+            .update_profile(&caller, rename)
+            .await
+            .unwrap()
+            .username,
+        "ivy2"
+    );
+    service
+        .login(login("ivy2", "ivy's passphrase"))
+        .await
+        .unwrap();
 }

@@ -405,3 +405,38 @@ pub async fn checks_answered_from_memory_follow_every_change(service: &dyn Servi
         Role::Admin
     );
 }
+
+/// One create-group request lists at most `Options::max_members_per_request` (default 100)
+/// members; more are refused before any is looked up, and nothing is created.
+pub async fn group_creation_lists_a_bounded_number_of_members(service: &dyn Service) {
+    let host = register(service, "host").await;
+    let strangers = |count: usize| (0..count).map(|_| crate::UserId::new()).collect::<Vec<_>>();
+    let error = service
+        .create_group(
+            &host.caller,
+            CreateGroup::new(title("crowd"), strangers(101)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error.code(), error.field()),
+        ("invalid_input", Some("members"))
+    );
+    // A hundred is within the bound: these fail only because nobody has those ids.
+    let error = service
+        .create_group(
+            &host.caller,
+            CreateGroup::new(title("crowd"), strangers(100)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "not_found");
+    assert!(
+        service
+            .list_chats(&host.caller, PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

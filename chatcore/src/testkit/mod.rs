@@ -211,6 +211,7 @@ macro_rules! conformance_tests {
             search_finds_active_users_by_substring_in_pages,
             unregister_needs_the_password_and_keeps_messages,
             external_users_get_sessions_without_passwords,
+            server_admin_follows_the_account_not_the_name,
             direct_chat_is_one_per_pair,
             concurrent_direct_chat_starts_make_one_chat,
             direct_chat_with_self_or_inactive_user_is_refused,
@@ -228,6 +229,7 @@ macro_rules! conformance_tests {
             owners_hand_over_and_the_last_one_out_deletes,
             deleting_a_group_removes_it_for_everyone,
             group_members_are_checked,
+            group_creation_lists_a_bounded_number_of_members,
             checks_answered_from_memory_follow_every_change,
             invites_join_groups_until_expired_revoked_or_used_up,
             concurrent_accepts_never_exceed_max_uses,
@@ -254,6 +256,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@expand_harness $factory;
             password_reset_is_silent_single_use_and_ends_sessions,
             verification_tokens_mark_the_account_verified,
+            identity_changes_need_the_password_and_unverify_the_email,
             replacing_or_removing_an_avatar_deletes_its_images,
         );
     };

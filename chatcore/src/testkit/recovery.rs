@@ -1,9 +1,41 @@
 //! Changing a password, password reset and account verification.
 
+use chrono::Duration;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
 use super::{Harness, register};
-use crate::Service;
 use crate::notify::NoticeKind;
+use crate::users::token_entity as tokens;
 use crate::users::{Login, Password};
+use crate::{Service, UserId};
+
+/// How many password-reset tokens were ever issued to the user.
+async fn reset_tokens(harness: &Harness, user: UserId) -> u64 {
+    tokens::Entity::find()
+        .filter(tokens::Column::UserId.eq(user.as_uuid()))
+        .filter(tokens::Column::Purpose.eq("password_reset"))
+        .count(harness.service().connection())
+        .await
+        .unwrap()
+}
+
+/// Makes the user's account tokens look issued `by` earlier.
+async fn age_tokens(harness: &Harness, user: UserId, by: Duration) {
+    let rows = tokens::Entity::find()
+        .filter(tokens::Column::UserId.eq(user.as_uuid()))
+        .all(harness.service().connection())
+        .await
+        .unwrap();
+    for row in rows {
+        tokens::Entity::update_many()
+            .col_expr(tokens::Column::CreatedAt, Expr::value(row.created_at - by))
+            .filter(tokens::Column::TokenHash.eq(row.token_hash))
+            .exec(harness.service().connection())
+            .await
+            .unwrap();
+    }
+}
 
 fn login(name: &str, password: &str) -> Login {
     Login {
@@ -92,8 +124,16 @@ pub async fn password_reset_is_silent_single_use_and_ends_sessions(harness: &Har
     assert!(first.token.len() >= 22, "at least 128 random bits");
     assert!(!format!("{first:?}").contains(&first.token));
 
-    // A newer request makes the older token useless.
+    // Asking again soon sends nothing and keeps the fresh token working: nobody can retire
+    // someone's reset link, or flood their inbox, by asking for them.
     service.request_password_reset("forgetful").await.unwrap();
+    service.request_password_reset("FORGETFUL").await.unwrap();
+    assert_eq!(reset_tokens(harness, user.id()).await, 1);
+
+    // Once the token is older than the resend wait, a newer request replaces it.
+    age_tokens(harness, user.id(), Duration::minutes(11)).await;
+    service.request_password_reset("forgetful").await.unwrap();
+    assert_eq!(reset_tokens(harness, user.id()).await, 2);
     while notices.count() < 2 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -158,6 +198,11 @@ pub async fn verification_tokens_mark_the_account_verified(harness: &Harness) {
         .latest(user.id(), NoticeKind::Verification)
         .await;
     assert_eq!(notice.username, "unverified");
+    // Asking again while that token is fresh sends nothing new; the token keeps working.
+    let sent = harness.notices().count();
+    service.request_verification(&user.caller).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(harness.notices().count(), sent);
     let error = service.confirm_verification("bogus").await.unwrap_err();
     assert_eq!(error.code(), "invalid_token");
     service.confirm_verification(&notice.token).await.unwrap();

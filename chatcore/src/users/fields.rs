@@ -88,11 +88,77 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Characters that are invisible or change how the text around them is displayed, so that a
+/// name can pass for another: bidi embeddings, overrides, isolates and marks, zero-width
+/// spaces, fillers that render as nothing. A zero-width joiner or non-joiner is judged by its
+/// neighbours instead (see [`has_hidden_characters`]).
+fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
+    )
+}
+
+/// What free-text fields answer when [`has_hidden_characters`] refuses them.
+pub(crate) const HIDDEN_MESSAGE: &str =
+    "must not contain control, invisible or text-direction characters";
+
+/// Whether `s` contains control characters or characters that hide or disguise text (see
+/// [`is_hidden`]). Zero-width joiners and non-joiners (U+200C, U+200D) are accepted only
+/// between two visible non-ASCII characters, where emoji sequences (👩‍💻) and scripts such as
+/// Persian or Devanagari need them; anywhere else they only serve to make two names look
+/// alike.
+pub(crate) fn has_hidden_characters(s: &str) -> bool {
+    let visible_non_ascii = |c: Option<char>| {
+        c.is_some_and(|c| {
+            !c.is_ascii()
+                && !c.is_whitespace()
+                && !c.is_control()
+                && !is_hidden(c)
+                && !matches!(c, '\u{200C}' | '\u{200D}')
+        })
+    };
+    let mut previous = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let hidden = match c {
+            '\u{200C}' | '\u{200D}' => {
+                !(visible_non_ascii(previous) && visible_non_ascii(chars.peek().copied()))
+            }
+            c => c.is_control() || is_hidden(c),
+        };
+        if hidden {
+            return true;
+        }
+        previous = Some(c);
+    }
+    false
+}
+
 // ---------------------------------------------------------------------------------------------
 // Username
 // ---------------------------------------------------------------------------------------------
 
-/// A login name: 3 to 32 ASCII letters, digits, `_`, `.` or `-`.
+/// A login name: 3 to 32 ASCII letters, digits, `_`, `.` or `-`, except the
+/// [reserved](Username::RESERVED) ones.
 ///
 /// The case is kept as given; uniqueness is case-insensitive, so compare [`Username::key`]s.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -103,14 +169,17 @@ impl Username {
     pub const MIN_CHARS: usize = 3;
     /// The most characters a username may have.
     pub const MAX_CHARS: usize = 32;
+    /// Names nobody may take, in any case: `deleted` is what everyone sees for a deleted
+    /// account, so an account by that name could pass for a deleted one.
+    pub const RESERVED: &'static [&'static str] = &["deleted"];
 
     /// Parses a username.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for field `username` if it has leading or trailing whitespace,
-    /// contains anything but ASCII letters, digits, `_`, `.` and `-`, or is not 3 to 32
-    /// characters long.
+    /// contains anything but ASCII letters, digits, `_`, `.` and `-`, is not 3 to 32
+    /// characters long, or is [reserved](Username::RESERVED).
     pub fn parse(s: impl Into<String>) -> crate::Result<Self> {
         let invalid = |message: &'static str| Error::invalid("username", message);
         let s = s.into();
@@ -131,6 +200,12 @@ impl Username {
         }
         if s.len() > Self::MAX_CHARS {
             return Err(invalid("must be at most 32 characters long"));
+        }
+        if Self::RESERVED
+            .iter()
+            .any(|reserved| s.eq_ignore_ascii_case(reserved))
+        {
+            return Err(invalid("is reserved"));
         }
         Ok(Self(s))
     }
@@ -310,7 +385,9 @@ string_field!(Email);
 // ---------------------------------------------------------------------------------------------
 
 /// The name shown for a user: 1 to 64 characters, no leading or trailing whitespace, no control
-/// characters. Kept exactly as given.
+/// characters, no invisible or text-direction characters (bidi overrides and isolates,
+/// zero-width spaces; a zero-width joiner only inside emoji and scripts that need it). Kept
+/// exactly as given.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DisplayName(String);
 
@@ -323,7 +400,8 @@ impl DisplayName {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for field `display_name` if it is empty, has leading or trailing
-    /// whitespace, contains control characters or is longer than 64 characters.
+    /// whitespace, contains control, invisible or text-direction characters or is longer than
+    /// 64 characters.
     pub fn parse(s: impl Into<String>) -> crate::Result<Self> {
         let invalid = |message: &'static str| Error::invalid("display_name", message);
         let s = s.into();
@@ -333,8 +411,8 @@ impl DisplayName {
         if has_outer_whitespace(&s) {
             return Err(invalid("must not start or end with whitespace"));
         }
-        if has_control(&s) {
-            return Err(invalid("must not contain control characters"));
+        if has_hidden_characters(&s) {
+            return Err(invalid(HIDDEN_MESSAGE));
         }
         if s.chars().count() > Self::MAX_CHARS {
             return Err(invalid("must be at most 64 characters long"));
@@ -349,8 +427,8 @@ string_field!(DisplayName);
 // Status
 // ---------------------------------------------------------------------------------------------
 
-/// A user's status line: 0 to 140 characters without control characters. May be empty (the
-/// [`Default`]).
+/// A user's status line: 0 to 140 characters without control, invisible or text-direction
+/// characters (as in [`DisplayName`]). May be empty (the [`Default`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Status(String);
 
@@ -362,13 +440,13 @@ impl Status {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for field `status` if it contains control characters or is
-    /// longer than 140 characters.
+    /// [`Error::InvalidInput`] for field `status` if it contains control, invisible or
+    /// text-direction characters or is longer than 140 characters.
     pub fn parse(s: impl Into<String>) -> crate::Result<Self> {
         let invalid = |message: &'static str| Error::invalid("status", message);
         let s = s.into();
-        if has_control(&s) {
-            return Err(invalid("must not contain control characters"));
+        if has_hidden_characters(&s) {
+            return Err(invalid(HIDDEN_MESSAGE));
         }
         if s.chars().count() > Self::MAX_CHARS {
             return Err(invalid("must be at most 140 characters long"));
@@ -565,6 +643,15 @@ mod tests {
         ] {
             assert_invalid(Username::parse(bad), "username");
         }
+    }
+
+    #[test]
+    fn username_refuses_reserved_names_in_any_case() {
+        for bad in ["deleted", "Deleted", "DELETED"] {
+            assert_invalid(Username::parse(bad), "username");
+        }
+        assert!(Username::parse("deleted2").is_ok());
+        assert!(Username::parse("undeleted").is_ok());
     }
 
     #[test]
@@ -818,6 +905,57 @@ mod tests {
         }
     }
 
+    /// Characters that make one name look like another, or reorder what follows it.
+    const HIDDEN: [char; 20] = [
+        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}', '\u{200B}', '\u{2060}', '\u{FEFF}', '\u{200E}', '\u{200F}',
+        '\u{061C}', '\u{00AD}', '\u{3164}', '\u{115F}', '\u{1B}', '\u{9F}',
+    ];
+
+    #[test]
+    fn display_name_refuses_bidi_controls_and_invisible_characters() {
+        for c in HIDDEN {
+            for bad in [
+                format!("ad{c}min"),
+                format!("{c}admin"),
+                format!("admin{c}"),
+            ] {
+                assert_invalid(DisplayName::parse(bad), "display_name");
+            }
+        }
+        // The classic: a right-to-left override turning "exe.txt" around.
+        assert_invalid(DisplayName::parse("photo\u{202E}gpj.exe"), "display_name");
+        // A name made of fillers only shows as nothing.
+        assert_invalid(DisplayName::parse("\u{3164}\u{3164}"), "display_name");
+    }
+
+    #[test]
+    fn zero_width_joiners_only_where_emoji_and_scripts_need_them() {
+        for joiner in ['\u{200C}', '\u{200D}'] {
+            for bad in [
+                format!("ad{joiner}min"),
+                format!("{joiner}Jane"),
+                format!("Jane{joiner}"),
+                format!("Jane {joiner}Doe"),
+                format!("é{joiner}{joiner}é"),
+                format!("🚀{joiner}a"),
+            ] {
+                assert_invalid(DisplayName::parse(bad.clone()), "display_name");
+                assert_invalid(Status::parse(bad), "status");
+            }
+        }
+        for ok in [
+            "👩\u{200D}💻 Ada",
+            "🏃\u{200D}♀\u{FE0F}",
+            "❤\u{FE0F}\u{200D}🔥",
+            "علی\u{200C}رضا",
+            "क्\u{200D}ष",
+        ] {
+            assert_eq!(DisplayName::parse(ok).unwrap().as_str(), ok);
+            assert_eq!(Status::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
     #[test]
     fn display_name_keeps_text_as_given() {
         for ok in ["Jane  Doe", "李小龍", "Zoë 🚀", "O'Brien-Smith"] {
@@ -847,6 +985,13 @@ mod tests {
     fn status_rejects_control_characters() {
         for bad in ["line\nbreak", "tab\there", "\u{0}", "bell\u{7}", "\r"] {
             assert_invalid(Status::parse(bad), "status");
+        }
+    }
+
+    #[test]
+    fn status_refuses_bidi_controls_and_invisible_characters() {
+        for c in HIDDEN {
+            assert_invalid(Status::parse(format!("out{c} of office")), "status");
         }
     }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use fields::{DisplayName, Email, ExternalId, Password, Phone, Status, Username};
+pub(crate) use fields::{HIDDEN_MESSAGE, has_hidden_characters};
 
 use crate::UserId;
 use crate::pagination::PageRequest;
@@ -173,8 +174,14 @@ pub struct Authenticated {
 }
 
 /// Changes to one's own profile; `None` leaves a field as it is, `Some(None)` clears it.
-#[derive(Clone, Debug, Default)]
+///
+/// Changing the username or the email (setting or removing it) needs the account's
+/// [`current_password`](ProfileUpdate::current_password): a stolen session alone must not be
+/// able to redirect password resets. A changed email is unverified until confirmed again.
+#[derive(Clone, Default)]
 pub struct ProfileUpdate {
+    /// The account's password as typed, needed only to change the username or email.
+    pub current_password: Option<String>,
     /// A new username.
     pub username: Option<Username>,
     /// A new email, or `Some(None)` to remove it.
@@ -185,6 +192,22 @@ pub struct ProfileUpdate {
     pub status: Option<Option<Status>>,
     /// A new phone number, or `Some(None)` to remove it.
     pub phone: Option<Option<Phone>>,
+}
+
+impl std::fmt::Debug for ProfileUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileUpdate")
+            .field(
+                "current_password",
+                &self.current_password.as_ref().map(|_| "***"),
+            )
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("status", &self.status)
+            .field("phone", &self.phone)
+            .finish()
+    }
 }
 
 /// Searches active users by a substring of their username or display name.

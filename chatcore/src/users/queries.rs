@@ -7,15 +7,16 @@ use sea_orm::{
 };
 
 use super::entity::{self, Model};
+use super::recovery::retire_tokens;
 use super::{
     Authenticated, ExternalId, ExternalUser, Login, ProfileUpdate, Register, Role, User,
     UserProfile, UserSearch,
 };
-use crate::auth::password;
 use crate::avatars;
 use crate::clock::now;
 use crate::core::Inner;
 use crate::error::unique_violation;
+use crate::notify::NoticeKind;
 use crate::pagination::Page;
 use crate::sessions::{Caller, NewSession, SessionOptions, queries as sessions};
 use crate::{Error, Result, UserId};
@@ -122,13 +123,8 @@ async fn check_unique(
 }
 
 pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authenticated> {
-    let password_hash = password::hash(&request.password).await?;
+    let password_hash = inner.hashing.hash(&request.password).await?;
     let lifetime = inner.session_lifetime;
-    let role = if inner.admin_keys.contains(&request.username.key()) {
-        Role::Admin
-    } else {
-        Role::User
-    };
     let (user, session) = inner
         .writer
         .run(move |txn| {
@@ -152,7 +148,8 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
                     phone: Set(request.phone.map(|phone| phone.as_str().to_owned())),
                     password_hash: Set(Some(password_hash)),
                     external_id: Set(None),
-                    role: Set(role.as_str().to_owned()),
+                    // Server admin is granted to an account later, never to a name.
+                    role: Set(Role::User.as_str().to_owned()),
                     active: Set(true),
                     verified: Set(false),
                     avatar: Set(None),
@@ -196,7 +193,7 @@ pub(crate) async fn login(inner: &Inner, request: Login) -> Result<Authenticated
         .as_ref()
         .filter(|user| user.can_sign_in())
         .and_then(|user| user.password_hash.clone());
-    let valid = password::verify(&request.password, stored).await?;
+    let valid = inner.hashing.verify(&request.password, stored).await?;
     let Some(user) = user.filter(|_| valid) else {
         return Err(Error::InvalidLogin);
     };
@@ -267,17 +264,53 @@ pub(crate) async fn profiles(
         .collect())
 }
 
+/// Whether `update` changes what identifies the account or receives its password resets.
+fn changes_identity(update: &ProfileUpdate, current: &Model) -> bool {
+    let username = update
+        .username
+        .as_ref()
+        .is_some_and(|name| name.as_str() != current.username);
+    username || changes_email(update, current)
+}
+
+fn changes_email(update: &ProfileUpdate, current: &Model) -> bool {
+    update
+        .email
+        .as_ref()
+        .is_some_and(|email| email.as_ref().map(|email| email.as_str()) != current.email.as_deref())
+}
+
 pub(crate) async fn update_profile(
     inner: &Inner,
     caller: &Caller,
     update: ProfileUpdate,
 ) -> Result<User> {
+    // A stolen session must not be enough to take the account over through a password reset
+    // to another address, so the username and email need the password too. Checked before
+    // uniqueness, which would otherwise tell anyone signed in which emails are taken.
+    let current = caller_row(&inner.db, caller).await?;
+    if changes_identity(&update, &current) {
+        let Some(password) = update.current_password.as_deref() else {
+            return Err(Error::invalid(
+                "current_password",
+                "is needed to change the username or email",
+            ));
+        };
+        if !inner
+            .hashing
+            .verify(password, current.password_hash.clone())
+            .await?
+        {
+            return Err(Error::InvalidLogin);
+        }
+    }
     let caller = caller.clone();
     let (user, events) = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
                 let current = caller_row(txn, &caller).await?;
+                let new_email = changes_email(&update, &current);
                 let username_key = update.username.as_ref().map(|name| name.key());
                 let email = match &update.email {
                     Some(Some(email)) => Some(email.as_str().to_owned()),
@@ -297,6 +330,12 @@ pub(crate) async fn update_profile(
                 }
                 if let Some(email) = update.email {
                     user.email = Set(email.map(|email| email.as_str().to_owned()));
+                }
+                if new_email {
+                    // Verified was about the old address; a link sent there must not vouch
+                    // for the new one.
+                    user.verified = Set(false);
+                    retire_tokens(txn, caller.user_id.as_uuid(), NoticeKind::Verification).await?;
                 }
                 if let Some(name) = update.display_name {
                     let name = name.map(|name| name.as_str().to_owned());
@@ -393,7 +432,11 @@ pub(crate) async fn search(
 
 pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -> Result<()> {
     let user = caller_row(&inner.db, caller).await?;
-    if !password::verify(password, user.password_hash.clone()).await? {
+    if !inner
+        .hashing
+        .verify(password, user.password_hash.clone())
+        .await?
+    {
         return Err(Error::InvalidLogin);
     }
     let avatar = user.avatar.clone();

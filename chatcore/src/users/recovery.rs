@@ -6,6 +6,7 @@ use chrono::Duration;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -13,7 +14,6 @@ use super::Password;
 use super::entity::{self as users, Model};
 use super::queries::{caller_row, find_by_login};
 use super::token_entity as tokens;
-use crate::auth::password;
 use crate::auth::secret::{digest, random_code};
 use crate::clock::now;
 use crate::core::Inner;
@@ -34,7 +34,11 @@ impl NoticeKind {
 }
 
 /// Makes every unused token of this purpose unusable.
-async fn retire_tokens(txn: &impl ConnectionTrait, user_id: Uuid, kind: NoticeKind) -> Result<()> {
+pub(crate) async fn retire_tokens(
+    txn: &impl ConnectionTrait,
+    user_id: Uuid,
+    kind: NoticeKind,
+) -> Result<()> {
     tokens::Entity::update_many()
         .col_expr(tokens::Column::UsedAt, Expr::value(now()))
         .filter(tokens::Column::UserId.eq(user_id))
@@ -46,18 +50,38 @@ async fn retire_tokens(txn: &impl ConnectionTrait, user_id: Uuid, kind: NoticeKi
 }
 
 /// Stores a new token for the user (the older ones of the same kind stop working) and hands
-/// it to the notifier in the background.
+/// it to the notifier in the background; unless a token of this kind issued less than
+/// `account_token_resend_after` ago is still usable: then that one is left working and
+/// nothing is sent, so repeated requests can neither retire a fresh link nor flood an inbox.
 async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
     let token = random_code(TOKEN_BYTES);
     let hash = digest(&token);
     let lifetime: Duration = inner.account_token_lifetime;
+    let resend_after = inner.account_token_resend_after;
     let now = now();
     let expires_at = now + lifetime;
     let user_id = user.id;
-    inner
+    let issued = inner
         .writer
         .run(move |txn| {
             Box::pin(async move {
+                // Concurrent requests for one user take turns here (a no-op on SQLite, whose
+                // writes take turns anyway).
+                users::Entity::find_by_id(user_id)
+                    .lock_exclusive()
+                    .one(txn)
+                    .await?;
+                let recent = tokens::Entity::find()
+                    .filter(tokens::Column::UserId.eq(user_id))
+                    .filter(tokens::Column::Purpose.eq(kind.purpose()))
+                    .filter(tokens::Column::UsedAt.is_null())
+                    .filter(tokens::Column::ExpiresAt.gt(now))
+                    .filter(tokens::Column::CreatedAt.gt(now - resend_after))
+                    .one(txn)
+                    .await?;
+                if recent.is_some() {
+                    return Ok(false);
+                }
                 retire_tokens(txn, user_id, kind).await?;
                 tokens::Entity::insert(tokens::ActiveModel {
                     token_hash: Set(hash),
@@ -74,10 +98,17 @@ async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
                 )
                 .exec_without_returning(txn)
                 .await?;
-                Ok(())
+                Ok(true)
             })
         })
         .await?;
+    if !issued {
+        tracing::debug!(
+            ?kind,
+            "a recent account token is still usable; nothing sent"
+        );
+        return Ok(());
+    }
     let notice = AccountNotice {
         kind,
         user_id: user.id.into(),
@@ -115,6 +146,27 @@ async fn consume(txn: &impl ConnectionTrait, token: &str, kind: NoticeKind) -> R
     Ok(row.try_get_by_index::<Uuid>(0)?)
 }
 
+/// Whether `token` would be accepted by [`consume`] now, read without writing: a cheap check
+/// that keeps wrong tokens from costing a password hash.
+async fn usable(db: &impl ConnectionTrait, token: &str, kind: NoticeKind) -> Result<bool> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(false);
+    }
+    let found = tokens::Entity::find_by_id(digest(token))
+        .filter(tokens::Column::Purpose.eq(kind.purpose()))
+        .filter(tokens::Column::UsedAt.is_null())
+        .filter(tokens::Column::ExpiresAt.gt(now()))
+        .one(db)
+        .await?;
+    let Some(found) = found else {
+        return Ok(false);
+    };
+    Ok(users::Entity::find_by_id(found.user_id)
+        .one(db)
+        .await?
+        .is_some_and(|user| user.can_sign_in()))
+}
+
 /// The active user a token was issued to.
 async fn token_user(txn: &impl ConnectionTrait, user_id: Uuid) -> Result<Model> {
     users::Entity::find_by_id(user_id)
@@ -131,10 +183,14 @@ pub(crate) async fn change_password(
     new: Password,
 ) -> Result<()> {
     let user = caller_row(&inner.db, caller).await?;
-    if !password::verify(current, user.password_hash.clone()).await? {
+    if !inner
+        .hashing
+        .verify(current, user.password_hash.clone())
+        .await?
+    {
         return Err(Error::InvalidLogin);
     }
-    let hash = password::hash(&new).await?;
+    let hash = inner.hashing.hash(&new).await?;
     let keep = caller.session_id;
     let events = inner
         .writer
@@ -174,7 +230,11 @@ pub(crate) async fn confirm_password_reset(
     token: &str,
     new: Password,
 ) -> Result<()> {
-    let hash = password::hash(&new).await?;
+    // Anyone may call this: a wrong token is refused before the costly hash.
+    if !usable(&inner.db, token, NoticeKind::PasswordReset).await? {
+        return Err(Error::InvalidToken);
+    }
+    let hash = inner.hashing.hash(&new).await?;
     let token = token.to_owned();
     let events = inner
         .writer
@@ -239,6 +299,47 @@ mod tests {
             self.0.lock().unwrap().push(notice);
             Ok(())
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_reset_tokens_are_refused_without_hashing() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let chat = ChatCore::open(db, Options::default().max_waiting_password_jobs(1))
+            .await
+            .unwrap();
+        chat.register(Register::new(
+            Username::parse("hasher").unwrap(),
+            Password::parse("a long enough secret").unwrap(),
+        ))
+        .await
+        .unwrap();
+        // Every hashing thread busy and the one waiting place taken: any request that
+        // hashed would be refused as `unavailable`.
+        let busy = crate::auth::password::BusyThreads::start().await;
+        let waiting = {
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                chat.login(crate::users::Login {
+                    login: "hasher".to_owned(),
+                    password: "a long enough secret".to_owned(),
+                    user_agent: None,
+                })
+                .await
+            })
+        };
+        while chat.inner.hashing.waiting() < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let new = Password::parse("another long secret").unwrap();
+        for token in ["", "not-a-token", &"x".repeat(43), &"y".repeat(500)] {
+            let error = chat
+                .confirm_password_reset(token, new.clone())
+                .await
+                .unwrap_err();
+            assert_eq!(error.code(), "invalid_token", "{token:?}");
+        }
+        drop(busy);
+        waiting.await.unwrap().unwrap();
     }
 
     #[tokio::test]
