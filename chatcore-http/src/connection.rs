@@ -150,7 +150,7 @@ async fn serve_connection(
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
-        _ = stopping.wait_for(|stopping| *stopping) => {
+        () = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => {
             // Finish the request in flight, then close.
             connection.as_mut().graceful_shutdown();
             connection.await

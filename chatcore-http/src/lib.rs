@@ -117,7 +117,6 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     let api = openapi(service.clone(), &options);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    let guard = Arc::new(limits::RequestGuard::new(&options));
     let websocket_service = service.clone();
     let shutdown = options.shutdown.clone();
     Route::new()
@@ -143,13 +142,10 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
         })
         // Outermost, so that WebSocket upgrades count too: per-address limits, then body
         // limits, before anything reads the request.
-        .around(move |next, request| {
-            let guard = guard.clone();
-            async move { guard.call(next, request).await }
-        })
+        .with(limits::RequestGuard::new(&options))
         .data(service)
         .catch_all_error(error::into_json)
-        .around(logging::log_request)
+        .with(logging::RequestLog)
 }
 
 /// Resolves when the server starts shutting down (never, without a shutdown signal).

@@ -21,7 +21,7 @@ use chatcore::limits::{KeyedLimiter, Rate, RateLimits, parse_duration, with_clie
 use futures::StreamExt;
 use poem::http::header::CONTENT_LENGTH;
 use poem::http::{Method, StatusCode};
-use poem::{Body, Endpoint, IntoResponse, Request, Response};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use tokio::io::AsyncReadExt;
 
 pub use ipnet::IpNet;
@@ -143,7 +143,40 @@ impl IpLimiters {
 
 /// The middleware of [`crate::app`]: per-address limits, then body limits, then the request
 /// runs as coming from its client (see [`chatcore::limits::with_client`]).
-pub(crate) struct RequestGuard {
+pub(crate) struct RequestGuard(Arc<Guard>);
+
+impl RequestGuard {
+    pub(crate) fn new(options: &HttpOptions) -> Self {
+        RequestGuard(Arc::new(Guard::new(options)))
+    }
+}
+
+impl<E: Endpoint> Middleware<E> for RequestGuard {
+    type Output = Guarding<E>;
+
+    fn transform(&self, inner: E) -> Guarding<E> {
+        Guarding {
+            inner,
+            guard: self.0.clone(),
+        }
+    }
+}
+
+/// An endpoint behind [`RequestGuard`].
+pub(crate) struct Guarding<E> {
+    inner: E,
+    guard: Arc<Guard>,
+}
+
+impl<E: Endpoint> Endpoint for Guarding<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        self.guard.call(&self.inner, request).await
+    }
+}
+
+struct Guard {
     per_ip: Option<IpLimiters>,
     trusted_proxies: Vec<IpNet>,
     max_body_bytes: usize,
@@ -151,9 +184,9 @@ pub(crate) struct RequestGuard {
     body_read_timeout: Duration,
 }
 
-impl RequestGuard {
-    pub(crate) fn new(options: &HttpOptions) -> Self {
-        RequestGuard {
+impl Guard {
+    fn new(options: &HttpOptions) -> Self {
+        Guard {
             per_ip: options.ip_limits.as_ref().map(IpLimiters::new),
             trusted_proxies: options.trusted_proxies.clone(),
             max_body_bytes: options.max_body_bytes,
@@ -162,11 +195,7 @@ impl RequestGuard {
         }
     }
 
-    pub(crate) async fn call<E: Endpoint>(
-        &self,
-        next: Arc<E>,
-        mut request: Request,
-    ) -> poem::Result<Response> {
+    async fn call<E: Endpoint>(&self, next: &E, mut request: Request) -> poem::Result<Response> {
         let client = self.client_of(&request);
         if let (Some(limiters), Some(client)) = (&self.per_ip, client) {
             limiters

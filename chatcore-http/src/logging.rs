@@ -2,26 +2,45 @@
 //! and nothing secret. Invite codes in paths and every query value (`access_token` among
 //! them) are replaced by `***` before anything is written.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use poem::{Endpoint, IntoResponse, Request, Response};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
 use tracing::Instrument;
 
 /// What stands in for a redacted value.
 const REDACTED: &str = "***";
 
 /// Logs one request at INFO (target `chatcore_http::request`) once its response is ready;
-/// handlers' own logs run inside a `request` span with the same redacted path.
-pub(crate) async fn log_request<E: Endpoint>(
-    next: Arc<E>,
-    request: Request,
-) -> poem::Result<Response> {
+/// handlers' own logs run inside a `request` span with the same redacted path. It replaces
+/// poem's `Tracing`, which logs the whole URI.
+pub(crate) struct RequestLog;
+
+impl<E: Endpoint> Middleware<E> for RequestLog {
+    type Output = Logged<E>;
+
+    fn transform(&self, inner: E) -> Logged<E> {
+        Logged(inner)
+    }
+}
+
+/// An endpoint whose requests [`RequestLog`] logs.
+pub(crate) struct Logged<E>(E);
+
+impl<E: Endpoint> Endpoint for Logged<E> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        log_request(&self.0, request).await
+    }
+}
+
+async fn log_request<E: Endpoint>(next: &E, request: Request) -> poem::Result<Response> {
     let started = Instant::now();
     let method = request.method().clone();
-    let path = redact_path(request.original_uri().path());
+    // The path as this app sees it (under a `nest`, without the outer prefix).
+    let path = redact_path(request.uri().path());
     let query = request
-        .original_uri()
+        .uri()
         .query()
         .map(redact_query)
         .unwrap_or_default();
