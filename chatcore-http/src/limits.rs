@@ -15,6 +15,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chatcore::limits::{KeyedLimiter, Rate, RateLimits, parse_duration, with_client};
@@ -63,7 +64,8 @@ impl Default for IpLimits {
 /// The error inside the `std::io::Error` that an avatar upload's body stream yields when it
 /// goes past [`HttpOptions::max_upload_bytes`](crate::HttpOptions::max_upload_bytes) without
 /// having declared its length (uploads that declare a larger `Content-Length` are refused
-/// with 413 before their body is read). Handlers reading that body answer 413 for it.
+/// with 413 before their body is read). Whatever the handler then answers, the client gets
+/// 413 `payload_too_large`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the body is larger than {limit} bytes")]
 pub struct BodyTooLarge {
@@ -205,8 +207,9 @@ impl Guard {
                 )
                 .map_err(refuse)?;
         }
+        let mut overflow = None;
         if request.method() == Method::PUT && request.uri().path() == AVATAR_UPLOAD_PATH {
-            limit_streaming(&mut request, self.max_upload_bytes)?;
+            overflow = Some(limit_streaming(&mut request, self.max_upload_bytes)?);
         } else {
             buffer_limited(&mut request, self.max_body_bytes, self.body_read_timeout).await?;
         }
@@ -214,6 +217,11 @@ impl Guard {
             Some(client) => with_client(client, next.call(request)).await,
             None => next.call(request).await,
         };
+        // However the handler answered a body that broke off at the limit, the client is
+        // told why.
+        if overflow.is_some_and(|overflow| overflow.load(Ordering::Relaxed)) {
+            return Err(too_large(self.max_upload_bytes));
+        }
         Ok(response?.into_response())
     }
 
@@ -288,11 +296,13 @@ async fn buffer_limited(request: &mut Request, max: usize, timeout: Duration) ->
 
 /// Refuses a body over `max` bytes with 413 when it declares its length; otherwise passes it
 /// on as a stream that fails with [`BodyTooLarge`] past `max` bytes, so that an upload is
-/// never held whole in memory here.
-fn limit_streaming(request: &mut Request, max: usize) -> poem::Result<()> {
+/// never held whole in memory here. The flag returned turns `true` if it did.
+fn limit_streaming(request: &mut Request, max: usize) -> poem::Result<Arc<AtomicBool>> {
     if declared_length(request).is_some_and(|length| length > max as u64) {
         return Err(too_large(max));
     }
+    let overflow = Arc::new(AtomicBool::new(false));
+    let overflowed = overflow.clone();
     let mut seen = 0usize;
     let limited = request
         .take_body()
@@ -301,6 +311,7 @@ fn limit_streaming(request: &mut Request, max: usize) -> poem::Result<()> {
             let chunk = chunk?;
             seen = seen.saturating_add(chunk.len());
             if seen > max {
+                overflowed.store(true, Ordering::Relaxed);
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     BodyTooLarge { limit: max },
@@ -315,7 +326,7 @@ fn limit_streaming(request: &mut Request, max: usize) -> poem::Result<()> {
             futures::future::ready((!stop).then_some(item))
         });
     request.set_body(Body::from_bytes_stream(limited));
-    Ok(())
+    Ok(overflow)
 }
 
 fn format_secs(duration: Duration) -> String {
