@@ -3,33 +3,41 @@
 
 mod api;
 pub mod auth;
+pub mod connection;
 pub mod error;
 mod health;
+pub mod limits;
+mod logging;
 pub mod models;
 mod realtime;
 pub mod server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chatcore::Service;
 use poem::endpoint::make_sync;
-use poem::http::StatusCode;
-use poem::http::header::CONTENT_LENGTH;
-use poem::middleware::Tracing;
 use poem::web::Json;
-use poem::{Body, Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route, get};
 use poem_openapi::OpenApiService;
-use tokio::io::AsyncReadExt;
+
+pub use connection::serve;
+pub use limits::IpLimits;
 
 /// How the HTTP layer behaves. Start from `HttpOptions::default()`.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HttpOptions {
-    /// Mark the session cookie `Secure` (serve over HTTPS). Default: no.
+    /// Mark the session cookie `Secure`, so that browsers send it over HTTPS only. Default:
+    /// yes. Browsers treat `http://localhost` as secure, so local development works with it;
+    /// turn it off only to serve browsers over plain HTTP on another host.
     pub secure_cookies: bool,
-    /// The largest JSON body accepted, in bytes. Default: 64 KiB.
+    /// The largest body accepted on every route but the avatar upload, in bytes; a larger
+    /// one is refused with 413 `payload_too_large` before it is read or parsed (at once when
+    /// it declares its length, else after `max_body_bytes + 1` bytes). Default: 64 KiB.
     pub max_body_bytes: usize,
-    /// The largest upload (avatar) accepted, in bytes. Default: 5 MiB.
+    /// The largest avatar upload accepted (`PUT /api/v1/users/me/avatar`, the only route with
+    /// this limit), in bytes, plus 64 KiB for multipart framing. Default: 5 MiB.
     pub max_upload_bytes: usize,
     /// The URL the API is reached at, as the OpenAPI document announces it.
     /// Default: `/api/v1` (relative).
@@ -37,16 +45,41 @@ pub struct HttpOptions {
     /// Turns `true` when the server shuts down: open event streams then end, so that a
     /// graceful shutdown does not wait for them.
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Requests per client address (see [`limits`]), answered 429 `rate_limited` with
+    /// `Retry-After` when exceeded; `None` turns them off. Limits per account and per user
+    /// are [`chatcore::limits::RateLimited`]'s. Default: [`IpLimits::default()`].
+    pub ip_limits: Option<IpLimits>,
+    /// Reverse proxies (addresses or networks) whose `X-Forwarded-For` header is believed
+    /// when they are the peer; the client is then the nearest address in it that is not one
+    /// of them. Default: none, so the peer address is the client's and the header is
+    /// ignored (a client could write anything in it).
+    pub trusted_proxies: Vec<limits::IpNet>,
+    /// How long a client has to send a body (every route but the avatar upload) once its
+    /// head arrived; a slower one gets 408. Default: 30 seconds.
+    pub body_read_timeout: Duration,
+    /// How long a client has to send a request's head, counted from the connection's start
+    /// or the previous response; a keep-alive connection idle that long is closed too. Used
+    /// by [`serve`]. Default: 30 seconds.
+    pub header_read_timeout: Duration,
+    /// How long a connection may go without a byte read or written before it is closed
+    /// (event streams send a keep-alive every 20 seconds, so they stay open). Used by
+    /// [`serve`]. Default: 60 seconds.
+    pub idle_timeout: Duration,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
-            secure_cookies: false,
+            secure_cookies: true,
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 5 * 1024 * 1024,
             server_url: API_PREFIX.to_owned(),
             shutdown: None,
+            ip_limits: Some(IpLimits::default()),
+            trusted_proxies: Vec::new(),
+            body_read_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -86,10 +119,6 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     let api = openapi(service.clone(), &options);
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
-    // Room for the multipart framing around an upload of the largest size.
-    let max_body = options
-        .max_body_bytes
-        .max(options.max_upload_bytes + 64 * 1024);
     let websocket_service = service.clone();
     let shutdown = options.shutdown.clone();
     Route::new()
@@ -101,7 +130,6 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
             get(make_sync(|_| Json(serde_json::json!({ "status": "ok" })))),
         )
         .at("/readyz", health::readyz(service.clone()))
-        .around(move |next, request| limit_body(next, request, max_body))
         .around(move |next, request| {
             let service = websocket_service.clone();
             let shutdown = shutdown.clone();
@@ -115,50 +143,12 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
                 }
             }
         })
+        // Outermost, so that WebSocket upgrades count too: per-address limits, then body
+        // limits, before anything reads the request.
+        .with(limits::RequestGuard::new(&options))
         .data(service)
-        .with(Tracing)
         .catch_all_error(error::into_json)
-}
-
-/// Refuses a body larger than `max` bytes with 413: at once when it declares its length, and
-/// after reading at most `max + 1` bytes when it streams without declaring it.
-async fn limit_body<E: Endpoint>(
-    next: Arc<E>,
-    mut request: Request,
-    max: usize,
-) -> poem::Result<Response> {
-    let too_large = || {
-        error::ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("the body is larger than {max} bytes"),
-            None,
-        )
-    };
-    let declared = request
-        .header(CONTENT_LENGTH)
-        .and_then(|length| length.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > max as u64 => return Err(too_large().into()),
-        Some(_) => {}
-        None => {
-            let mut body = Vec::new();
-            request
-                .take_body()
-                .into_async_read()
-                .take(max as u64 + 1)
-                .read_to_end(&mut body)
-                .await
-                .map_err(|error| {
-                    poem::Error::from_string(error.to_string(), StatusCode::BAD_REQUEST)
-                })?;
-            if body.len() > max {
-                return Err(too_large().into());
-            }
-            request.set_body(Body::from(body));
-        }
-    }
-    Ok(next.call(request).await?.into_response())
+        .with(logging::RequestLog)
 }
 
 /// Resolves when the server starts shutting down (never, without a shutdown signal).

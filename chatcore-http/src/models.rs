@@ -47,9 +47,11 @@ impl poem_openapi::types::Example for RegisterRequest {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
-    /// A username or an email address, in any case.
+    /// A username or an email address, in any case (at most 320 characters).
+    #[oai(validator(max_length = 320))]
     pub login: String,
-    /// The password.
+    /// The password (at most 1,024 characters).
+    #[oai(validator(max_length = 1024))]
     pub password: String,
 }
 
@@ -67,7 +69,8 @@ pub struct ChangePasswordRequest {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
 pub struct PasswordResetRequest {
-    /// A username or an email address.
+    /// A username or an email address (at most 320 characters).
+    #[oai(validator(max_length = 320))]
     pub login: String,
 }
 

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::avatars::FsAvatarStore;
+use chatcore::limits::RateLimited;
 use chatcore::users::{Role, UserRef, Username};
 use chatcore::{ChatCore, Options, Service};
 use clap::{Parser, Subcommand};
-use poem::Server;
-use poem::listener::TcpListener;
 
+use crate::limits::LimitArgs;
 use crate::{HttpOptions, app};
 
 /// A chat server: the chatcore REST API over SQLite or PostgreSQL.
@@ -54,8 +54,13 @@ pub struct Config {
     /// The largest upload accepted, in bytes.
     #[arg(long, env = "CHATCORE_MAX_UPLOAD_BYTES", default_value_t = 5 * 1024 * 1024)]
     pub max_upload_bytes: usize,
-    /// Mark the session cookie `Secure` (when served over HTTPS).
-    #[arg(long, env = "CHATCORE_SECURE_COOKIES")]
+    /// Send the session cookie without `Secure`, so that browsers also send it over plain
+    /// HTTP to hosts other than localhost (which browsers treat as secure anyway). Only for
+    /// a deployment without HTTPS.
+    #[arg(long, env = "CHATCORE_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
+    /// Accepted so that earlier command lines still start: `Secure` is the default now.
+    #[arg(long, hide = true, conflicts_with = "insecure_cookies")]
     pub secure_cookies: bool,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `chatcore=debug,info`.
     #[arg(long, env = "CHATCORE_LOG", default_value = "info")]
@@ -67,6 +72,9 @@ pub struct Config {
     /// 503 `unavailable` (while the database is down, every request waits this long).
     #[arg(long, env = "CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
     pub database_acquire_timeout_ms: u64,
+    /// Rate limits, body limits and connection timeouts.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// What `chatcore-server` does instead of serving.
@@ -205,27 +213,36 @@ pub async fn admin(
 /// # Errors
 /// When the database cannot be opened or the address cannot be bound.
 pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let service: Arc<dyn Service> = Arc::new(open_service(&config).await?);
+    let core = open_service(&config).await?;
+    let service: Arc<dyn Service> = match config.limits.rate_limits() {
+        Some(limits) => Arc::new(RateLimited::new(core, limits)),
+        None => {
+            tracing::warn!("rate limits are off (--no-rate-limits)");
+            Arc::new(core)
+        }
+    };
     let (stopping, shutdown) = tokio::sync::watch::channel(false);
-    let options = HttpOptions {
-        secure_cookies: config.secure_cookies,
+    let mut options = HttpOptions {
+        secure_cookies: !config.insecure_cookies,
         max_upload_bytes: config.max_upload_bytes,
         shutdown: Some(shutdown),
         ..HttpOptions::default()
     };
-    let listener = TcpListener::bind(config.bind);
+    config.limits.apply(&mut options);
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
     tracing::info!(bind = %config.bind, database = %redact(&config.database_url), "chatcore-server listening");
-    Server::new(listener)
-        .run_with_graceful_shutdown(
-            app(service, options),
-            async move {
-                shutdown_signal().await;
-                // Event streams end now; other requests get the grace period.
-                let _ = stopping.send(true);
-            },
-            Some(Duration::from_secs(config.shutdown_grace)),
-        )
-        .await?;
+    crate::serve(
+        listener,
+        app(service, options.clone()),
+        &options,
+        async move {
+            shutdown_signal().await;
+            // Event streams end now; other requests get the grace period.
+            let _ = stopping.send(true);
+        },
+        Duration::from_secs(config.shutdown_grace),
+    )
+    .await?;
     tracing::info!("chatcore-server stopped");
     Ok(())
 }
@@ -289,6 +306,16 @@ mod tests {
         assert_eq!(config.bind.port(), 3000);
         assert_eq!(config.command, None);
         assert_eq!(config.check(), Ok(()));
+        assert!(!config.insecure_cookies);
+        let limits = config.limits.rate_limits().unwrap();
+        assert_eq!(limits, chatcore::limits::RateLimits::default());
+        let mut options = HttpOptions::default();
+        config.limits.apply(&mut options);
+        assert_eq!(options.ip_limits, Some(crate::IpLimits::default()));
+        assert!(options.trusted_proxies.is_empty());
+        assert_eq!(options.header_read_timeout, HttpOptions::default().header_read_timeout);
+        assert_eq!(options.idle_timeout, HttpOptions::default().idle_timeout);
+        assert_eq!(options.body_read_timeout, HttpOptions::default().body_read_timeout);
     }
 
     #[test]
@@ -328,5 +355,37 @@ mod tests {
             }))
         );
         assert!(Config::try_parse_from(["chatcore-server", "admin", "grant"]).is_err());
+    }
+
+    #[test]
+    fn limits_are_set_by_flags() {
+        let config = Config::parse_from([
+            "chatcore-server",
+            "--send-rate",
+            "5/10s",
+            "--lockout",
+            "1h",
+            "--trusted-proxies",
+            "10.0.0.0/8,192.0.2.1",
+            "--ip-logins",
+            "3/m",
+            "--header-read-timeout",
+            "5s",
+        ]);
+        let limits = config.limits.rate_limits().unwrap();
+        assert_eq!(limits.sends.to_string(), "5/10s");
+        assert_eq!(limits.lockout, Duration::from_secs(3600));
+        let mut options = HttpOptions::default();
+        config.limits.apply(&mut options);
+        assert_eq!(options.trusted_proxies.len(), 2);
+        assert_eq!(options.ip_limits.unwrap().logins.to_string(), "3/1m");
+        assert_eq!(options.header_read_timeout, Duration::from_secs(5));
+
+        let off = Config::parse_from(["chatcore-server", "--no-rate-limits"]);
+        assert!(off.limits.rate_limits().is_none());
+        let mut options = HttpOptions::default();
+        off.limits.apply(&mut options);
+        assert!(options.ip_limits.is_none());
+        assert!(Config::try_parse_from(["chatcore-server", "--send-rate", "fast"]).is_err());
     }
 }

@@ -121,7 +121,8 @@ async fn auth_flow_with_bearer_and_cookie() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    assert!(!cookie.contains("Secure"));
+    // `Secure` by default (browsers treat http://localhost as secure).
+    assert!(cookie.contains("; Secure"), "{cookie}");
     let body = reply.expect(201);
     assert_eq!(body["user"]["email"], "ada@example.com");
     let token = body["session"]["token"].as_str().unwrap().to_owned();

@@ -13,6 +13,7 @@ pub mod events;
 pub mod groups;
 mod ids;
 pub mod invites;
+pub mod limits;
 pub mod messages;
 mod migration;
 pub mod moderation;

@@ -1,0 +1,264 @@
+//! Serving HTTP/1.1 connections with the timeouts that keep slow clients from holding them:
+//! a client must send each request's head within
+//! [`HttpOptions::header_read_timeout`](crate::HttpOptions::header_read_timeout) (which also
+//! closes keep-alive connections left idle that long), and a connection on which nothing is
+//! read or written for [`HttpOptions::idle_timeout`](crate::HttpOptions::idle_timeout) is
+//! closed, WebSockets included.
+//!
+//! poem's own `Server` offers only an idle timeout that any trickle of bytes resets, so a
+//! client sending one header byte every few seconds would hold a connection for ever; hyper's
+//! HTTP/1 header-read timeout closes it. HTTP/2 is left to the TLS-terminating proxy in
+//! front, which speaks HTTP/1.1 to this server.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use poem::endpoint::BoxEndpoint;
+use poem::http::uri::Scheme;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint, EndpointExt, IntoEndpoint, Response};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
+
+use crate::HttpOptions;
+
+/// Serves `app` on `listener` until `shutdown` resolves, with the connection timeouts of
+/// `options`. Then it stops accepting, lets requests in flight finish for up to `grace`, and
+/// closes what is left.
+///
+/// # Errors
+/// None so far: a failed accept (out of file descriptors, say) is logged and retried.
+pub async fn serve<E>(
+    listener: TcpListener,
+    app: E,
+    options: &HttpOptions,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> io::Result<()>
+where
+    E: IntoEndpoint,
+    E::Endpoint: 'static,
+{
+    let endpoint: Arc<BoxEndpoint<'static>> =
+        Arc::new(app.into_endpoint().map_to_response().boxed());
+    let timeouts = Timeouts {
+        header_read: options.header_read_timeout,
+        idle: options.idle_timeout,
+    };
+    let local = listener.local_addr()?;
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    connections.spawn(serve_connection(
+                        stream,
+                        local,
+                        peer,
+                        endpoint.clone(),
+                        timeouts,
+                        stopping.clone(),
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accepting a connection failed");
+                    // Out of descriptors, say: give connections a moment to close.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(finished) = connections.join_next(), if !connections.is_empty() => {
+                report(finished);
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while let Some(finished) = connections.join_next().await {
+            report(finished);
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "grace period over: closing the remaining connections"
+        );
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+fn report(finished: Result<(), tokio::task::JoinError>) {
+    if let Err(error) = finished
+        && error.is_panic()
+    {
+        tracing::error!(%error, "a connection task panicked");
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    header_read: Duration,
+    idle: Duration,
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    local: SocketAddr,
+    peer: SocketAddr,
+    endpoint: Arc<BoxEndpoint<'static>>,
+    timeouts: Timeouts,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let endpoint = endpoint.clone();
+        async move {
+            let request = poem::Request::from((
+                request,
+                LocalAddr(Addr::SocketAddr(local)),
+                RemoteAddr(Addr::SocketAddr(peer)),
+                Scheme::HTTP,
+            ));
+            let response: Response = endpoint.get_response(request).await;
+            Ok::<_, Infallible>(hyper::Response::<BoxBody<Bytes, io::Error>>::from(response))
+        }
+    });
+    let io = TokioIo::new(IdleTimeout::new(stream, timeouts.idle));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header_read)
+        .keep_alive(true);
+    let connection = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = async { let _ = stopping.wait_for(|stopping| *stopping).await; } => {
+            // Finish the request in flight, then close.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "connection closed");
+    }
+}
+
+/// A stream that fails with [`io::ErrorKind::TimedOut`] once nothing was read from or written
+/// to it for `timeout`.
+///
+/// The deadline is checked whenever the stream is polled and has nothing ready, and the
+/// connection's task is woken when it passes: hyper always has a read pending (for the next
+/// request, or for the peer closing), so an idle connection is noticed.
+struct IdleTimeout<T> {
+    inner: T,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<T> IdleTimeout<T> {
+    fn new(inner: T, timeout: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    fn active(&mut self) {
+        let next = Instant::now() + self.timeout;
+        self.deadline.as_mut().reset(next);
+    }
+
+    fn poll_idle<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the connection was idle too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleTimeout<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.active();
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.poll_idle(cx),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                this.active();
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.poll_idle(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(result) => {
+                this.active();
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.poll_idle(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => this.poll_idle(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
