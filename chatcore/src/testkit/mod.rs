@@ -255,6 +255,8 @@ macro_rules! conformance_tests {
             password_reset_is_silent_single_use_and_ends_sessions,
             verification_tokens_mark_the_account_verified,
             replacing_or_removing_an_avatar_deletes_its_images,
+            avatar_uploads_wait_in_a_bounded_queue,
+            avatar_files_are_read_when_their_turn_comes,
         );
     };
     (@expand_harness $factory:path; $($name:ident),* $(,)?) => {
