@@ -35,7 +35,8 @@ pub(crate) async fn set(inner: &Inner, caller: &Caller, upload: Upload) -> Resul
             process::probe(Cursor::new(&bytes), max_pixels)?;
             Upload::Bytes(bytes)
         }
-        Upload::File(file) => tokio::task::spawn_blocking(move || {
+        Upload::File(mut file) => tokio::task::spawn_blocking(move || {
+            file.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
             process::probe(BufReader::new(&file), max_pixels)?;
             Ok::<_, Error>(Upload::File(file))
         })
