@@ -230,8 +230,8 @@ async fn spool(body: Body, max: usize) -> ApiResult<std::fs::File> {
     let unreadable = |_| chatcore::Error::InvalidFile("the upload could not be read".into());
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
-        .map_err(chatcore::Error::internal)?
-        .map_err(chatcore::Error::internal)?;
+        .map_err(spool_failed)?
+        .map_err(spool_failed)?;
     let mut file = tokio::fs::File::from_std(file);
     let mut limited = body.into_async_read().take(max as u64 + 1);
     let written = tokio::io::copy(&mut limited, &mut file)
@@ -240,9 +240,18 @@ async fn spool(body: Body, max: usize) -> ApiResult<std::fs::File> {
     if written > max as u64 {
         return Err(chatcore::Error::PayloadTooLarge.into());
     }
-    file.flush().await.map_err(chatcore::Error::internal)?;
+    file.flush().await.map_err(spool_failed)?;
     file.seek(std::io::SeekFrom::Start(0))
         .await
-        .map_err(chatcore::Error::internal)?;
+        .map_err(spool_failed)?;
     Ok(file.into_std().await)
+}
+
+/// A failure of the server's own disk while spooling: logged here, told as `internal`.
+fn spool_failed<E>(error: E) -> chatcore::Error
+where
+    E: std::fmt::Display + Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tracing::error!(%error, "could not spool an avatar upload");
+    chatcore::Error::Internal(error.into())
 }
