@@ -34,6 +34,9 @@ run --scenario fanout --subscribers 1000 --rate "$half"
 cp "$out/fanout.json" "$out/fanout-half.json"
 "$bin/loadgen" --url "$url" --out "$out" --duration "$duration" --scenario idle \
     --connections 10000 --users 100 --server-pid "$server" >/dev/null
+# 8 clients uploading the costliest avatar inside the pixel budget; the server's peak RSS.
+"$bin/loadgen" --url "$url" --out "$out" --duration "$duration" --scenario avatar \
+    --connections 8 --server-pid "$server" >/dev/null
 python3 - "$out" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
@@ -41,11 +44,11 @@ def load(name):
     return json.loads((out / f"{name}.json").read_text())
 healthz = load("healthz")["throughput"]
 rows = ["| scenario | throughput | share of healthz | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
-for name in ["healthz", "send", "history", "chats", "login", "mixed", "login-storm", "argon2", "fanout-max", "fanout-half", "idle"]:
+for name in ["healthz", "send", "history", "chats", "login", "mixed", "login-storm", "argon2", "fanout-max", "fanout-half", "idle", "avatar"]:
     d = load(name)
     share = f"{100 * d['throughput'] / healthz:.1f}%" if d["throughput_unit"] == "req/s" else ""
     rows.append(f"| {name} | {d['throughput']:,.0f} {d['throughput_unit']} | {share} | {d['latency_ms']['p50']:.2f} | {d['latency_ms']['p99']:.2f} | {d['errors']} |")
-extras = [f"- {name}: {json.dumps(load(name)['extra'])}" for name in ["login-storm", "argon2", "fanout-max", "fanout-half", "idle"]]
+extras = [f"- {name}: {json.dumps(load(name)['extra'])}" for name in ["login-storm", "argon2", "fanout-max", "fanout-half", "idle", "avatar"]]
 (out / "summary.md").write_text("\n".join(rows) + "\n\n" + "\n".join(extras) + "\n")
 print((out / "summary.md").read_text())
 PY

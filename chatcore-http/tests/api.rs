@@ -1155,3 +1155,80 @@ async fn profile_identity_changes_need_the_current_password() {
         true
     );
 }
+
+#[tokio::test]
+async fn avatar_uploads_stream_within_the_limit_and_over_budget_images_are_refused() {
+    use chatcore::testkit::{png_header_only, sample_png};
+    use poem::Body;
+    use poem::test::{TestForm, TestFormField};
+
+    let api = Api::new().await;
+    let (token, _) = api.register("spooler").await;
+    let bearer = format!("Bearer {token}");
+    let streamed = |bytes: Vec<u8>| {
+        let pieces: Vec<Result<Vec<u8>, std::io::Error>> = bytes
+            .chunks(64 * 1024)
+            .map(|piece| Ok(piece.to_vec()))
+            .collect();
+        Body::from_bytes_stream(futures::stream::iter(pieces))
+    };
+
+    // Streamed in pieces, without a declared length: spooled and accepted.
+    let response = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .content_type("application/octet-stream")
+        .body(streamed(sample_png(120, 80)))
+        .send()
+        .await;
+    response.assert_status_is_ok();
+    let current = api.get("/api/v1/users/me", &token).await.expect(200)["avatar_url"].clone();
+    assert!(current.is_string());
+
+    // One byte over the upload limit, streamed: refused while reading.
+    let response = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .content_type("application/octet-stream")
+        .body(streamed(vec![0; 5 * 1024 * 1024 + 1]))
+        .send()
+        .await;
+    response.assert_status(StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Over the pixel budget, raw or in a form: 400 naming the limit.
+    let raw = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .content_type("image/png")
+        .body(png_header_only(4097, 4096, 2))
+        .send()
+        .await;
+    let form = api
+        .client
+        .put("/api/v1/users/me/avatar")
+        .header("authorization", bearer.clone())
+        .multipart(
+            TestForm::new().field(
+                TestFormField::bytes(png_header_only(4097, 4096, 2))
+                    .name("file")
+                    .filename("huge.png"),
+            ),
+        )
+        .send()
+        .await;
+    for response in [raw, form] {
+        response.assert_status(StatusCode::BAD_REQUEST);
+        let body: Value =
+            serde_json::from_slice(&response.0.into_body().into_bytes().await.unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_file");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("16777216 pixels"), "{message}");
+    }
+    assert_eq!(
+        api.get("/api/v1/users/me", &token).await.expect(200)["avatar_url"],
+        current
+    );
+}

@@ -86,6 +86,18 @@ pub struct Options {
     /// used only with the in-process event bus (no [`event_bus`](Options::event_bus) given),
     /// where this service must be the only one writing to its database. Default: yes.
     pub cache: bool,
+    /// The most pixels (width × height) an avatar upload may have. Larger images are refused
+    /// with [`Error::InvalidFile`], naming the limit, from their header and before any pixel
+    /// is decoded; no side may exceed 8192 pixels either. Decoding memory grows with this
+    /// (up to 4 bytes a pixel for JPEG, WebP and GIF). Default: 16,777,216 (4096×4096).
+    pub max_avatar_pixels: u64,
+    /// How many avatar uploads may wait for a processing slot (there is one per core) before
+    /// further ones are refused at once with [`Error::Unavailable`] (`Retry-After`). A waiting
+    /// upload holds no decoded image. Default: 16.
+    pub max_avatar_queue: usize,
+    /// How long an avatar upload waits for a processing slot before it is refused with
+    /// [`Error::Unavailable`]. Default: 5 seconds.
+    pub avatar_queue_timeout: std::time::Duration,
 }
 
 impl Default for Options {
@@ -107,6 +119,9 @@ impl Default for Options {
             max_avatar_bytes: 5 * 1024 * 1024,
             avatar_store: None,
             cache: true,
+            max_avatar_pixels: avatars::process::DEFAULT_MAX_PIXELS,
+            max_avatar_queue: 16,
+            avatar_queue_timeout: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -204,6 +219,26 @@ impl Options {
         self.migrate = migrate;
         self
     }
+
+    /// Sets the most pixels an avatar upload may have (see [`Options::max_avatar_pixels`]).
+    pub fn max_avatar_pixels(mut self, max: u64) -> Self {
+        self.max_avatar_pixels = max;
+        self
+    }
+
+    /// Sets how many avatar uploads may wait for a processing slot (see
+    /// [`Options::max_avatar_queue`]).
+    pub fn max_avatar_queue(mut self, max: usize) -> Self {
+        self.max_avatar_queue = max;
+        self
+    }
+
+    /// Sets how long an avatar upload waits for a processing slot (see
+    /// [`Options::avatar_queue_timeout`]).
+    pub fn avatar_queue_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.avatar_queue_timeout = timeout;
+        self
+    }
 }
 
 /// The chatcore service over a SeaORM database. Cheap to clone; clones share everything.
@@ -277,7 +312,15 @@ impl ChatCore {
         let caches = (options.cache && local_bus.is_some()).then(Caches::new);
         let inner = Arc::new(Inner {
             caches,
-            avatars: Avatars::new(avatar_store, options.max_avatar_bytes),
+            avatars: Avatars::new(
+                avatar_store,
+                avatars::AvatarLimits {
+                    max_bytes: options.max_avatar_bytes,
+                    max_pixels: options.max_avatar_pixels,
+                    max_queue: options.max_avatar_queue,
+                    queue_timeout: options.avatar_queue_timeout,
+                },
+            ),
             writer,
             db,
             tokens: TokenKeys::new(&secret, &issuer, &issuer),
@@ -420,7 +463,11 @@ impl Service for ChatCore {
     }
 
     async fn set_avatar(&self, caller: &Caller, image: Vec<u8>) -> Result<User> {
-        avatars::queries::set(&self.inner, caller, image).await
+        avatars::queries::set(&self.inner, caller, avatars::Upload::Bytes(image)).await
+    }
+
+    async fn set_avatar_file(&self, caller: &Caller, image: std::fs::File) -> Result<User> {
+        avatars::queries::set(&self.inner, caller, avatars::Upload::File(image)).await
     }
 
     async fn remove_avatar(&self, caller: &Caller) -> Result<User> {

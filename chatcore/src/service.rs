@@ -140,8 +140,39 @@ pub trait Service: Send + Sync + 'static {
     /// [`PayloadTooLarge`](crate::Error::PayloadTooLarge) for more than
     /// [`Options::max_avatar_bytes`](crate::Options::max_avatar_bytes), checked first;
     /// [`InvalidFile`](crate::Error::InvalidFile) for anything but an intact image of those
-    /// kinds, or one over 8192 pixels a side. A refused upload changes nothing.
+    /// kinds, or one over [`Options::max_avatar_pixels`](crate::Options::max_avatar_pixels)
+    /// or 8192 pixels a side (read from the header, before decoding);
+    /// [`Unavailable`](crate::Error::Unavailable) when
+    /// [`Options::max_avatar_queue`](crate::Options::max_avatar_queue) uploads already wait
+    /// for a processing slot, or none came within
+    /// [`Options::avatar_queue_timeout`](crate::Options::avatar_queue_timeout). A refused
+    /// upload changes nothing.
     async fn set_avatar(&self, caller: &Caller, image: Vec<u8>) -> Result<User>;
+
+    /// [`set_avatar`](Service::set_avatar) with the image in a file (a spooled upload, say),
+    /// read from its start. The service reads the header at once, and the rest only when a
+    /// processing slot is free, so an upload that waits for its turn holds no memory.
+    ///
+    /// The provided implementation reads the whole file, then calls
+    /// [`set_avatar`](Service::set_avatar); [`ChatCore`](crate::ChatCore) overrides it.
+    ///
+    /// # Errors
+    /// As [`set_avatar`](Service::set_avatar); [`Internal`](crate::Error::Internal) when the
+    /// file cannot be read.
+    async fn set_avatar_file(&self, caller: &Caller, image: std::fs::File) -> Result<User> {
+        let bytes = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut image = image;
+            let mut bytes = Vec::new();
+            image.seek(SeekFrom::Start(0))?;
+            image.read_to_end(&mut bytes)?;
+            Ok::<_, std::io::Error>(bytes)
+        })
+        .await
+        .map_err(crate::Error::internal)?
+        .map_err(crate::Error::internal)?;
+        self.set_avatar(caller, bytes).await
+    }
 
     /// Removes the caller's avatar, if any (idempotent), and deletes its images.
     ///

@@ -9,8 +9,10 @@
 //! Scenarios: `healthz` (the reference), `send`, `history`, `chats`, `login`, `mixed`,
 //! `fanout` (one group, K WebSocket subscribers: send-to-receive latency and deliveries per
 //! second), `login-storm` (send latency alone, then with as many connections logging in),
-//! `idle` (N idle WebSocket connections; the server's resident memory, given `--server-pid`)
-//! and `argon2` (the reference for `login`: argon2id with chatcore's parameters verifying in a
+//! `idle` (N idle WebSocket connections; the server's resident memory, given `--server-pid`),
+//! `avatar` (each connection uploads the costliest avatar inside the server's pixel budget
+//! over and over, while one more sends images just over the budget; latency of both, and the
+//! server's peak resident memory during the run, given `--server-pid`) and `argon2` (the reference for `login`: argon2id with chatcore's parameters verifying in a
 //! plain loop on every core, no server involved). Each run prints progress every second and a
 //! summary, and writes `<out>/<scenario>.json`, `<out>/<scenario>.md` and a latency plot
 //! `<out>/<scenario>.svg`.
@@ -41,6 +43,21 @@ enum Scenario {
     LoginStorm,
     Idle,
     Argon2,
+    Avatar,
+}
+
+/// The image the `avatar` scenario uploads, all at the server's pixel budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "kebab-case")]
+enum AvatarImage {
+    /// PNG, RGBA at 16 bits a sample: the most data to inflate per pixel (the default).
+    PngRgba16,
+    /// PNG, grey at 8 bits (the smallest upload for its pixel count).
+    PngGray8,
+    /// JPEG, baseline, quality 90.
+    Jpeg,
+    /// WebP, lossless.
+    Webp,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -76,6 +93,12 @@ struct Args {
     /// Where the reports go.
     #[arg(long, default_value = "target/loadgen")]
     out: PathBuf,
+    /// The server's avatar pixel budget (`Options::max_avatar_pixels`), for `avatar`.
+    #[arg(long, default_value_t = 4096 * 4096)]
+    max_pixels: u64,
+    /// What `avatar` uploads.
+    #[arg(long, value_enum, default_value_t = AvatarImage::PngRgba16)]
+    avatar_image: AvatarImage,
 }
 
 /// One signed-in user.
@@ -262,7 +285,11 @@ async fn setup(api: &Api, args: &Args) -> Vec<Worker> {
                     }
                 }
             }
-            Scenario::Fanout | Scenario::LoginStorm | Scenario::Idle | Scenario::Argon2 => {
+            Scenario::Fanout
+            | Scenario::LoginStorm
+            | Scenario::Idle
+            | Scenario::Argon2
+            | Scenario::Avatar => {
                 Vec::new()
             }
         };
@@ -645,10 +672,224 @@ async fn run_login_storm(api: Arc<Api>, args: &Args) -> Outcome {
 
 /// The resident memory of a process, in MiB, from `/proc`.
 fn rss_mib(pid: Option<u32>) -> Option<f64> {
+    proc_status_mib(pid, "VmRSS:")
+}
+
+/// A memory figure (`VmRSS:`, `VmHWM:`) of a process's `/proc/<pid>/status`, in MiB.
+fn proc_status_mib(pid: Option<u32>, field: &str) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// The image `avatar` uploads: `kind`, with as many pixels as `max_pixels` allows (width
+/// 4096 or less), mostly flat colour so that it compresses well.
+fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
+    use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
+    let width = 4096.min(max_pixels) as u32;
+    let height = (max_pixels / u64::from(width)) as u32;
+    let red = |x: u32, y: u32| x < width / 3 && y < height / 2;
+    let image = match kind {
+        AvatarImage::PngRgba16 => DynamicImage::ImageRgba16(ImageBuffer::from_fn(width, height, |x, y| {
+            if red(x, y) {
+                Rgba([56_000, 7_700, 7_700, 65_535])
+            } else {
+                Rgba([5_000, 20_000, 51_000, 65_535])
+            }
+        })),
+        AvatarImage::PngGray8 => DynamicImage::ImageLuma8(ImageBuffer::from_fn(width, height, |x, y| {
+            Luma([if red(x, y) { 90 } else { 160 }])
+        })),
+        AvatarImage::Jpeg | AvatarImage::Webp => {
+            DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
+                if red(x, y) { Rgb([220, 30, 30]) } else { Rgb([20, 80, 200]) }
+            }))
+        }
+    };
+    let format = match kind {
+        AvatarImage::PngRgba16 | AvatarImage::PngGray8 => ImageFormat::Png,
+        AvatarImage::Jpeg => ImageFormat::Jpeg,
+        AvatarImage::Webp => ImageFormat::WebP,
+    };
+    let mut bytes = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+        .unwrap();
+    (width, height, bytes)
+}
+
+/// A PNG one pixel column over the budget (refused from its header, whatever follows).
+fn over_budget_png(max_pixels: u64) -> Vec<u8> {
+    let width = 4096.min(max_pixels) as u32 + 1;
+    let height = max_pixels.div_ceil(u64::from(width) - 1) as u32;
+    let image = image::GrayImage::from_pixel(width, height, image::Luma([128]));
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(image)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .unwrap();
+    bytes
+}
+
+/// `avatar`: `--connections` users upload the costliest image inside the pixel budget back to
+/// back, raw body, while one more user sends an image just over the budget every 100 ms. The
+/// histogram is the accepted uploads'; `extra` has the refusals' latency, 503s, and the
+/// server's resident memory before and at its peak during the run (`VmHWM`, reset first).
+async fn run_avatar(api: Arc<Api>, args: &Args) -> Outcome {
+    let prefix = run_prefix();
+    let users: Vec<User> = futures::stream::iter(0..=args.connections)
+        .map(|i| api.register(&prefix, i))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let (width, height, image) = worst_avatar(args.avatar_image, args.max_pixels);
+    let over = over_budget_png(args.max_pixels);
+    eprintln!(
+        "[avatar] uploading {width}×{height} {:?} ({} bytes); over the budget: {} bytes",
+        args.avatar_image,
+        image.len(),
+        over.len()
+    );
+    let upload = |token: String, body: reqwest::Body| {
+        api.http
+            .put(format!("{}/api/v1/users/me/avatar", api.url))
+            .bearer_auth(token)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    // One upload first, so that the run measures the steady state.
+    let warm = upload(users[0].token.clone(), image.clone().into()).await.unwrap();
+    assert!(warm.status().is_success(), "warm-up upload: {}", warm.status());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The peak from here on: writing 5 to clear_refs resets VmHWM to the current RSS.
+    let reset = args
+        .server_pid
+        .map(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok());
+    let rss_before = rss_mib(args.server_pid);
+    let hwm_before = proc_status_mib(args.server_pid, "VmHWM:");
+    let stop = Arc::new(AtomicBool::new(false));
+    let unavailable = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut uploaders = Vec::new();
+    for user in users.iter().take(args.connections) {
+        let (api, stop, unavailable, image, token) = (
+            api.clone(),
+            stop.clone(),
+            unavailable.clone(),
+            image.clone(),
+            user.token.clone(),
+        );
+        uploaders.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let (mut done, mut errors) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let begun = Instant::now();
+                let response = api
+                    .http
+                    .put(format!("{}/api/v1/users/me/avatar", api.url))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/octet-stream")
+                    .body(image.clone())
+                    .send()
+                    .await;
+                let status = match response {
+                    Ok(response) => {
+                        let status = response.status();
+                        let _ = response.bytes().await;
+                        Some(status)
+                    }
+                    Err(_) => None,
+                };
+                let _ = local.record(begun.elapsed().as_micros().clamp(1, 60_000_000) as u64);
+                done += 1;
+                if status != Some(reqwest::StatusCode::OK) {
+                    errors += 1;
+                }
+                if status == Some(reqwest::StatusCode::SERVICE_UNAVAILABLE) {
+                    unavailable.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            (local, done, errors)
+        }));
+    }
+    let refusals = {
+        let (api, stop, over, token) = (
+            api.clone(),
+            stop.clone(),
+            over.clone(),
+            users[args.connections].token.clone(),
+        );
+        tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            let mut wrong = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let begun = Instant::now();
+                let response = api
+                    .http
+                    .put(format!("{}/api/v1/users/me/avatar", api.url))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/octet-stream")
+                    .body(over.clone())
+                    .send()
+                    .await;
+                let refused = match response {
+                    Ok(response) => {
+                        let status = response.status();
+                        let body = response.text().await.unwrap_or_default();
+                        status == reqwest::StatusCode::BAD_REQUEST && body.contains("invalid_file")
+                    }
+                    Err(_) => false,
+                };
+                let _ = local.record(begun.elapsed().as_micros().clamp(1, 60_000_000) as u64);
+                if !refused {
+                    wrong += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (local, wrong)
+        })
+    };
+    for second in 1..=args.duration {
+        tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
+        eprintln!(
+            "[avatar] {second:>3}s  peak RSS {:.0} MiB",
+            proc_status_mib(args.server_pid, "VmHWM:").unwrap_or(0.0)
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let (mut done, mut errors) = (0, 0);
+    for uploader in uploaders {
+        let (local, count, failed) = uploader.await.unwrap();
+        histogram.add(&local).unwrap();
+        done += count;
+        errors += failed;
+    }
+    let elapsed = started.elapsed();
+    let (refused, wrong) = refusals.await.unwrap();
+    let hwm_after = proc_status_mib(args.server_pid, "VmHWM:");
+    let mut outcome = Outcome::new((histogram, elapsed, done, errors));
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let extra = &mut outcome.extra;
+    extra.insert("image".into(), json!(format!("{:?}", args.avatar_image)));
+    extra.insert("image_pixels".into(), json!(format!("{width}x{height}")));
+    extra.insert("image_bytes".into(), json!(image.len()));
+    extra.insert("max_pixels".into(), json!(args.max_pixels));
+    extra.insert("unavailable_503".into(), json!(unavailable.load(Ordering::Relaxed)));
+    extra.insert("over_budget_count".into(), json!(refused.len()));
+    extra.insert("over_budget_not_refused".into(), json!(wrong));
+    extra.insert("over_budget_p50_ms".into(), json!(ms(refused.value_at_quantile(0.5))));
+    extra.insert("over_budget_p99_ms".into(), json!(ms(refused.value_at_quantile(0.99))));
+    extra.insert("over_budget_max_ms".into(), json!(ms(refused.max())));
+    extra.insert("server_hwm_reset".into(), json!(reset));
+    extra.insert("server_rss_before_mib".into(), json!(rss_before));
+    extra.insert("server_hwm_before_mib".into(), json!(hwm_before));
+    extra.insert("server_hwm_during_mib".into(), json!(hwm_after));
+    if let (Some(before), Some(peak)) = (rss_before, hwm_after) {
+        extra.insert("server_rss_growth_mib".into(), json!(peak - before));
+    }
+    outcome
 }
 
 /// `idle`: `--connections` WebSocket subscriptions that stay open and quiet, shared among
@@ -802,6 +1043,7 @@ async fn main() {
         Scenario::LoginStorm => run_login_storm(api, &args).await,
         Scenario::Idle => run_idle(api, &args).await,
         Scenario::Argon2 => run_argon2(&args),
+        Scenario::Avatar => run_avatar(api, &args).await,
         _ => {
             let workers = setup(&api, &args).await;
             Outcome::new(run_requests(api, workers, &args).await)

@@ -5,6 +5,7 @@ use chatcore::avatars::AvatarSize;
 use chatcore::users::{
     DisplayName, Email, Phone, ProfileUpdate, Status, User, UserProfile, UserSearch, Username,
 };
+use poem::Body;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::MaybeUndefined;
@@ -30,7 +31,7 @@ enum AvatarUpload {
     /// `multipart/form-data` with the image in field `file`.
     Form(AvatarForm),
     /// The image bytes (its format is read from the bytes, not from the content type).
-    Raw(Binary<Vec<u8>>),
+    Raw(Binary<Body>),
 }
 
 /// An avatar upload form.
@@ -153,17 +154,23 @@ impl UsersApi {
     ///
     /// `multipart/form-data` (field `file`) or the raw image. PNG, JPEG, WebP or GIF (first
     /// frame), detected from the bytes; it is oriented, cropped to a square, re-encoded at
-    /// 512 and 128 pixels with no metadata kept.
+    /// 512 and 128 pixels with no metadata kept. Images over the server's pixel budget are
+    /// refused from their header (400 `invalid_file`, naming the limit); when too many
+    /// uploads already wait for processing, 503 `unavailable` with `Retry-After`.
     #[oai(path = "/me/avatar", method = "put", operation_id = "set_avatar")]
     async fn set_avatar(&self, auth: Auth, body: AvatarUpload) -> ApiResult<Json<AvatarSet>> {
-        let bytes =
-            match body {
-                AvatarUpload::Form(form) => form.file.into_vec().await.map_err(|_| {
-                    chatcore::Error::InvalidFile("the upload could not be read".into())
-                })?,
-                AvatarUpload::Raw(bytes) => bytes.0,
-            };
-        let user = self.0.service.set_avatar(auth.caller(), bytes).await?;
+        let max = self.0.options.max_upload_bytes;
+        // The upload waits for its turn on disk, not in memory.
+        let file = match body {
+            AvatarUpload::Form(form) => {
+                if form.file.size() > max {
+                    return Err(chatcore::Error::PayloadTooLarge.into());
+                }
+                form.file.into_file().into_std().await
+            }
+            AvatarUpload::Raw(body) => spool(body.0, max).await?,
+        };
+        let user = self.0.service.set_avatar_file(auth.caller(), file).await?;
         Ok(Json(AvatarSet {
             avatar_url: user.avatar_url.clone(),
             user,
@@ -218,4 +225,37 @@ impl UsersApi {
     async fn get(&self, auth: Auth, id: Path<UserId>) -> ApiResult<Json<UserProfile>> {
         Ok(Json(self.0.service.get_user(auth.caller(), id.0).await?))
     }
+}
+
+/// Streams a raw upload into an anonymous temporary file (gone once closed), refusing it as
+/// soon as it passes `max` bytes; returns the file positioned at its start.
+async fn spool(body: Body, max: usize) -> ApiResult<std::fs::File> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    let unreadable = |_| chatcore::Error::InvalidFile("the upload could not be read".into());
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(spool_failed)?
+        .map_err(spool_failed)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut limited = body.into_async_read().take(max as u64 + 1);
+    let written = tokio::io::copy(&mut limited, &mut file)
+        .await
+        .map_err(unreadable)?;
+    if written > max as u64 {
+        return Err(chatcore::Error::PayloadTooLarge.into());
+    }
+    file.flush().await.map_err(spool_failed)?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(spool_failed)?;
+    Ok(file.into_std().await)
+}
+
+/// A failure of the server's own disk while spooling: logged here, told as `internal`.
+fn spool_failed<E>(error: E) -> chatcore::Error
+where
+    E: std::fmt::Display + Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tracing::error!(%error, "could not spool an avatar upload");
+    chatcore::Error::Internal(error.into())
 }

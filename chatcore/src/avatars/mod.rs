@@ -8,6 +8,24 @@
 //! quality 85 otherwise**. Transparency therefore survives, and photos stay small. The EXIF
 //! orientation is applied, the image is cropped to its centred square and resized (up or
 //! down) to exactly 512×512 and 128×128 pixels; no metadata of the upload survives.
+//!
+//! # Limits
+//!
+//! Processing is bounded in size, time and number, so that uploads cannot exhaust a server:
+//!
+//! - an upload over [`Options::max_avatar_bytes`](crate::Options::max_avatar_bytes) is
+//!   refused with [`Error::PayloadTooLarge`] before anything is read;
+//! - an image over [`Options::max_avatar_pixels`](crate::Options::max_avatar_pixels) (or 8192
+//!   pixels a side) is refused with [`Error::InvalidFile`], naming the limit, from its header,
+//!   before it waits for its turn and before any pixel is decoded;
+//! - images are decoded one per core, at most one full-size buffer each, reduced as early as
+//!   the format allows (PNG row by row; see `process`);
+//! - at most [`Options::max_avatar_queue`](crate::Options::max_avatar_queue) uploads wait for
+//!   a turn, each for at most
+//!   [`Options::avatar_queue_timeout`](crate::Options::avatar_queue_timeout); others get
+//!   [`Error::Unavailable`] (a transient refusal, with a retry delay).
+//!   [`Service::set_avatar_file`](crate::Service::set_avatar_file) reads a spooled upload only
+//!   when its turn comes, so waiting uploads hold no memory.
 
 pub(crate) mod entity;
 pub(crate) mod process;
@@ -18,8 +36,9 @@ mod store;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 pub(crate) use store::DbAvatarStore;
 pub use store::{AvatarStore, FsAvatarStore};
@@ -92,20 +111,62 @@ impl fmt::Debug for AvatarImage {
 pub(crate) struct Avatars {
     pub(crate) store: Arc<dyn AvatarStore>,
     pub(crate) max_bytes: usize,
-    /// Decoding takes up to [`process::MAX_DECODED_BYTES`] of memory and a core; this bounds
-    /// how many run at once, so a burst of uploads cannot exhaust either.
+    /// The most pixels an upload may have, checked from its header.
+    pub(crate) max_pixels: u64,
+    /// One permit per core: how many images are decoded at once.
     pub(crate) processing: Semaphore,
+    /// Uploads running or waiting for a [`processing`](Avatars::processing) permit: one per
+    /// core plus the queue limit. An upload that finds none left is refused at once.
+    pub(crate) admission: Semaphore,
+    /// How long an upload waits for a processing permit before it is refused.
+    pub(crate) queue_timeout: Duration,
+}
+
+/// An upload, in memory or in a file read only once its turn comes.
+pub(crate) enum Upload {
+    Bytes(Vec<u8>),
+    File(std::fs::File),
+}
+
+/// How the avatar work is bounded (from [`Options`](crate::Options)).
+pub(crate) struct AvatarLimits {
+    pub(crate) max_bytes: usize,
+    pub(crate) max_pixels: u64,
+    pub(crate) max_queue: usize,
+    pub(crate) queue_timeout: Duration,
 }
 
 impl Avatars {
-    pub(crate) fn new(store: Arc<dyn AvatarStore>, max_bytes: usize) -> Self {
+    pub(crate) fn new(store: Arc<dyn AvatarStore>, limits: AvatarLimits) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
         Avatars {
             store,
-            max_bytes,
+            max_bytes: limits.max_bytes,
+            max_pixels: limits.max_pixels,
             processing: Semaphore::new(cores),
+            admission: Semaphore::new(cores.saturating_add(limits.max_queue)),
+            queue_timeout: limits.queue_timeout,
         }
     }
+
+    /// Waits for a turn to process an image: refused at once when the queue is full, and
+    /// after [`queue_timeout`](Avatars::queue_timeout) when no turn came.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] in both cases (a transient refusal: `Retry-After`).
+    pub(crate) async fn turn(&self) -> Result<(SemaphorePermit<'_>, SemaphorePermit<'_>)> {
+        let queued = self.admission.try_acquire().map_err(|_| busy("full"))?;
+        let running = tokio::time::timeout(self.queue_timeout, self.processing.acquire())
+            .await
+            .map_err(|_| busy("timed out"))?
+            .map_err(Error::internal)?;
+        Ok((queued, running))
+    }
+}
+
+fn busy(why: &'static str) -> Error {
+    tracing::debug!(why, "avatar upload refused: the processing queue is busy");
+    Error::Unavailable(format!("avatar processing is busy (queue {why})").into())
 }
 
 #[cfg(test)]
@@ -119,6 +180,40 @@ mod tests {
         }
         let error = AvatarSize::from_pixels(256).unwrap_err();
         assert_eq!(error.field(), Some("size"));
+    }
+
+    #[tokio::test]
+    async fn turns_are_refused_when_the_queue_is_full_or_the_wait_too_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let avatars = Avatars::new(
+            Arc::new(FsAvatarStore::new(dir.path()).unwrap()),
+            AvatarLimits {
+                max_bytes: 1024,
+                max_pixels: 100,
+                max_queue: 1,
+                queue_timeout: std::time::Duration::from_millis(50),
+            },
+        );
+        let slots = avatars.processing.available_permits();
+        let turns: Vec<_> = futures::future::join_all((0..slots).map(|_| avatars.turn()))
+            .await
+            .into_iter()
+            .collect::<Result<_>>()
+            .unwrap();
+        // One may wait, and gives up after the timeout; a second one is refused at once.
+        let started = std::time::Instant::now();
+        let (waited, refused) = tokio::join!(avatars.turn(), async {
+            tokio::task::yield_now().await;
+            avatars.turn().await
+        });
+        for error in [waited.unwrap_err(), refused.unwrap_err()] {
+            assert_eq!(error.code(), "unavailable");
+            assert!(error.retry_after().is_some());
+        }
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+        // A freed slot goes to the next in line.
+        drop(turns);
+        let _turn = avatars.turn().await.unwrap();
     }
 
     #[test]

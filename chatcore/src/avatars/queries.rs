@@ -5,8 +5,10 @@ use sea_orm::{
     QueryFilter,
 };
 
+use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
+
 use super::process::{self, Processed};
-use super::{AvatarImage, AvatarSize};
+use super::{AvatarImage, AvatarSize, Upload};
 use crate::clock::now;
 use crate::core::Inner;
 use crate::sessions::Caller;
@@ -14,20 +16,41 @@ use crate::users::queries::caller_row;
 use crate::users::{User, entity as users};
 use crate::{Error, Result, UserId};
 
-pub(crate) async fn set(inner: &Inner, caller: &Caller, image: Vec<u8>) -> Result<User> {
-    if image.len() > inner.avatars.max_bytes {
+pub(crate) async fn set(inner: &Inner, caller: &Caller, upload: Upload) -> Result<User> {
+    let avatars = &inner.avatars;
+    let (max_bytes, max_pixels) = (avatars.max_bytes, avatars.max_pixels);
+    let size = match &upload {
+        Upload::Bytes(bytes) => bytes.len() as u64,
+        Upload::File(file) => file.metadata().map_err(Error::internal)?.len(),
+    };
+    if size > max_bytes as u64 {
         return Err(Error::PayloadTooLarge);
     }
     // A gone account should not cost a decode.
     caller_row(&inner.db, caller).await?;
+    // The header is read before queueing: an image over the budget is refused at once,
+    // however long the queue.
+    let upload = match upload {
+        Upload::Bytes(bytes) => {
+            process::probe(Cursor::new(&bytes), max_pixels)?;
+            Upload::Bytes(bytes)
+        }
+        Upload::File(mut file) => tokio::task::spawn_blocking(move || {
+            file.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
+            process::probe(BufReader::new(&file), max_pixels)?;
+            Ok::<_, Error>(Upload::File(file))
+        })
+        .await
+        .map_err(Error::internal)??,
+    };
     let processed = {
-        let _permit = inner
-            .avatars
-            .processing
-            .acquire()
-            .await
-            .map_err(Error::internal)?;
-        process::process_blocking(image).await?
+        let _turn = avatars.turn().await?;
+        // A file is read only now, so that waiting uploads hold no memory.
+        let bytes = match upload {
+            Upload::Bytes(bytes) => bytes,
+            Upload::File(file) => read_file(file, max_bytes).await?,
+        };
+        process::process_blocking(bytes, max_pixels).await?
     };
     let hash = processed.hash.clone();
     // Images first, then the row that points at them: a reader never finds a dangling hash.
@@ -83,6 +106,23 @@ pub(crate) async fn get(
         content_type,
         etag: format!("\"{key}\""),
     })
+}
+
+/// The whole file, from its start (it was read for its header); refused past `max` bytes.
+async fn read_file(mut file: std::fs::File, max: usize) -> Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        file.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
+        let mut bytes = Vec::new();
+        file.take(max as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(Error::internal)?;
+        if bytes.len() > max {
+            return Err(Error::PayloadTooLarge);
+        }
+        Ok(bytes)
+    })
+    .await
+    .map_err(Error::internal)?
 }
 
 async fn put_both(inner: &Inner, processed: Processed) -> Result<()> {

@@ -1,14 +1,19 @@
 //! Avatars: upload, both sizes, replacement, removal and refused uploads.
 
+use std::io::{Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
 use image::{DynamicImage, GenericImageView};
 
 use super::{Harness, TestUser, register};
 use crate::avatars::{AvatarImage, AvatarSize};
 use crate::users::UserSearch;
-use crate::{Service, UserId};
+use crate::{Error, Service, UserId};
 
 pub use crate::avatars::samples::{
-    SAMPLE_RED, png_bomb, sample_jpeg_with_orientation, sample_png, sample_transparent_png,
+    JpegCoding, JpegColor, SAMPLE_RED, corner_picture, encoded, gif_header_only, handmade_jpeg,
+    handmade_png, jpeg_header_only, png_bomb, png_header_only, sample_jpeg_with_orientation,
+    sample_png, sample_transparent_png, webp_header_only, with_orientation,
 };
 
 /// Decodes an avatar and checks its content type and size.
@@ -233,4 +238,120 @@ pub async fn bad_avatars_are_refused_and_change_nothing(service: &dyn Service) {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "not_found");
+}
+
+pub async fn avatar_uploads_wait_in_a_bounded_queue(harness: &Harness) {
+    let service = harness.service();
+    let avatars = &service.inner.avatars;
+    let frank = register(service, "avatar_frank").await;
+    let slots = avatars.processing.available_permits();
+    let places = avatars.admission.available_permits();
+    assert!(places > slots, "some uploads may wait");
+
+    // Every slot busy and the queue full: refused at once, as a transient failure.
+    let running = avatars.processing.try_acquire_many(slots as u32).unwrap();
+    let queued = avatars.admission.try_acquire_many(places as u32).unwrap();
+    let started = Instant::now();
+    let error = service
+        .set_avatar(&frank.caller, sample_png(64, 64))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "unavailable");
+    assert!(error.retry_after().is_some());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Over the pixel budget or the byte limit is told at once, not queued.
+    let started = Instant::now();
+    let error = service
+        .set_avatar(&frank.caller, png_header_only(4097, 4096, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_file");
+    assert!(error.to_string().contains("16777216 pixels"), "{error}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    let error = service
+        .set_avatar(&frank.caller, vec![0; 5 * 1024 * 1024 + 1])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "payload_too_large");
+    assert_eq!(service.get_me(&frank.caller).await.unwrap().avatar, None);
+
+    // With room in the queue, an upload waits for a slot and then goes through.
+    drop(queued);
+    let waiting = tokio::spawn({
+        let (service, caller) = (service.clone(), frank.caller.clone());
+        async move { service.set_avatar(&caller, sample_png(64, 64)).await }
+    });
+    while avatars.admission.available_permits() == places {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "no slot is free yet");
+    drop(running);
+    let me = waiting.await.unwrap().unwrap();
+    assert!(me.avatar.is_some());
+    assert_eq!(avatars.admission.available_permits(), places);
+    assert_eq!(avatars.processing.available_permits(), slots);
+}
+
+pub async fn avatar_files_are_read_when_their_turn_comes(harness: &Harness) {
+    let service = harness.service();
+    let avatars = &service.inner.avatars;
+    let gina = register(service, "avatar_gina").await;
+    let hal = register(service, "avatar_hal").await;
+
+    // From a file, the same as from bytes.
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&sample_png(90, 60)).unwrap();
+    let from_file = service
+        .set_avatar_file(&gina.caller, file)
+        .await
+        .unwrap()
+        .avatar;
+    let from_bytes = service
+        .set_avatar(&hal.caller, sample_png(90, 60))
+        .await
+        .unwrap()
+        .avatar;
+    assert!(from_file.is_some());
+    assert_eq!(from_file, from_bytes);
+
+    // The header is read at once, the rest when a slot is free: what the file holds by then
+    // is the avatar.
+    let slots = avatars.processing.available_permits();
+    let places = avatars.admission.available_permits();
+    let running = avatars.processing.try_acquire_many(slots as u32).unwrap();
+    let spooled = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(spooled.path(), sample_png(64, 64)).unwrap();
+    let waiting = tokio::spawn({
+        let (service, caller) = (service.clone(), gina.caller.clone());
+        let file = spooled.reopen().unwrap();
+        async move { service.set_avatar_file(&caller, file).await }
+    });
+    while avatars.admission.available_permits() == places {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let later = sample_png(30, 40);
+    let mut rewrite = spooled.reopen().unwrap();
+    rewrite.seek(SeekFrom::Start(0)).unwrap();
+    rewrite.write_all(&later).unwrap();
+    rewrite.set_len(later.len() as u64).unwrap();
+    drop(running);
+    let shown = waiting.await.unwrap().unwrap().avatar;
+    let expected = service
+        .set_avatar(&hal.caller, later)
+        .await
+        .unwrap()
+        .avatar;
+    assert_eq!(shown, expected);
+
+    // A file over the byte limit, or an image over the pixel budget, is refused up front.
+    let big = tempfile::tempfile().unwrap();
+    big.set_len(5 * 1024 * 1024 + 1).unwrap();
+    let error = service.set_avatar_file(&gina.caller, big).await.unwrap_err();
+    assert!(matches!(error, Error::PayloadTooLarge));
+    let mut over = tempfile::tempfile().unwrap();
+    over.write_all(&jpeg_header_only(4097, 4096)).unwrap();
+    let error = service.set_avatar_file(&gina.caller, over).await.unwrap_err();
+    assert_eq!(error.code(), "invalid_file");
+    assert_eq!(service.get_me(&gina.caller).await.unwrap().avatar, shown);
 }

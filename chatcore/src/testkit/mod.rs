@@ -258,6 +258,8 @@ macro_rules! conformance_tests {
             verification_tokens_mark_the_account_verified,
             identity_changes_need_the_password_and_unverify_the_email,
             replacing_or_removing_an_avatar_deletes_its_images,
+            avatar_uploads_wait_in_a_bounded_queue,
+            avatar_files_are_read_when_their_turn_comes,
         );
     };
     (@expand_harness $factory:path; $($name:ident),* $(,)?) => {
