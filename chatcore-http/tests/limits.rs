@@ -168,8 +168,18 @@ async fn registrations_and_confirmations_per_address_trip_and_recover() {
     let reset = json!({"token": "not a token", "new_password": "another long secret"});
     let verify = json!({"token": "not a token"});
 
-    assert_eq!(live.post("/api/v1/auth/register", register("ada"), None).await.0, 201);
-    assert_eq!(live.post("/api/v1/auth/register", register("bob"), None).await.0, 429);
+    assert_eq!(
+        live.post("/api/v1/auth/register", register("ada"), None)
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        live.post("/api/v1/auth/register", register("bob"), None)
+            .await
+            .0,
+        429
+    );
     let confirm = "/api/v1/auth/password-reset/confirm";
     assert_eq!(live.post(confirm, reset.clone(), None).await.0, 400);
     assert_eq!(live.post(confirm, reset.clone(), None).await.0, 429);
@@ -178,7 +188,12 @@ async fn registrations_and_confirmations_per_address_trip_and_recover() {
     assert_eq!(live.post(verification, verify.clone(), None).await.0, 429);
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(live.post("/api/v1/auth/register", register("bob"), None).await.0, 201);
+    assert_eq!(
+        live.post("/api/v1/auth/register", register("bob"), None)
+            .await
+            .0,
+        201
+    );
     assert_eq!(live.post(confirm, reset, None).await.0, 400);
     assert_eq!(live.post(verification, verify, None).await.0, 400);
 }
@@ -214,18 +229,54 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     // Not trusted: the header is the client's own words, and the peer is what counts.
     let direct = Live::start(service.clone(), once(Vec::new())).await;
     let path = "/api/v1/auth/login";
-    assert_eq!(direct.post(path, attempt.clone(), Some("198.51.100.1")).await.0, 401);
-    assert_eq!(direct.post(path, attempt.clone(), Some("198.51.100.2")).await.0, 429);
+    assert_eq!(
+        direct
+            .post(path, attempt.clone(), Some("198.51.100.1"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        direct
+            .post(path, attempt.clone(), Some("198.51.100.2"))
+            .await
+            .0,
+        429
+    );
 
     // Behind a trusted proxy (here the test itself, on 127.0.0.1): each client counts alone.
     let proxied = Live::start(service, once(vec!["127.0.0.1/32".parse().unwrap()])).await;
-    assert_eq!(proxied.post(path, attempt.clone(), Some("198.51.100.1")).await.0, 401);
-    assert_eq!(proxied.post(path, attempt.clone(), Some("198.51.100.2")).await.0, 401);
-    assert_eq!(proxied.post(path, attempt.clone(), Some("198.51.100.1")).await.0, 429);
+    assert_eq!(
+        proxied
+            .post(path, attempt.clone(), Some("198.51.100.1"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        proxied
+            .post(path, attempt.clone(), Some("198.51.100.2"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        proxied
+            .post(path, attempt.clone(), Some("198.51.100.1"))
+            .await
+            .0,
+        429
+    );
     // What a client prepends is ignored: the proxy's entry is the rightmost.
     let forged = "198.51.100.99, 198.51.100.2";
-    assert_eq!(proxied.post(path, attempt.clone(), Some(forged)).await.0, 429);
-    assert_eq!(proxied.post(path, attempt, Some("198.51.100.3")).await.0, 401);
+    assert_eq!(
+        proxied.post(path, attempt.clone(), Some(forged)).await.0,
+        429
+    );
+    assert_eq!(
+        proxied.post(path, attempt, Some("198.51.100.3")).await.0,
+        401
+    );
 }
 
 /// The in-process client (no peer address: no per-address limits) over a rate-limited
@@ -557,7 +608,10 @@ async fn the_session_cookie_is_secure_unless_turned_off() {
         .body_json(&json!({"username": "ada", "password": SECRET}))
         .send()
         .await;
-    let cookie = response.0.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.0.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.ends_with("; Secure"), "{cookie}");
     let token = cookie.split(';').next().unwrap().to_owned();
     let response = secure
@@ -567,7 +621,10 @@ async fn the_session_cookie_is_secure_unless_turned_off() {
         .await;
     response.assert_status(StatusCode::NO_CONTENT);
     let cleared = response.0.headers()["set-cookie"].to_str().unwrap();
-    assert!(cleared.contains("Max-Age=0") && cleared.ends_with("; Secure"), "{cleared}");
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.ends_with("; Secure"),
+        "{cleared}"
+    );
 
     let mut options = HttpOptions::default();
     options.secure_cookies = false;

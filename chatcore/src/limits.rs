@@ -6,14 +6,14 @@
 //! limits live here rather than in a transport, REST, WebSocket and any other transport over
 //! the same service share them.
 //!
-//! ```no_run
+//! ```
 //! # async fn run() -> chatcore::Result<()> {
 //! use std::sync::Arc;
 //!
 //! use chatcore::Service;
 //! use chatcore::limits::{Rate, RateLimited, RateLimits};
 //!
-//! # let db: chatcore::sea_orm::DatabaseConnection = unimplemented!();
+//! let db = chatcore::sea_orm::Database::connect("sqlite::memory:").await?;
 //! let core = chatcore::ChatCore::open(db, chatcore::Options::default()).await?;
 //! let mut limits = RateLimits::default();
 //! limits.sends = Rate::per_minute(120);
@@ -194,8 +194,13 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 /// The shortest of `1d`, `3h`, `15m`, `30s`, `250ms` that says exactly `duration`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if millis >= size && millis % size == 0 {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if millis >= size && millis.is_multiple_of(size) {
             return format!("{}{unit}", millis / size);
         }
     }
@@ -1046,6 +1051,8 @@ impl<S: Service> Service for RateLimited<S> {
 }
 
 #[cfg(test)]
+// Limits are set field by field, as code outside the crate must (the struct is non-exhaustive).
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use std::net::Ipv4Addr;
 
@@ -1101,7 +1108,11 @@ mod tests {
             Rate::new(5, Duration::from_millis(250))
         );
         for bad in ["", "60", "0/1m", "x/1m", "60/1w", "60/0s", "-1/1m"] {
-            assert_eq!(bad.parse::<Rate>().unwrap_err().code(), "invalid_input", "{bad}");
+            assert_eq!(
+                bad.parse::<Rate>().unwrap_err().code(),
+                "invalid_input",
+                "{bad}"
+            );
         }
         for rate in ["60/1m", "10/15m", "3/1h", "5/250ms", "7/1d", "2/90s"] {
             assert_eq!(rate.parse::<Rate>().unwrap().to_string(), rate);
@@ -1116,7 +1127,10 @@ mod tests {
         limiter.check(&"ada").unwrap();
         limiter.check(&"ada").unwrap();
         let wait = wait_of(limiter.check(&"ada").unwrap_err());
-        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(200), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(200),
+            "{wait:?}"
+        );
         // Another key has its own budget.
         limiter.check(&"bob").unwrap();
         std::thread::sleep(wait + Duration::from_millis(20));
@@ -1144,7 +1158,10 @@ mod tests {
         signup(&chat, "ada").await;
         signup(&chat, "bob").await;
         for _ in 0..3 {
-            let error = chat.login(login("ada", "wrong password")).await.unwrap_err();
+            let error = chat
+                .login(login("ada", "wrong password"))
+                .await
+                .unwrap_err();
             assert_eq!(error.code(), "invalid_login");
         }
         // Locked: the right password is refused too, in any spelling of the login.
@@ -1224,7 +1241,9 @@ mod tests {
                 .unwrap_err(),
         );
         wait_of(chat.unregister(&ada, SECRET).await.unwrap_err());
-        chat.change_password(&bob, SECRET, new.clone()).await.unwrap();
+        chat.change_password(&bob, SECRET, new.clone())
+            .await
+            .unwrap();
 
         tokio::time::sleep(Duration::from_millis(600)).await;
         chat.change_password(&ada, SECRET, new).await.unwrap();
@@ -1255,7 +1274,8 @@ mod tests {
         let ada = signup(&chat, "ada").await;
         let bob = signup(&chat, "bob").await;
         let direct = chat.start_direct_chat(&ada, bob.user_id()).await.unwrap();
-        let send = |text: &str| SendMessage::new(direct.chat.chat.id, MessageText::parse(text).unwrap());
+        let send =
+            |text: &str| SendMessage::new(direct.chat.chat.id, MessageText::parse(text).unwrap());
         let first = chat.send_message(&ada, send("one")).await.unwrap();
         chat.send_message(&ada, send("two")).await.unwrap();
         let wait = wait_of(chat.send_message(&ada, send("three")).await.unwrap_err());
@@ -1265,7 +1285,11 @@ mod tests {
             to_chat_id: direct.chat.chat.id,
             client_id: None,
         };
-        wait_of(chat.forward_message(&ada, forward.clone()).await.unwrap_err());
+        wait_of(
+            chat.forward_message(&ada, forward.clone())
+                .await
+                .unwrap_err(),
+        );
         // Bob has his own budget; the refused sends stored nothing.
         chat.send_message(&bob, send("hi")).await.unwrap();
         let history = chat
@@ -1298,7 +1322,11 @@ mod tests {
                 .code(),
             "invalid_file"
         );
-        wait_of(chat.set_avatar(&ada, b"not an image".to_vec()).await.unwrap_err());
+        wait_of(
+            chat.set_avatar(&ada, b"not an image".to_vec())
+                .await
+                .unwrap_err(),
+        );
 
         chat.add_contact(&ada, bob.user_id()).await.unwrap();
         wait_of(chat.block_user(&ada, bob.user_id()).await.unwrap_err());
@@ -1361,7 +1389,10 @@ mod tests {
             Password::parse(SECRET).unwrap(),
         );
         with_client(here, chat.register(plain)).await.unwrap();
-        let other = with_client(elsewhere, chat.register(register("probe5", "other@example.com")));
+        let other = with_client(
+            elsewhere,
+            chat.register(register("probe5", "other@example.com")),
+        );
         other.await.unwrap();
 
         // Profile updates count per user.
@@ -1398,7 +1429,9 @@ mod tests {
         limits.password_reset_requests = Rate::new(5, Duration::from_millis(100));
         let chat = limited(limits).await;
         for n in 0..50 {
-            chat.request_password_reset(&format!("user{n}")).await.unwrap();
+            chat.request_password_reset(&format!("user{n}"))
+                .await
+                .unwrap();
         }
         assert_eq!(chat.tracked_keys(), 50);
         tokio::time::sleep(Duration::from_millis(200)).await;
