@@ -1153,7 +1153,7 @@ mod tests {
     async fn failed_logins_lock_the_account_until_the_lockout_ends() {
         let mut limits = RateLimits::default();
         limits.login_failures = Rate::per_hour(3);
-        limits.lockout = Duration::from_millis(600);
+        limits.lockout = Duration::from_millis(1500);
         let chat = limited(limits).await;
         signup(&chat, "ada").await;
         signup(&chat, "bob").await;
@@ -1166,13 +1166,13 @@ mod tests {
         }
         // Locked: the right password is refused too, in any spelling of the login.
         let wait = wait_of(chat.login(login("ada", SECRET)).await.unwrap_err());
-        assert!(wait <= Duration::from_millis(600), "{wait:?}");
+        assert!(wait <= Duration::from_millis(1500), "{wait:?}");
         wait_of(chat.login(login(" ADA ", SECRET)).await.unwrap_err());
         // A success elsewhere changes nothing; other accounts are not affected.
         chat.login(login("bob", SECRET)).await.unwrap();
         wait_of(chat.login(login("ada", SECRET)).await.unwrap_err());
 
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(1600)).await;
         chat.login(login("ada", SECRET)).await.unwrap();
         // The failures have not refilled yet: one more wrong guess locks again at once.
         chat.login(login("ada", "wrong again")).await.unwrap_err();
@@ -1223,7 +1223,7 @@ mod tests {
     async fn wrong_current_passwords_lock_change_and_unregister() {
         let mut limits = RateLimits::default();
         limits.password_failures = Rate::per_hour(2);
-        limits.lockout = Duration::from_millis(500);
+        limits.lockout = Duration::from_millis(1000);
         let chat = limited(limits).await;
         let ada = signup(&chat, "ada").await;
         let bob = signup(&chat, "bob").await;
@@ -1245,14 +1245,14 @@ mod tests {
             .await
             .unwrap();
 
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         chat.change_password(&ada, SECRET, new).await.unwrap();
     }
 
     #[tokio::test]
     async fn reset_requests_are_limited_per_login_whether_or_not_it_exists() {
         let mut limits = RateLimits::default();
-        limits.password_reset_requests = Rate::new(2, Duration::from_millis(600));
+        limits.password_reset_requests = Rate::new(2, Duration::from_secs(4));
         let chat = limited(limits).await;
         signup(&chat, "ada").await;
         chat.request_password_reset("ada").await.unwrap();
@@ -1269,7 +1269,7 @@ mod tests {
     #[tokio::test]
     async fn sends_and_forwards_share_a_rate_per_user() {
         let mut limits = RateLimits::default();
-        limits.sends = Rate::new(2, Duration::from_millis(800));
+        limits.sends = Rate::new(2, Duration::from_secs(4));
         let chat = limited(limits).await;
         let ada = signup(&chat, "ada").await;
         let bob = signup(&chat, "bob").await;
@@ -1360,7 +1360,7 @@ mod tests {
     async fn answers_that_an_email_is_taken_are_limited_per_caller() {
         let mut limits = RateLimits::default();
         limits.taken_email_answers = Rate::per_hour(2);
-        limits.lockout = Duration::from_millis(500);
+        limits.lockout = Duration::from_millis(1000);
         let chat = limited(limits).await;
         let ada = signup(&chat, "ada").await;
         let register = |name: &str, email: &str| {
@@ -1413,7 +1413,7 @@ mod tests {
                 .unwrap_err(),
         );
 
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         with_client(here, chat.register(register("probe3", "free@example.com")))
             .await
             .unwrap();
