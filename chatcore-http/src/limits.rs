@@ -495,7 +495,7 @@ impl LimitArgs {
 
     /// Sets the HTTP options these settings cover.
     pub fn apply(&self, options: &mut HttpOptions) {
-        options.ip_limits = (!self.no_rate_limits).then(|| IpLimits {
+        options.ip_limits = (!self.no_rate_limits).then_some(IpLimits {
             logins: self.ip_logins,
             registrations: self.ip_registrations,
             password_reset_confirmations: self.ip_reset_confirmations,

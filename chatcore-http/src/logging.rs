@@ -39,11 +39,7 @@ async fn log_request<E: Endpoint>(next: &E, request: Request) -> poem::Result<Re
     let method = request.method().clone();
     // The path as this app sees it (under a `nest`, without the outer prefix).
     let path = redact_path(request.uri().path());
-    let query = request
-        .uri()
-        .query()
-        .map(redact_query)
-        .unwrap_or_default();
+    let query = request.uri().query().map(redact_query).unwrap_or_default();
     let peer = request.remote_addr().to_string();
     let span = tracing::info_span!("request", %method, %path);
     let result = next.call(request).instrument(span).await;
@@ -52,12 +48,8 @@ async fn log_request<E: Endpoint>(next: &E, request: Request) -> poem::Result<Re
         Err(error) => Some(error.status()),
     };
     let response = result.map(IntoResponse::into_response);
-    let status = status.unwrap_or_else(|| {
-        response
-            .as_ref()
-            .map(Response::status)
-            .unwrap_or_default()
-    });
+    let status =
+        status.unwrap_or_else(|| response.as_ref().map(Response::status).unwrap_or_default());
     tracing::info!(
         target: "chatcore_http::request",
         %method,
@@ -108,10 +100,7 @@ mod tests {
 
     #[test]
     fn invite_codes_leave_the_path() {
-        assert_eq!(
-            redact_path("/api/v1/invites/AbC123"),
-            "/api/v1/invites/***"
-        );
+        assert_eq!(redact_path("/api/v1/invites/AbC123"), "/api/v1/invites/***");
         assert_eq!(
             redact_path("/api/v1/invites/AbC123/accept"),
             "/api/v1/invites/***/accept"

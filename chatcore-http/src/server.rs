@@ -313,9 +313,15 @@ mod tests {
         config.limits.apply(&mut options);
         assert_eq!(options.ip_limits, Some(crate::IpLimits::default()));
         assert!(options.trusted_proxies.is_empty());
-        assert_eq!(options.header_read_timeout, HttpOptions::default().header_read_timeout);
+        assert_eq!(
+            options.header_read_timeout,
+            HttpOptions::default().header_read_timeout
+        );
         assert_eq!(options.idle_timeout, HttpOptions::default().idle_timeout);
-        assert_eq!(options.body_read_timeout, HttpOptions::default().body_read_timeout);
+        assert_eq!(
+            options.body_read_timeout,
+            HttpOptions::default().body_read_timeout
+        );
     }
 
     #[test]

@@ -124,7 +124,7 @@ fn ip_limits(change: impl FnOnce(&mut IpLimits)) -> HttpOptions {
 async fn logins_per_address_trip_and_recover() {
     let service = Arc::new(core().await);
     add_user(service.as_ref(), "ada").await;
-    let options = ip_limits(|limits| limits.logins = Rate::new(2, Duration::from_secs(1)));
+    let options = ip_limits(|limits| limits.logins = Rate::new(2, Duration::from_secs(4)));
     let live = Live::start(service, options).await;
     for _ in 0..2 {
         let (status, _) = live
@@ -147,7 +147,8 @@ async fn logins_per_address_trip_and_recover() {
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // One login every 2 s refills.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, _) = live
         .post("/api/v1/auth/login", login("ada", SECRET), None)
         .await;
@@ -158,7 +159,7 @@ async fn logins_per_address_trip_and_recover() {
 async fn registrations_and_confirmations_per_address_trip_and_recover() {
     let service = Arc::new(core().await);
     let options = ip_limits(|limits| {
-        let once = Rate::new(1, Duration::from_secs(1));
+        let once = Rate::new(1, Duration::from_secs(3));
         limits.registrations = once;
         limits.password_reset_confirmations = once;
         limits.verification_confirmations = once;
@@ -168,8 +169,18 @@ async fn registrations_and_confirmations_per_address_trip_and_recover() {
     let reset = json!({"token": "not a token", "new_password": "another long secret"});
     let verify = json!({"token": "not a token"});
 
-    assert_eq!(live.post("/api/v1/auth/register", register("ada"), None).await.0, 201);
-    assert_eq!(live.post("/api/v1/auth/register", register("bob"), None).await.0, 429);
+    assert_eq!(
+        live.post("/api/v1/auth/register", register("ada"), None)
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        live.post("/api/v1/auth/register", register("bob"), None)
+            .await
+            .0,
+        429
+    );
     let confirm = "/api/v1/auth/password-reset/confirm";
     assert_eq!(live.post(confirm, reset.clone(), None).await.0, 400);
     assert_eq!(live.post(confirm, reset.clone(), None).await.0, 429);
@@ -177,8 +188,13 @@ async fn registrations_and_confirmations_per_address_trip_and_recover() {
     assert_eq!(live.post(verification, verify.clone(), None).await.0, 400);
     assert_eq!(live.post(verification, verify.clone(), None).await.0, 429);
 
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(live.post("/api/v1/auth/register", register("bob"), None).await.0, 201);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        live.post("/api/v1/auth/register", register("bob"), None)
+            .await
+            .0,
+        201
+    );
     assert_eq!(live.post(confirm, reset, None).await.0, 400);
     assert_eq!(live.post(verification, verify, None).await.0, 400);
 }
@@ -186,7 +202,7 @@ async fn registrations_and_confirmations_per_address_trip_and_recover() {
 #[tokio::test]
 async fn every_request_counts_against_the_ceiling_per_address() {
     let service = Arc::new(core().await);
-    let options = ip_limits(|limits| limits.requests = Rate::new(3, Duration::from_millis(900)));
+    let options = ip_limits(|limits| limits.requests = Rate::new(3, Duration::from_secs(3)));
     let live = Live::start(service, options).await;
     let healthz = || live.http.get(live.url("/healthz")).send();
     for _ in 0..3 {
@@ -197,7 +213,7 @@ async fn every_request_counts_against_the_ceiling_per_address() {
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(healthz().await.unwrap().status(), 200);
 }
 
@@ -214,18 +230,54 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy() {
     // Not trusted: the header is the client's own words, and the peer is what counts.
     let direct = Live::start(service.clone(), once(Vec::new())).await;
     let path = "/api/v1/auth/login";
-    assert_eq!(direct.post(path, attempt.clone(), Some("198.51.100.1")).await.0, 401);
-    assert_eq!(direct.post(path, attempt.clone(), Some("198.51.100.2")).await.0, 429);
+    assert_eq!(
+        direct
+            .post(path, attempt.clone(), Some("198.51.100.1"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        direct
+            .post(path, attempt.clone(), Some("198.51.100.2"))
+            .await
+            .0,
+        429
+    );
 
     // Behind a trusted proxy (here the test itself, on 127.0.0.1): each client counts alone.
     let proxied = Live::start(service, once(vec!["127.0.0.1/32".parse().unwrap()])).await;
-    assert_eq!(proxied.post(path, attempt.clone(), Some("198.51.100.1")).await.0, 401);
-    assert_eq!(proxied.post(path, attempt.clone(), Some("198.51.100.2")).await.0, 401);
-    assert_eq!(proxied.post(path, attempt.clone(), Some("198.51.100.1")).await.0, 429);
+    assert_eq!(
+        proxied
+            .post(path, attempt.clone(), Some("198.51.100.1"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        proxied
+            .post(path, attempt.clone(), Some("198.51.100.2"))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        proxied
+            .post(path, attempt.clone(), Some("198.51.100.1"))
+            .await
+            .0,
+        429
+    );
     // What a client prepends is ignored: the proxy's entry is the rightmost.
     let forged = "198.51.100.99, 198.51.100.2";
-    assert_eq!(proxied.post(path, attempt.clone(), Some(forged)).await.0, 429);
-    assert_eq!(proxied.post(path, attempt, Some("198.51.100.3")).await.0, 401);
+    assert_eq!(
+        proxied.post(path, attempt.clone(), Some(forged)).await.0,
+        429
+    );
+    assert_eq!(
+        proxied.post(path, attempt, Some("198.51.100.3")).await.0,
+        401
+    );
 }
 
 /// The in-process client (no peer address: no per-address limits) over a rate-limited
@@ -254,7 +306,7 @@ async fn account_limits_answer_429_with_retry_after() {
     let mut limits = RateLimits::default();
     limits.login_failures = Rate::per_hour(2);
     limits.lockout = Duration::from_millis(800);
-    limits.sends = Rate::new(1, Duration::from_millis(900));
+    limits.sends = Rate::new(1, Duration::from_secs(3));
     let service: Arc<dyn Service> = Arc::new(RateLimited::new(core().await, limits));
     let token = add_user(service.as_ref(), "ada").await;
     let client = in_process(service, HttpOptions::default());
@@ -314,8 +366,9 @@ async fn account_limits_answer_429_with_retry_after() {
     assert_eq!(reply(send().await).await.0, 201);
     let (status, retry_after, _) = reply(send().await).await;
     assert_eq!(status, 429);
-    assert_eq!(retry_after.as_deref(), Some("1"));
-    tokio::time::sleep(Duration::from_millis(950)).await;
+    let wait: u64 = retry_after.unwrap().parse().unwrap();
+    assert!((1..=3).contains(&wait), "{wait}");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
     assert_eq!(reply(send().await).await.0, 201);
 }
 
@@ -557,7 +610,10 @@ async fn the_session_cookie_is_secure_unless_turned_off() {
         .body_json(&json!({"username": "ada", "password": SECRET}))
         .send()
         .await;
-    let cookie = response.0.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = response.0.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(cookie.ends_with("; Secure"), "{cookie}");
     let token = cookie.split(';').next().unwrap().to_owned();
     let response = secure
@@ -567,7 +623,10 @@ async fn the_session_cookie_is_secure_unless_turned_off() {
         .await;
     response.assert_status(StatusCode::NO_CONTENT);
     let cleared = response.0.headers()["set-cookie"].to_str().unwrap();
-    assert!(cleared.contains("Max-Age=0") && cleared.ends_with("; Secure"), "{cleared}");
+    assert!(
+        cleared.contains("Max-Age=0") && cleared.ends_with("; Secure"),
+        "{cleared}"
+    );
 
     let mut options = HttpOptions::default();
     options.secure_cookies = false;

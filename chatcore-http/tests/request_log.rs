@@ -27,7 +27,10 @@ async fn add_user(service: &dyn Service, name: &str) -> String {
 async fn reply(response: poem::test::TestResponse) -> (poem::http::StatusCode, Value) {
     let status = response.0.status();
     let bytes = response.0.into_body().into_bytes().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// Collects what the tracing subscriber writes.
@@ -72,7 +75,11 @@ async fn the_request_log_holds_no_tokens_or_invite_codes() {
     let service: Arc<dyn Service> = Arc::new(chatcore_sqlite::open_in_memory().await.unwrap());
     let ada = add_user(service.as_ref(), "ada").await;
     let bob = add_user(service.as_ref(), "bob").await;
-    let client = TestClient::new(app(service, HttpOptions::default()).map_to_response().boxed());
+    let client = TestClient::new(
+        app(service, HttpOptions::default())
+            .map_to_response()
+            .boxed(),
+    );
     let as_user = |token: &str| format!("Bearer {token}");
 
     let (_, group) = reply(
@@ -133,13 +140,18 @@ async fn the_request_log_holds_no_tokens_or_invite_codes() {
     drop(events);
 
     let log = captured.text();
-    assert!(!log.contains(&code), "the invite code is in the log:\n{log}");
+    assert!(
+        !log.contains(&code),
+        "the invite code is in the log:\n{log}"
+    );
     assert!(!log.contains(&bob), "a token is in the log:\n{log}");
     assert!(!log.contains(&ada), "a token is in the log:\n{log}");
     assert!(log.contains("path=/api/v1/invites/***/accept"), "{log}");
-    assert!(log.contains(&format!("path=/api/v1/chats/{chat}/invites/***")), "{log}");
+    assert!(
+        log.contains(&format!("path=/api/v1/chats/{chat}/invites/***")),
+        "{log}"
+    );
     assert!(log.contains("query=since=***&access_token=***"), "{log}");
     assert!(log.contains("status=200"), "{log}");
     assert!(log.contains("latency_ms="), "{log}");
 }
-

@@ -6,14 +6,14 @@
 //! limits live here rather than in a transport, REST, WebSocket and any other transport over
 //! the same service share them.
 //!
-//! ```no_run
+//! ```
 //! # async fn run() -> chatcore::Result<()> {
 //! use std::sync::Arc;
 //!
 //! use chatcore::Service;
 //! use chatcore::limits::{Rate, RateLimited, RateLimits};
 //!
-//! # let db: chatcore::sea_orm::DatabaseConnection = unimplemented!();
+//! let db = chatcore::sea_orm::Database::connect("sqlite::memory:").await?;
 //! let core = chatcore::ChatCore::open(db, chatcore::Options::default()).await?;
 //! let mut limits = RateLimits::default();
 //! limits.sends = Rate::per_minute(120);
@@ -194,8 +194,13 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
 /// The shortest of `1d`, `3h`, `15m`, `30s`, `250ms` that says exactly `duration`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if millis >= size && millis % size == 0 {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if millis >= size && millis.is_multiple_of(size) {
             return format!("{}{unit}", millis / size);
         }
     }
@@ -1043,9 +1048,15 @@ impl<S: Service> Service for RateLimited<S> {
     async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream> {
         self.inner.subscribe(caller, since).await
     }
+
+    async fn readiness(&self) -> crate::Readiness {
+        self.inner.readiness().await
+    }
 }
 
 #[cfg(test)]
+// Limits are set field by field, as code outside the crate must (the struct is non-exhaustive).
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use std::net::Ipv4Addr;
 
@@ -1101,7 +1112,11 @@ mod tests {
             Rate::new(5, Duration::from_millis(250))
         );
         for bad in ["", "60", "0/1m", "x/1m", "60/1w", "60/0s", "-1/1m"] {
-            assert_eq!(bad.parse::<Rate>().unwrap_err().code(), "invalid_input", "{bad}");
+            assert_eq!(
+                bad.parse::<Rate>().unwrap_err().code(),
+                "invalid_input",
+                "{bad}"
+            );
         }
         for rate in ["60/1m", "10/15m", "3/1h", "5/250ms", "7/1d", "2/90s"] {
             assert_eq!(rate.parse::<Rate>().unwrap().to_string(), rate);
@@ -1116,7 +1131,10 @@ mod tests {
         limiter.check(&"ada").unwrap();
         limiter.check(&"ada").unwrap();
         let wait = wait_of(limiter.check(&"ada").unwrap_err());
-        assert!(wait > Duration::ZERO && wait <= Duration::from_millis(200), "{wait:?}");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(200),
+            "{wait:?}"
+        );
         // Another key has its own budget.
         limiter.check(&"bob").unwrap();
         std::thread::sleep(wait + Duration::from_millis(20));
@@ -1139,23 +1157,26 @@ mod tests {
     async fn failed_logins_lock_the_account_until_the_lockout_ends() {
         let mut limits = RateLimits::default();
         limits.login_failures = Rate::per_hour(3);
-        limits.lockout = Duration::from_millis(600);
+        limits.lockout = Duration::from_millis(1500);
         let chat = limited(limits).await;
         signup(&chat, "ada").await;
         signup(&chat, "bob").await;
         for _ in 0..3 {
-            let error = chat.login(login("ada", "wrong password")).await.unwrap_err();
+            let error = chat
+                .login(login("ada", "wrong password"))
+                .await
+                .unwrap_err();
             assert_eq!(error.code(), "invalid_login");
         }
         // Locked: the right password is refused too, in any spelling of the login.
         let wait = wait_of(chat.login(login("ada", SECRET)).await.unwrap_err());
-        assert!(wait <= Duration::from_millis(600), "{wait:?}");
+        assert!(wait <= Duration::from_millis(1500), "{wait:?}");
         wait_of(chat.login(login(" ADA ", SECRET)).await.unwrap_err());
         // A success elsewhere changes nothing; other accounts are not affected.
         chat.login(login("bob", SECRET)).await.unwrap();
         wait_of(chat.login(login("ada", SECRET)).await.unwrap_err());
 
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        tokio::time::sleep(Duration::from_millis(1600)).await;
         chat.login(login("ada", SECRET)).await.unwrap();
         // The failures have not refilled yet: one more wrong guess locks again at once.
         chat.login(login("ada", "wrong again")).await.unwrap_err();
@@ -1206,7 +1227,7 @@ mod tests {
     async fn wrong_current_passwords_lock_change_and_unregister() {
         let mut limits = RateLimits::default();
         limits.password_failures = Rate::per_hour(2);
-        limits.lockout = Duration::from_millis(500);
+        limits.lockout = Duration::from_millis(1000);
         let chat = limited(limits).await;
         let ada = signup(&chat, "ada").await;
         let bob = signup(&chat, "bob").await;
@@ -1224,16 +1245,18 @@ mod tests {
                 .unwrap_err(),
         );
         wait_of(chat.unregister(&ada, SECRET).await.unwrap_err());
-        chat.change_password(&bob, SECRET, new.clone()).await.unwrap();
+        chat.change_password(&bob, SECRET, new.clone())
+            .await
+            .unwrap();
 
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         chat.change_password(&ada, SECRET, new).await.unwrap();
     }
 
     #[tokio::test]
     async fn reset_requests_are_limited_per_login_whether_or_not_it_exists() {
         let mut limits = RateLimits::default();
-        limits.password_reset_requests = Rate::new(2, Duration::from_millis(600));
+        limits.password_reset_requests = Rate::new(2, Duration::from_secs(4));
         let chat = limited(limits).await;
         signup(&chat, "ada").await;
         chat.request_password_reset("ada").await.unwrap();
@@ -1250,12 +1273,13 @@ mod tests {
     #[tokio::test]
     async fn sends_and_forwards_share_a_rate_per_user() {
         let mut limits = RateLimits::default();
-        limits.sends = Rate::new(2, Duration::from_millis(800));
+        limits.sends = Rate::new(2, Duration::from_secs(4));
         let chat = limited(limits).await;
         let ada = signup(&chat, "ada").await;
         let bob = signup(&chat, "bob").await;
         let direct = chat.start_direct_chat(&ada, bob.user_id()).await.unwrap();
-        let send = |text: &str| SendMessage::new(direct.chat.chat.id, MessageText::parse(text).unwrap());
+        let send =
+            |text: &str| SendMessage::new(direct.chat.chat.id, MessageText::parse(text).unwrap());
         let first = chat.send_message(&ada, send("one")).await.unwrap();
         chat.send_message(&ada, send("two")).await.unwrap();
         let wait = wait_of(chat.send_message(&ada, send("three")).await.unwrap_err());
@@ -1265,7 +1289,11 @@ mod tests {
             to_chat_id: direct.chat.chat.id,
             client_id: None,
         };
-        wait_of(chat.forward_message(&ada, forward.clone()).await.unwrap_err());
+        wait_of(
+            chat.forward_message(&ada, forward.clone())
+                .await
+                .unwrap_err(),
+        );
         // Bob has his own budget; the refused sends stored nothing.
         chat.send_message(&bob, send("hi")).await.unwrap();
         let history = chat
@@ -1298,7 +1326,11 @@ mod tests {
                 .code(),
             "invalid_file"
         );
-        wait_of(chat.set_avatar(&ada, b"not an image".to_vec()).await.unwrap_err());
+        wait_of(
+            chat.set_avatar(&ada, b"not an image".to_vec())
+                .await
+                .unwrap_err(),
+        );
 
         chat.add_contact(&ada, bob.user_id()).await.unwrap();
         wait_of(chat.block_user(&ada, bob.user_id()).await.unwrap_err());
@@ -1332,7 +1364,7 @@ mod tests {
     async fn answers_that_an_email_is_taken_are_limited_per_caller() {
         let mut limits = RateLimits::default();
         limits.taken_email_answers = Rate::per_hour(2);
-        limits.lockout = Duration::from_millis(500);
+        limits.lockout = Duration::from_millis(1000);
         let chat = limited(limits).await;
         let ada = signup(&chat, "ada").await;
         let register = |name: &str, email: &str| {
@@ -1361,7 +1393,10 @@ mod tests {
             Password::parse(SECRET).unwrap(),
         );
         with_client(here, chat.register(plain)).await.unwrap();
-        let other = with_client(elsewhere, chat.register(register("probe5", "other@example.com")));
+        let other = with_client(
+            elsewhere,
+            chat.register(register("probe5", "other@example.com")),
+        );
         other.await.unwrap();
 
         // Profile updates count per user.
@@ -1382,7 +1417,7 @@ mod tests {
                 .unwrap_err(),
         );
 
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
         with_client(here, chat.register(register("probe3", "free@example.com")))
             .await
             .unwrap();
@@ -1398,7 +1433,9 @@ mod tests {
         limits.password_reset_requests = Rate::new(5, Duration::from_millis(100));
         let chat = limited(limits).await;
         for n in 0..50 {
-            chat.request_password_reset(&format!("user{n}")).await.unwrap();
+            chat.request_password_reset(&format!("user{n}"))
+                .await
+                .unwrap();
         }
         assert_eq!(chat.tracked_keys(), 50);
         tokio::time::sleep(Duration::from_millis(200)).await;
