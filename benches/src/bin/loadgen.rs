@@ -289,9 +289,7 @@ async fn setup(api: &Api, args: &Args) -> Vec<Worker> {
             | Scenario::LoginStorm
             | Scenario::Idle
             | Scenario::Argon2
-            | Scenario::Avatar => {
-                Vec::new()
-            }
+            | Scenario::Avatar => Vec::new(),
         };
         workers.push(Worker { requests });
     }
@@ -691,19 +689,27 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
     let height = (max_pixels / u64::from(width)) as u32;
     let red = |x: u32, y: u32| x < width / 3 && y < height / 2;
     let image = match kind {
-        AvatarImage::PngRgba16 => DynamicImage::ImageRgba16(ImageBuffer::from_fn(width, height, |x, y| {
-            if red(x, y) {
-                Rgba([56_000, 7_700, 7_700, 65_535])
-            } else {
-                Rgba([5_000, 20_000, 51_000, 65_535])
-            }
-        })),
-        AvatarImage::PngGray8 => DynamicImage::ImageLuma8(ImageBuffer::from_fn(width, height, |x, y| {
-            Luma([if red(x, y) { 90 } else { 160 }])
-        })),
+        AvatarImage::PngRgba16 => {
+            DynamicImage::ImageRgba16(ImageBuffer::from_fn(width, height, |x, y| {
+                if red(x, y) {
+                    Rgba([56_000, 7_700, 7_700, 65_535])
+                } else {
+                    Rgba([5_000, 20_000, 51_000, 65_535])
+                }
+            }))
+        }
+        AvatarImage::PngGray8 => {
+            DynamicImage::ImageLuma8(ImageBuffer::from_fn(width, height, |x, y| {
+                Luma([if red(x, y) { 90 } else { 160 }])
+            }))
+        }
         AvatarImage::Jpeg | AvatarImage::Webp => {
             DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
-                if red(x, y) { Rgb([220, 30, 30]) } else { Rgb([20, 80, 200]) }
+                if red(x, y) {
+                    Rgb([220, 30, 30])
+                } else {
+                    Rgb([20, 80, 200])
+                }
             }))
         }
     };
@@ -726,7 +732,10 @@ fn over_budget_png(max_pixels: u64) -> Vec<u8> {
     let image = image::GrayImage::from_pixel(width, height, image::Luma([128]));
     let mut bytes = Vec::new();
     image::DynamicImage::ImageLuma8(image)
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .unwrap();
     bytes
 }
@@ -759,8 +768,14 @@ async fn run_avatar(api: Arc<Api>, args: &Args) -> Outcome {
             .send()
     };
     // One upload first, so that the run measures the steady state.
-    let warm = upload(users[0].token.clone(), image.clone().into()).await.unwrap();
-    assert!(warm.status().is_success(), "warm-up upload: {}", warm.status());
+    let warm = upload(users[0].token.clone(), image.clone().into())
+        .await
+        .unwrap();
+    assert!(
+        warm.status().is_success(),
+        "warm-up upload: {}",
+        warm.status()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The peak from here on: writing 5 to clear_refs resets VmHWM to the current RSS.
     let reset = args
@@ -876,11 +891,20 @@ async fn run_avatar(api: Arc<Api>, args: &Args) -> Outcome {
     extra.insert("image_pixels".into(), json!(format!("{width}x{height}")));
     extra.insert("image_bytes".into(), json!(image.len()));
     extra.insert("max_pixels".into(), json!(args.max_pixels));
-    extra.insert("unavailable_503".into(), json!(unavailable.load(Ordering::Relaxed)));
+    extra.insert(
+        "unavailable_503".into(),
+        json!(unavailable.load(Ordering::Relaxed)),
+    );
     extra.insert("over_budget_count".into(), json!(refused.len()));
     extra.insert("over_budget_not_refused".into(), json!(wrong));
-    extra.insert("over_budget_p50_ms".into(), json!(ms(refused.value_at_quantile(0.5))));
-    extra.insert("over_budget_p99_ms".into(), json!(ms(refused.value_at_quantile(0.99))));
+    extra.insert(
+        "over_budget_p50_ms".into(),
+        json!(ms(refused.value_at_quantile(0.5))),
+    );
+    extra.insert(
+        "over_budget_p99_ms".into(),
+        json!(ms(refused.value_at_quantile(0.99))),
+    );
     extra.insert("over_budget_max_ms".into(), json!(ms(refused.max())));
     extra.insert("server_hwm_reset".into(), json!(reset));
     extra.insert("server_rss_before_mib".into(), json!(rss_before));

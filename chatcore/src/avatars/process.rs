@@ -203,7 +203,8 @@ fn decode_png(bytes: &[u8], max_pixels: u64) -> Result<(DynamicImage, Orientatio
     let budget = usize::try_from(max_pixels.saturating_mul(4))
         .unwrap_or(usize::MAX)
         .saturating_add(16 << 20);
-    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: budget });
+    let mut decoder =
+        png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: budget });
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     decoder.set_ignore_text_chunk(true);
     decoder.set_ignore_iccp_chunk(true);
@@ -450,9 +451,9 @@ fn read_up_to<R: Read>(reader: &mut R, buffer: &mut [u8]) -> std::io::Result<usi
 
 fn supported_format(start: &[u8]) -> Result<ImageFormat> {
     match image::guess_format(start) {
-        Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif)) => {
-            Ok(format)
-        }
+        Ok(
+            format @ (ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP | ImageFormat::Gif),
+        ) => Ok(format),
         _ => Err(Error::InvalidFile(
             "not a PNG, JPEG, WebP or GIF image".into(),
         )),
@@ -464,8 +465,7 @@ fn within_budget(width: u32, height: u32, max_pixels: u64) -> Result<()> {
     if width == 0 || height == 0 {
         return Err(Error::InvalidFile("the image is empty".into()));
     }
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > max_pixels
-    {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > max_pixels {
         return Err(Error::InvalidFile(
             format!(
                 "the image is too large: {width}×{height} pixels; at most {max_pixels} pixels \
@@ -627,16 +627,22 @@ mod tests {
     fn assert_red_corner(image: &DynamicImage, corner: Corner, turned: bool, what: &str) {
         for other in CORNERS {
             let red = red_from(image, other, 0.05, 0.05);
-            let expected = matches!((other, corner),
+            let expected = matches!(
+                (other, corner),
                 (Corner::TopLeft, Corner::TopLeft)
-                | (Corner::TopRight, Corner::TopRight)
-                | (Corner::BottomRight, Corner::BottomRight)
-                | (Corner::BottomLeft, Corner::BottomLeft));
+                    | (Corner::TopRight, Corner::TopRight)
+                    | (Corner::BottomRight, Corner::BottomRight)
+                    | (Corner::BottomLeft, Corner::BottomLeft)
+            );
             assert_eq!(red, expected, "{what}: corner {other:?}");
         }
         // The centred square of 240×160 keeps x in 40..200: red is x < 40 of 160, y < 80.
         assert_eq!(red_from(image, corner, 0.4, 0.1), turned, "{what}: along x");
-        assert_eq!(red_from(image, corner, 0.1, 0.4), !turned, "{what}: along y");
+        assert_eq!(
+            red_from(image, corner, 0.1, 0.4),
+            !turned,
+            "{what}: along y"
+        );
         assert!(!red_from(image, corner, 0.6, 0.6), "{what}: the middle");
     }
 
@@ -757,8 +763,9 @@ mod tests {
     #[test]
     fn png_in_16_bits_grey_palette_free_and_interlaced_layouts() {
         let picture = corner_picture(240, 160);
-        let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> =
-            ImageBuffer::from_fn(240, 160, |x, y| Rgb(picture.get_pixel(x, y).0.map(|v| u16::from(v) * 257)));
+        let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(240, 160, |x, y| {
+            Rgb(picture.get_pixel(x, y).0.map(|v| u16::from(v) * 257))
+        });
         let png16 = encoded(DynamicImage::ImageRgb16(rgb16), ImageFormat::Png);
         assert_red_corner(&large(&png16), Corner::TopLeft, false, "rgb16");
         // 16-bit with alpha: transparency survives the cut to 8 bits.
@@ -782,18 +789,29 @@ mod tests {
         let image = large(&grey);
         assert!(image.get_pixel(10, 10).0[0] < 10 && image.get_pixel(500, 10).0[0] > 245);
         // Interlaced (Adam7), 8 and 16 bits, RGB and grey with alpha.
-        let interlaced = handmade_png(240, 160, 2, 8, true, |x, y| picture.get_pixel(x, y).0.to_vec());
+        let interlaced = handmade_png(240, 160, 2, 8, true, |x, y| {
+            picture.get_pixel(x, y).0.to_vec()
+        });
         assert_red_corner(&large(&interlaced), Corner::TopLeft, false, "adam7 rgb8");
         let interlaced = handmade_png(240, 160, 2, 16, true, |x, y| {
-            picture.get_pixel(x, y).0.iter().flat_map(|&v| [v, v]).collect()
+            picture
+                .get_pixel(x, y)
+                .0
+                .iter()
+                .flat_map(|&v| [v, v])
+                .collect()
         });
         assert_red_corner(&large(&interlaced), Corner::TopLeft, false, "adam7 rgb16");
-        let interlaced = handmade_png(240, 160, 4, 8, true, |x, _| vec![200, if x < 120 { 0 } else { 255 }]);
+        let interlaced = handmade_png(240, 160, 4, 8, true, |x, _| {
+            vec![200, if x < 120 { 0 } else { 255 }]
+        });
         let image = decoded(&process(&interlaced, BUDGET).unwrap().large);
         assert_eq!(image.get_pixel(10, 256).0[3], 0);
         assert_eq!(image.get_pixel(500, 256).0[3], 255);
         // The same stored non-interlaced by hand.
-        let plain = handmade_png(240, 160, 2, 8, false, |x, y| picture.get_pixel(x, y).0.to_vec());
+        let plain = handmade_png(240, 160, 2, 8, false, |x, y| {
+            picture.get_pixel(x, y).0.to_vec()
+        });
         assert_red_corner(&large(&plain), Corner::TopLeft, false, "plain rgb8");
     }
 
@@ -902,23 +920,62 @@ mod tests {
     fn truncated_files_are_refused_or_decoded_and_never_panic() {
         let picture = corner_picture(240, 160);
         let pixel = |x: u32, y: u32| picture.get_pixel(x, y).0;
-        let rgba16: ImageBuffer<Rgba<u16>, Vec<u16>> =
-            ImageBuffer::from_fn(240, 160, |x, y| Rgba([x as u16 * 200, y as u16 * 300, 7, 60_000]));
+        let rgba16: ImageBuffer<Rgba<u16>, Vec<u16>> = ImageBuffer::from_fn(240, 160, |x, y| {
+            Rgba([x as u16 * 200, y as u16 * 300, 7, 60_000])
+        });
         let samples = [
-            ("png", encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::Png)),
-            ("png16", encoded(DynamicImage::ImageRgba16(rgba16), ImageFormat::Png)),
-            ("adam7", handmade_png(240, 160, 2, 8, true, |x, y| pixel(x, y).to_vec())),
-            ("jpeg", encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::Jpeg)),
-            ("baseline", handmade_jpeg(240, 160, JpegCoding::Baseline, JpegColor::YCbCr, pixel)),
-            ("progressive", handmade_jpeg(240, 160, JpegCoding::Progressive, JpegColor::YCbCr, pixel)),
-            ("cmyk", handmade_jpeg(240, 160, JpegCoding::Progressive, JpegColor::Cmyk, pixel)),
-            ("webp", encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::WebP)),
-            ("gif", encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::Gif)),
+            (
+                "png",
+                encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::Png),
+            ),
+            (
+                "png16",
+                encoded(DynamicImage::ImageRgba16(rgba16), ImageFormat::Png),
+            ),
+            (
+                "adam7",
+                handmade_png(240, 160, 2, 8, true, |x, y| pixel(x, y).to_vec()),
+            ),
+            (
+                "jpeg",
+                encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::Jpeg),
+            ),
+            (
+                "baseline",
+                handmade_jpeg(240, 160, JpegCoding::Baseline, JpegColor::YCbCr, pixel),
+            ),
+            (
+                "progressive",
+                handmade_jpeg(240, 160, JpegCoding::Progressive, JpegColor::YCbCr, pixel),
+            ),
+            (
+                "cmyk",
+                handmade_jpeg(240, 160, JpegCoding::Progressive, JpegColor::Cmyk, pixel),
+            ),
+            (
+                "webp",
+                encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::WebP),
+            ),
+            (
+                "gif",
+                encoded(DynamicImage::ImageRgb8(picture.clone()), ImageFormat::Gif),
+            ),
         ];
         for (what, bytes) in samples {
             large(&bytes);
             let len = bytes.len();
-            let mut cuts = vec![1, 8, 16, 30, 60, len / 4, len / 3, len / 2, 3 * len / 4, len - 2];
+            let mut cuts = vec![
+                1,
+                8,
+                16,
+                30,
+                60,
+                len / 4,
+                len / 3,
+                len / 2,
+                3 * len / 4,
+                len - 2,
+            ];
             cuts.retain(|&cut| cut < len);
             for cut in cuts {
                 match process(&bytes[..cut], BUDGET) {
@@ -926,7 +983,10 @@ mod tests {
                         assert_eq!(decoded(&processed.large).dimensions(), (512, 512));
                     }
                     Err(Error::InvalidFile(message)) => {
-                        assert_ne!(message, "the image could not be decoded", "{what} at {cut}: a decoder panicked");
+                        assert_ne!(
+                            message, "the image could not be decoded",
+                            "{what} at {cut}: a decoder panicked"
+                        );
                     }
                     Err(other) => panic!("{what} at {cut}: {other:?}"),
                 }
@@ -958,7 +1018,9 @@ mod tests {
         // 2050×2048: the square starts at column 1 and halves to 1024; columns alternate
         // 200 and 0 from there, so every 2×2 block averages 100.
         let mut reducer = Reducer::new(2050, 2048, 1).unwrap();
-        let row: Vec<u8> = (0..2050).map(|x| if x % 2 == 1 { 200 } else { 0 }).collect();
+        let row: Vec<u8> = (0..2050)
+            .map(|x| if x % 2 == 1 { 200 } else { 0 })
+            .collect();
         while reducer.wants_more() {
             reducer.push(&row).unwrap();
         }
@@ -967,7 +1029,9 @@ mod tests {
         assert!(image.as_bytes().iter().all(|&v| v == 100));
         // An odd side leaves a last column and row of half blocks, averaged on their own.
         let mut reducer = Reducer::new(2049, 2049, 2).unwrap();
-        let row: Vec<u8> = (0..2049).flat_map(|x| [if x == 2048 { 250 } else { 10 }, 255]).collect();
+        let row: Vec<u8> = (0..2049)
+            .flat_map(|x| [if x == 2048 { 250 } else { 10 }, 255])
+            .collect();
         while reducer.wants_more() {
             reducer.push(&row).unwrap();
         }

@@ -148,7 +148,7 @@ pub fn handmade_jpeg(
     color: JpegColor,
     pixel: impl Fn(u32, u32) -> [u8; 3],
 ) -> Vec<u8> {
-    assert!(width % 8 == 0 && height % 8 == 0 && width > 0 && height > 0);
+    assert!(width.is_multiple_of(8) && height.is_multiple_of(8) && width > 0 && height > 0);
     let components: usize = match color {
         JpegColor::Gray => 1,
         JpegColor::YCbCr => 3,

@@ -337,21 +337,23 @@ pub async fn avatar_files_are_read_when_their_turn_comes(harness: &Harness) {
     rewrite.set_len(later.len() as u64).unwrap();
     drop(running);
     let shown = waiting.await.unwrap().unwrap().avatar;
-    let expected = service
-        .set_avatar(&hal.caller, later)
-        .await
-        .unwrap()
-        .avatar;
+    let expected = service.set_avatar(&hal.caller, later).await.unwrap().avatar;
     assert_eq!(shown, expected);
 
     // A file over the byte limit, or an image over the pixel budget, is refused up front.
     let big = tempfile::tempfile().unwrap();
     big.set_len(5 * 1024 * 1024 + 1).unwrap();
-    let error = service.set_avatar_file(&gina.caller, big).await.unwrap_err();
+    let error = service
+        .set_avatar_file(&gina.caller, big)
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::PayloadTooLarge));
     let mut over = tempfile::tempfile().unwrap();
     over.write_all(&jpeg_header_only(4097, 4096)).unwrap();
-    let error = service.set_avatar_file(&gina.caller, over).await.unwrap_err();
+    let error = service
+        .set_avatar_file(&gina.caller, over)
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "invalid_file");
     assert_eq!(service.get_me(&gina.caller).await.unwrap().avatar, shown);
 }
