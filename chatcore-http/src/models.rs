@@ -1,6 +1,10 @@
 //! Request bodies and list pages. Response bodies are chatcore's own types (their OpenAPI
 //! schemas come with chatcore's `openapi` feature); requests arrive as plain JSON and are
 //! parsed into chatcore's validated types at this boundary.
+//!
+//! One rule for absent values: a response leaves out a field that has no value (never
+//! `null`); a request leaves out a field to leave it unset, and sends `null` only where the
+//! schema says `nullable` (to clear a profile field).
 
 use chatcore::chats::ChatListItem;
 use chatcore::contacts::ListedUser;
@@ -10,7 +14,22 @@ use chatcore::users::UserProfile;
 use chatcore::{ChatId, MessageId, Page, UserId};
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult};
+use serde_json::Value;
+
+/// An optional request field: absent is `None`; `null` is refused, as the schema (not
+/// nullable) says.
+pub(crate) fn present<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<Option<T>> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Err(ParseError::custom(
+            "null is not a value here: leave the field out instead",
+        )),
+        Some(value) => T::parse_from_json(Some(value))
+            .map(Some)
+            .map_err(ParseError::propagate),
+    }
+}
 
 /// Creates an account.
 #[derive(Debug, Object)]
@@ -21,12 +40,16 @@ pub struct RegisterRequest {
     /// 8 to 1,024 bytes, not one of the most common leaked passwords.
     pub password: String,
     /// An email address, unique; can be used to log in.
+    #[oai(deserialize_with = "present")]
     pub email: Option<String>,
     /// A display name.
+    #[oai(deserialize_with = "present")]
     pub display_name: Option<String>,
     /// A phone number.
+    #[oai(deserialize_with = "present")]
     pub phone: Option<String>,
     /// A status line.
+    #[oai(deserialize_with = "present")]
     pub status: Option<String>,
 }
 
@@ -94,14 +117,19 @@ pub struct VerificationConfirm {
 #[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// A new username.
+    #[oai(deserialize_with = "present")]
     pub username: Option<String>,
     /// A new email, or `null` to remove it.
+    #[oai(nullable)]
     pub email: MaybeUndefined<String>,
     /// A new display name, or `null`.
+    #[oai(nullable)]
     pub display_name: MaybeUndefined<String>,
     /// A new status line, or `null`.
+    #[oai(nullable)]
     pub status: MaybeUndefined<String>,
     /// A new phone number, or `null`.
+    #[oai(nullable)]
     pub phone: MaybeUndefined<String>,
 }
 
@@ -128,9 +156,10 @@ pub struct CreateGroupRequest {
     /// 1 to 128 characters.
     pub title: String,
     /// The first members besides the caller.
-    #[oai(default)]
-    pub members: Vec<UserId>,
+    #[oai(deserialize_with = "present")]
+    pub members: Option<Vec<UserId>>,
     /// Which messages members see (default `since_join`).
+    #[oai(deserialize_with = "present")]
     pub history: Option<HistoryVisibility>,
 }
 
@@ -149,8 +178,10 @@ pub struct ReportRequest {
     /// Why.
     pub reason: ReportReason,
     /// A message of the chat, if the report is about one.
+    #[oai(deserialize_with = "present")]
     pub message_id: Option<MessageId>,
     /// A note for the moderators (at most 1,000 characters).
+    #[oai(deserialize_with = "present")]
     pub note: Option<String>,
 }
 
@@ -175,8 +206,10 @@ pub struct RolePatch {
 #[oai(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// When it stops working (RFC 3339); absent for never.
+    #[oai(deserialize_with = "present")]
     pub expires_at: Option<DateTime<Utc>>,
     /// How many people may join with it; absent for no limit.
+    #[oai(deserialize_with = "present")]
     pub max_uses: Option<u32>,
 }
 
@@ -187,9 +220,11 @@ pub struct SendRequest {
     /// 1 to 4,096 characters, not blank.
     pub text: String,
     /// A message of the same chat this one answers.
+    #[oai(deserialize_with = "present")]
     pub reply_to: Option<MessageId>,
     /// An idempotency key (1 to 64 printable ASCII characters): sending again with it
     /// returns the first message.
+    #[oai(deserialize_with = "present")]
     pub client_id: Option<String>,
 }
 
@@ -218,6 +253,7 @@ pub struct ForwardRequest {
     /// The chat to forward it to.
     pub to_chat_id: ChatId,
     /// An idempotency key in the target chat.
+    #[oai(deserialize_with = "present")]
     pub client_id: Option<String>,
 }
 
@@ -234,6 +270,7 @@ pub struct ReadRequest {
 #[oai(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// What was done.
+    #[oai(deserialize_with = "present")]
     pub resolution: Option<String>,
 }
 
@@ -241,6 +278,7 @@ macro_rules! page_type {
     ($(#[$doc:meta])* $name:ident, $item:ty) => {
         $(#[$doc])*
         #[derive(Debug, Object)]
+        #[oai(skip_serializing_if_is_none)]
         pub struct $name {
             /// The items on this page.
             pub items: Vec<$item>,

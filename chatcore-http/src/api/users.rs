@@ -42,6 +42,7 @@ struct AvatarForm {
 
 /// Where the new avatar is served.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 struct AvatarSet {
     /// The avatar URL (add `&size=128` for the small one).
     avatar_url: Option<String>,
@@ -147,8 +148,9 @@ impl UsersApi {
 
     /// Upload my avatar
     ///
-    /// `multipart/form-data` (field `file`) or the raw image. PNG, JPEG, WebP or GIF (first
-    /// frame), detected from the bytes; it is oriented, cropped to a square, re-encoded at
+    /// `multipart/form-data` with the image in field `file` (the raw image as an
+    /// `application/octet-stream` body is taken too). PNG, JPEG, WebP or GIF (first frame),
+    /// detected from the bytes; it is oriented, cropped to a square, re-encoded at
     /// 512 and 128 pixels with no metadata kept.
     #[oai(path = "/me/avatar", method = "put", operation_id = "set_avatar")]
     async fn set_avatar(&self, auth: Auth, body: AvatarUpload) -> ApiResult<Json<AvatarSet>> {

@@ -59,7 +59,11 @@ pub enum UserRef {
 
 /// The signed-in user's own account, with its private fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct User {
     /// The user's id.
     pub id: UserId,
@@ -94,7 +98,11 @@ pub struct User {
 
 /// What anyone signed in may see of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct UserProfile {
     /// The user's id.
     pub id: UserId,
@@ -164,7 +172,11 @@ pub struct Login {
 
 /// A new account or login: the user and their new session.
 #[derive(Clone, Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Authenticated {
     /// The account.
     pub user: User,
