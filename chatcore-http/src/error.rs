@@ -195,7 +195,12 @@ pub(crate) async fn into_json(error: poem::Error) -> Response {
         }
         _ => ("invalid_input", error.to_string()),
     };
-    let mut response = ApiError::new(status, code, message, None).into_response();
+    // A field that poem-openapi refused names itself: "field `title` verification failed".
+    let field = message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(field, _)| field.to_owned());
+    let mut response = ApiError::new(status, code, message, field.as_deref()).into_response();
     // Statuses without a variant of their own (405, 411, ...) keep their status.
     response.set_status(status);
     response

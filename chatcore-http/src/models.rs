@@ -31,25 +31,56 @@ pub(crate) fn present<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<Opt
     }
 }
 
+/// A string field, and only a string (poem-openapi would take `5` or `true` as text).
+pub(crate) fn text(value: Option<Value>) -> ParseResult<String> {
+    match value {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(ParseError::expected_type(other)),
+        None => Err(ParseError::expected_type(Value::Null)),
+    }
+}
+
+/// An optional string field: absent is `None`; `null` and non-strings are refused.
+pub(crate) fn optional_text(value: Option<Value>) -> ParseResult<Option<String>> {
+    match value {
+        None => Ok(None),
+        value => text(value).map(Some).map_err(ParseError::propagate),
+    }
+}
+
+/// A string field that `null` clears.
+pub(crate) fn nullable_text(value: Option<Value>) -> ParseResult<MaybeUndefined<String>> {
+    match value {
+        None => Ok(MaybeUndefined::Undefined),
+        Some(Value::Null) => Ok(MaybeUndefined::Null),
+        value => text(value)
+            .map(MaybeUndefined::Value)
+            .map_err(ParseError::propagate),
+    }
+}
+
 /// Creates an account.
 #[derive(Debug, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 32 characters: letters, digits, `_`, `.` and `-`; unique in any case.
+    #[oai(deserialize_with = "text")]
     pub username: String,
     /// 8 to 1,024 bytes, not one of the most common leaked passwords.
+    // chatcore counts bytes; the schema counts characters: both hold.
+    #[oai(deserialize_with = "text", validator(min_length = 8))]
     pub password: String,
     /// An email address, unique; can be used to log in.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub email: Option<String>,
     /// A display name.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub display_name: Option<String>,
     /// A phone number.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub phone: Option<String>,
     /// A status line.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub status: Option<String>,
 }
 
@@ -71,8 +102,10 @@ impl poem_openapi::types::Example for RegisterRequest {
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     /// A username or an email address, in any case.
+    #[oai(deserialize_with = "text")]
     pub login: String,
     /// The password.
+    #[oai(deserialize_with = "text")]
     pub password: String,
 }
 
@@ -81,8 +114,11 @@ pub struct LoginRequest {
 #[oai(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
+    #[oai(deserialize_with = "text")]
     pub current_password: String,
     /// The new password.
+    // chatcore counts bytes; the schema counts characters: both hold.
+    #[oai(deserialize_with = "text", validator(min_length = 8))]
     pub new_password: String,
 }
 
@@ -91,6 +127,7 @@ pub struct ChangePasswordRequest {
 #[oai(deny_unknown_fields)]
 pub struct PasswordResetRequest {
     /// A username or an email address.
+    #[oai(deserialize_with = "text")]
     pub login: String,
 }
 
@@ -99,8 +136,11 @@ pub struct PasswordResetRequest {
 #[oai(deny_unknown_fields)]
 pub struct PasswordResetConfirm {
     /// The token that was delivered.
+    #[oai(deserialize_with = "text")]
     pub token: String,
     /// The new password.
+    // chatcore counts bytes; the schema counts characters: both hold.
+    #[oai(deserialize_with = "text", validator(min_length = 8))]
     pub new_password: String,
 }
 
@@ -109,6 +149,7 @@ pub struct PasswordResetConfirm {
 #[oai(deny_unknown_fields)]
 pub struct VerificationConfirm {
     /// The token that was delivered.
+    #[oai(deserialize_with = "text")]
     pub token: String,
 }
 
@@ -117,19 +158,19 @@ pub struct VerificationConfirm {
 #[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// A new username.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub username: Option<String>,
     /// A new email, or `null` to remove it.
-    #[oai(nullable)]
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub email: MaybeUndefined<String>,
     /// A new display name, or `null`.
-    #[oai(nullable)]
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub display_name: MaybeUndefined<String>,
     /// A new status line, or `null`.
-    #[oai(nullable)]
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub status: MaybeUndefined<String>,
     /// A new phone number, or `null`.
-    #[oai(nullable)]
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub phone: MaybeUndefined<String>,
 }
 
@@ -138,6 +179,7 @@ pub struct ProfilePatch {
 #[oai(deny_unknown_fields)]
 pub struct UnregisterRequest {
     /// The current password.
+    #[oai(deserialize_with = "text")]
     pub password: String,
 }
 
@@ -154,6 +196,7 @@ pub struct StartDirectRequest {
 #[oai(deny_unknown_fields)]
 pub struct CreateGroupRequest {
     /// 1 to 128 characters.
+    #[oai(deserialize_with = "text")]
     pub title: String,
     /// The first members besides the caller.
     #[oai(deserialize_with = "present")]
@@ -168,6 +211,7 @@ pub struct CreateGroupRequest {
 #[oai(deny_unknown_fields)]
 pub struct ChatPatch {
     /// The new title.
+    #[oai(deserialize_with = "text")]
     pub title: String,
 }
 
@@ -181,7 +225,7 @@ pub struct ReportRequest {
     #[oai(deserialize_with = "present")]
     pub message_id: Option<MessageId>,
     /// A note for the moderators (at most 1,000 characters).
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub note: Option<String>,
 }
 
@@ -218,13 +262,14 @@ pub struct CreateInviteRequest {
 #[oai(example, deny_unknown_fields)]
 pub struct SendRequest {
     /// 1 to 4,096 characters, not blank.
+    #[oai(deserialize_with = "text")]
     pub text: String,
     /// A message of the same chat this one answers.
     #[oai(deserialize_with = "present")]
     pub reply_to: Option<MessageId>,
     /// An idempotency key (1 to 64 printable ASCII characters): sending again with it
     /// returns the first message.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub client_id: Option<String>,
 }
 
@@ -243,6 +288,7 @@ impl poem_openapi::types::Example for SendRequest {
 #[oai(deny_unknown_fields)]
 pub struct EditRequest {
     /// The new text.
+    #[oai(deserialize_with = "text")]
     pub text: String,
 }
 
@@ -253,7 +299,7 @@ pub struct ForwardRequest {
     /// The chat to forward it to.
     pub to_chat_id: ChatId,
     /// An idempotency key in the target chat.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub client_id: Option<String>,
 }
 
@@ -270,7 +316,7 @@ pub struct ReadRequest {
 #[oai(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// What was done.
-    #[oai(deserialize_with = "present")]
+    #[oai(deserialize_with = "optional_text")]
     pub resolution: Option<String>,
 }
 

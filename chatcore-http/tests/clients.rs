@@ -74,9 +74,11 @@ async fn typescript_client_drives_the_flow() {
     std::fs::write(&document, server.document().await).unwrap();
 
     // The generator script fails on any warning the generator prints.
-    let generated = run(Command::new(&node)
-        .current_dir(dir.path())
-        .args(["generate.mjs", "openapi.json", "schema.d.ts"]));
+    let generated = run(Command::new(&node).current_dir(dir.path()).args([
+        "generate.mjs",
+        "openapi.json",
+        "schema.d.ts",
+    ]));
     let output = text(&generated);
     assert!(
         !output.to_lowercase().contains("warn"),
@@ -106,9 +108,14 @@ fn node_modules() -> Option<PathBuf> {
             std::env::var_os("HOME")
                 .map(|home| PathBuf::from(home).join(".cache/chatcore-node/node_modules"))
         })?;
-    let complete = ["openapi-typescript", "openapi-fetch", "typescript", "@types/node"]
-        .iter()
-        .all(|package| modules.join(package).join("package.json").is_file());
+    let complete = [
+        "openapi-typescript",
+        "openapi-fetch",
+        "typescript",
+        "@types/node",
+    ]
+    .iter()
+    .all(|package| modules.join(package).join("package.json").is_file());
     if complete {
         Some(modules)
     } else {

@@ -131,14 +131,23 @@ fn close_request_bodies(document: &mut Value) {
     }
 }
 
+/// The image formats an avatar upload may be in (chatcore reads the format from the bytes).
+const IMAGE_TYPES: &str = "image/png, image/jpeg, image/webp, image/gif";
+
 fn one_upload_media_type(document: &mut Value) {
     for_each_operation(document, |_, _, operation| {
+        let upload = operation["operationId"] == "set_avatar";
         if let Some(content) = operation
             .pointer_mut("/requestBody/content")
             .and_then(Value::as_object_mut)
-            && content.contains_key("multipart/form-data")
+            && let Some(form) = content.get("multipart/form-data").cloned()
         {
-            content.retain(|media, _| media == "multipart/form-data");
+            content.clear();
+            content.insert("multipart/form-data".to_owned(), form);
+            if upload {
+                content["multipart/form-data"]["encoding"] =
+                    json!({"file": {"contentType": IMAGE_TYPES}});
+            }
         }
     });
 }
@@ -573,6 +582,14 @@ fn links() -> Vec<LinkSpec> {
             "GetUser",
             "get_user",
             &[("id", "$response.body#/user/id")],
+            None,
+        ));
+        links.push((
+            operation,
+            statuses,
+            "RevokeSession",
+            "revoke_session",
+            &[("id", "$response.body#/session/session/id")],
             None,
         ));
     }

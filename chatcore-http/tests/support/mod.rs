@@ -60,7 +60,9 @@ impl Server {
 
     /// The OpenAPI document the server serves.
     pub async fn document(&self) -> String {
-        let response = reqwest::get(self.url("/api/v1/openapi.json")).await.unwrap();
+        let response = reqwest::get(self.url("/api/v1/openapi.json"))
+            .await
+            .unwrap();
         assert!(response.status().is_success());
         response.text().await.unwrap()
     }
