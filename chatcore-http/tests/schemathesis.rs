@@ -112,8 +112,10 @@ fn report(output: Output) -> u64 {
     // "Test cases:\n  4565 generated, 0 found 0 unique failures, ..."
     let generated = report
         .lines()
-        .find_map(|line| line.trim().split_once(" generated"))
-        .and_then(|(count, _)| count.trim().parse().ok())
+        .find_map(|line| {
+            let (count, _) = line.trim().split_once(" generated, ")?;
+            count.parse().ok()
+        })
         .unwrap_or_else(|| panic!("no count of generated requests in:\n{report}"));
     assert!(!report.contains("Runtime Error"), "{report}");
     generated
