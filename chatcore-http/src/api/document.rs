@@ -260,8 +260,13 @@ fn page_size() -> Value {
     json!({"minimum": 1, "maximum": PageRequest::MAX_LIMIT, "default": PageRequest::DEFAULT_LIMIT})
 }
 
-/// Every emoji chatcore accepts as a reaction, fully qualified or not.
+/// The reaction parameters refer to one schema of every accepted emoji.
 fn emoji() -> Value {
+    json!({"$ref": "#/components/schemas/Emoji"})
+}
+
+/// Every emoji chatcore accepts as a reaction, fully qualified or not.
+fn emoji_schema() -> Value {
     let mut accepted = std::collections::BTreeSet::new();
     for emoji in emojis::iter() {
         let tones = emoji.skin_tones().into_iter().flatten();
@@ -289,7 +294,13 @@ fn emoji() -> Value {
         }
     }
     let alternatives: Vec<String> = accepted.iter().map(|text| literal(text)).collect();
-    json!({"pattern": format!("^(?:{})$", alternatives.join("|"))})
+    json!({
+        "type": "string",
+        "title": "Emoji",
+        "description": "One emoji of the Unicode list (skin tones included), as a reaction; \
+                        `❤` and `❤️` are the same one.",
+        "pattern": format!("^(?:{})$", alternatives.join("|")),
+    })
 }
 
 /// `text` as a regular expression that matches only itself (in every dialect: emoji hold no
@@ -370,6 +381,9 @@ fn rules() -> BTreeMap<String, Value> {
 /// Declares every rule; answers the keys of those that name no field of the document.
 fn declare_rules(document: &mut Value) -> Vec<String> {
     let mut unapplied = Vec::new();
+    if let Some(schemas) = document["components"]["schemas"].as_object_mut() {
+        schemas.insert("Emoji".to_owned(), emoji_schema());
+    }
     for (key, rule) in rules() {
         let Some((owner, field)) = key.split_once('.') else {
             continue;
@@ -381,8 +395,15 @@ fn declare_rules(document: &mut Value) -> Vec<String> {
         } else {
             parameter_schema(document, owner, field)
         };
-        match (target.and_then(Value::as_object_mut), rule.as_object()) {
-            (Some(target), Some(rule)) => target.extend(rule.clone()),
+        match (target, rule.as_object()) {
+            // A reference replaces the schema (siblings of `$ref` mean nothing).
+            (Some(target), Some(rule)) if rule.contains_key("$ref") => {
+                *target = rule.clone().into()
+            }
+            (Some(target), Some(rule)) => match target.as_object_mut() {
+                Some(target) => target.extend(rule.clone()),
+                None => unapplied.push(key),
+            },
             _ => unapplied.push(key),
         }
     }
@@ -650,5 +671,50 @@ fn for_each_operation(document: &mut Value, mut visit: impl FnMut(&str, &str, &m
         for (method, operation) in item.iter_mut() {
             visit(path, method, operation);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::HttpOptions;
+
+    async fn generated() -> Value {
+        let service: Arc<dyn chatcore::Service> =
+            Arc::new(chatcore_sqlite::open_in_memory().await.unwrap());
+        serde_json::from_str(&crate::openapi(service, &HttpOptions::default()).spec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_rule_names_a_field_of_the_document() {
+        let mut document = generated().await;
+        assert_eq!(declare_rules(&mut document), Vec::<String>::new());
+    }
+
+    #[test]
+    fn emoji_cover_every_accepted_form() {
+        let pattern = emoji_schema()["pattern"].as_str().unwrap().to_owned();
+        for emoji in ["👍", "👍🏽", "❤", "❤️", "#️⃣", "👨‍👩‍👧"] {
+            assert!(
+                chatcore::messages::Emoji::parse(emoji).is_ok(),
+                "{emoji} is no reaction"
+            );
+            assert!(pattern.contains(&literal(emoji)), "{emoji} is not declared");
+        }
+    }
+
+    #[test]
+    fn wrapped_references_become_plain() {
+        let mut schema = json!({"properties": {"role": {
+            "description": "The role.",
+            "allOf": [{"$ref": "#/components/schemas/Role"}, {"description": "The role."}],
+        }}});
+        plain_references(&mut schema);
+        assert_eq!(
+            schema["properties"]["role"],
+            json!({"$ref": "#/components/schemas/Role", "description": "The role."})
+        );
     }
 }
