@@ -1,8 +1,11 @@
 //! One error body for every failure, and the one place where codes become statuses.
 
+use std::sync::Arc;
+
 use chatcore::Error;
 use poem::http::StatusCode;
-use poem::{IntoResponse, Response};
+use poem::http::header::ALLOW;
+use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
 
@@ -192,15 +195,75 @@ pub(crate) async fn into_json(error: poem::Error) -> Response {
         }
         _ => ("invalid_input", error.to_string()),
     };
-    let mut response = ApiError::new(status, code, message, None).into_response();
+    // A field that poem-openapi refused names itself: "field `title` verification failed".
+    let field = message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(field, _)| field.to_owned());
+    let mut response = ApiError::new(status, code, message, field.as_deref()).into_response();
     // Statuses without a variant of their own (405, 411, ...) keep their status.
     response.set_status(status);
     response
 }
 
+/// Adds `Allow` to a 405: the methods the document gives the request's path (`allowed` pairs
+/// path templates under the API prefix, like `/chats/{id}`, with their methods).
+pub(crate) async fn allow_methods<E: Endpoint>(
+    next: Arc<E>,
+    request: Request,
+    allowed: Arc<Vec<(String, String)>>,
+) -> poem::Result<Response> {
+    let path = request.uri().path().to_owned();
+    let mut response = next.call(request).await?.into_response();
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let methods = path
+            .strip_prefix(crate::API_PREFIX)
+            .and_then(|path| {
+                allowed
+                    .iter()
+                    .find(|(template, _)| matches_template(template, path))
+            })
+            .and_then(|(_, methods)| methods.parse().ok());
+        if let Some(methods) = methods {
+            response.headers_mut().insert(ALLOW, methods);
+        }
+    }
+    Ok(response)
+}
+
+/// Whether `path` fits `template`, whose `{name}` segments stand for any one segment.
+fn matches_template(template: &str, path: &str) -> bool {
+    let mut expected = template.trim_end_matches('/').split('/');
+    let mut actual = path.trim_end_matches('/').split('/');
+    loop {
+        match (expected.next(), actual.next()) {
+            (None, None) => return true,
+            (Some(want), Some(got)) => {
+                let variable = want.starts_with('{') && want.ends_with('}');
+                if !(variable && !got.is_empty() || want == got) {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_templates() {
+        assert!(matches_template(
+            "/chats/{id}/messages",
+            "/chats/abc/messages"
+        ));
+        assert!(matches_template("/chats", "/chats/"));
+        assert!(!matches_template("/chats/{id}", "/chats/abc/messages"));
+        assert!(!matches_template("/chats/{id}", "/chats//"));
+        assert!(!matches_template("/users/me", "/users/you"));
+    }
 
     #[test]
     fn internal_errors_say_nothing() {

@@ -107,7 +107,7 @@ fn openapi(service: Arc<dyn Service>, options: &HttpOptions) -> OpenApiService<a
 
 /// The OpenAPI 3 document of the API, as JSON.
 pub fn openapi_document(service: Arc<dyn Service>, options: &HttpOptions) -> String {
-    openapi(service, options).spec()
+    api::document::finish(&openapi(service, options).spec())
 }
 
 /// The whole HTTP application over a service: the REST API under `/api/v1`, its OpenAPI
@@ -117,7 +117,13 @@ pub fn openapi_document(service: Arc<dyn Service>, options: &HttpOptions) -> Str
 /// Mount it in your own poem app with `Route::new().nest("/", chatcore_http::app(..))`.
 pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     let api = openapi(service.clone(), &options);
-    let spec = api.spec_endpoint();
+    let document = api::document::finish(&api.spec());
+    let allowed = Arc::new(api::document::allowed_methods(&document));
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
     let docs = api.swagger_ui();
     let websocket_service = service.clone();
     let shutdown = options.shutdown.clone();
@@ -149,6 +155,7 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
         .data(service)
         .catch_all_error(error::into_json)
         .with(logging::RequestLog)
+        .around(move |next, request| error::allow_methods(next, request, allowed.clone()))
 }
 
 /// Resolves when the server starts shutting down (never, without a shutdown signal).

@@ -1,6 +1,10 @@
 //! Request bodies and list pages. Response bodies are chatcore's own types (their OpenAPI
 //! schemas come with chatcore's `openapi` feature); requests arrive as plain JSON and are
 //! parsed into chatcore's validated types at this boundary.
+//!
+//! One rule for absent values: a response leaves out a field that has no value (never
+//! `null`); a request leaves out a field to leave it unset, and sends `null` only where the
+//! schema says `nullable` (to clear a profile field).
 
 use chatcore::chats::ChatListItem;
 use chatcore::contacts::ListedUser;
@@ -10,23 +14,73 @@ use chatcore::users::UserProfile;
 use chatcore::{ChatId, MessageId, Page, UserId};
 use chrono::{DateTime, Utc};
 use poem_openapi::Object;
-use poem_openapi::types::MaybeUndefined;
+use poem_openapi::types::{MaybeUndefined, ParseError, ParseFromJSON, ParseResult};
+use serde_json::Value;
+
+/// An optional request field: absent is `None`; `null` is refused, as the schema (not
+/// nullable) says.
+pub(crate) fn present<T: ParseFromJSON>(value: Option<Value>) -> ParseResult<Option<T>> {
+    match value {
+        None => Ok(None),
+        Some(Value::Null) => Err(ParseError::custom(
+            "null is not a value here: leave the field out instead",
+        )),
+        Some(value) => T::parse_from_json(Some(value))
+            .map(Some)
+            .map_err(ParseError::propagate),
+    }
+}
+
+/// A string field, and only a string (poem-openapi would take `5` or `true` as text).
+pub(crate) fn text(value: Option<Value>) -> ParseResult<String> {
+    match value {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(ParseError::expected_type(other)),
+        None => Err(ParseError::expected_type(Value::Null)),
+    }
+}
+
+/// An optional string field: absent is `None`; `null` and non-strings are refused.
+pub(crate) fn optional_text(value: Option<Value>) -> ParseResult<Option<String>> {
+    match value {
+        None => Ok(None),
+        value => text(value).map(Some).map_err(ParseError::propagate),
+    }
+}
+
+/// A string field that `null` clears.
+pub(crate) fn nullable_text(value: Option<Value>) -> ParseResult<MaybeUndefined<String>> {
+    match value {
+        None => Ok(MaybeUndefined::Undefined),
+        Some(Value::Null) => Ok(MaybeUndefined::Null),
+        value => text(value)
+            .map(MaybeUndefined::Value)
+            .map_err(ParseError::propagate),
+    }
+}
 
 /// Creates an account.
 #[derive(Debug, Object)]
 #[oai(example, deny_unknown_fields)]
 pub struct RegisterRequest {
     /// 3 to 32 characters: letters, digits, `_`, `.` and `-`; unique in any case.
+    #[oai(deserialize_with = "text")]
     pub username: String,
     /// 8 to 1,024 bytes, not one of the most common leaked passwords.
+    // chatcore counts bytes; the schema counts characters: both hold.
+    #[oai(deserialize_with = "text", validator(min_length = 8))]
     pub password: String,
     /// An email address, unique; can be used to log in.
+    #[oai(deserialize_with = "optional_text")]
     pub email: Option<String>,
     /// A display name.
+    #[oai(deserialize_with = "optional_text")]
     pub display_name: Option<String>,
     /// A phone number.
+    #[oai(deserialize_with = "optional_text")]
     pub phone: Option<String>,
     /// A status line.
+    #[oai(deserialize_with = "optional_text")]
     pub status: Option<String>,
 }
 
@@ -48,10 +102,10 @@ impl poem_openapi::types::Example for RegisterRequest {
 #[oai(deny_unknown_fields)]
 pub struct LoginRequest {
     /// A username or an email address, in any case (at most 320 characters).
-    #[oai(validator(max_length = 320))]
+    #[oai(validator(max_length = 320), deserialize_with = "text")]
     pub login: String,
     /// The password (at most 1,024 characters).
-    #[oai(validator(max_length = 1024))]
+    #[oai(validator(max_length = 1024), deserialize_with = "text")]
     pub password: String,
 }
 
@@ -60,8 +114,11 @@ pub struct LoginRequest {
 #[oai(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     /// The current password.
+    #[oai(deserialize_with = "text")]
     pub current_password: String,
     /// The new password.
+    // chatcore counts bytes; the schema counts characters: both hold.
+    #[oai(deserialize_with = "text", validator(min_length = 8))]
     pub new_password: String,
 }
 
@@ -70,7 +127,7 @@ pub struct ChangePasswordRequest {
 #[oai(deny_unknown_fields)]
 pub struct PasswordResetRequest {
     /// A username or an email address (at most 320 characters).
-    #[oai(validator(max_length = 320))]
+    #[oai(validator(max_length = 320), deserialize_with = "text")]
     pub login: String,
 }
 
@@ -79,8 +136,11 @@ pub struct PasswordResetRequest {
 #[oai(deny_unknown_fields)]
 pub struct PasswordResetConfirm {
     /// The token that was delivered.
+    #[oai(deserialize_with = "text")]
     pub token: String,
     /// The new password.
+    // chatcore counts bytes; the schema counts characters: both hold.
+    #[oai(deserialize_with = "text", validator(min_length = 8))]
     pub new_password: String,
 }
 
@@ -89,6 +149,7 @@ pub struct PasswordResetConfirm {
 #[oai(deny_unknown_fields)]
 pub struct VerificationConfirm {
     /// The token that was delivered.
+    #[oai(deserialize_with = "text")]
     pub token: String,
 }
 
@@ -102,14 +163,19 @@ pub struct ProfilePatch {
     #[oai(write_only)]
     pub current_password: Option<String>,
     /// A new username.
+    #[oai(deserialize_with = "optional_text")]
     pub username: Option<String>,
     /// A new email, or `null` to remove it.
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub email: MaybeUndefined<String>,
     /// A new display name, or `null`.
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub display_name: MaybeUndefined<String>,
     /// A new status line, or `null`.
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub status: MaybeUndefined<String>,
     /// A new phone number, or `null`.
+    #[oai(nullable, deserialize_with = "nullable_text")]
     pub phone: MaybeUndefined<String>,
 }
 
@@ -134,6 +200,7 @@ impl std::fmt::Debug for ProfilePatch {
 #[oai(deny_unknown_fields)]
 pub struct UnregisterRequest {
     /// The current password.
+    #[oai(deserialize_with = "text")]
     pub password: String,
 }
 
@@ -150,11 +217,13 @@ pub struct StartDirectRequest {
 #[oai(deny_unknown_fields)]
 pub struct CreateGroupRequest {
     /// 1 to 128 characters.
+    #[oai(deserialize_with = "text")]
     pub title: String,
     /// The first members besides the caller.
-    #[oai(default)]
-    pub members: Vec<UserId>,
+    #[oai(deserialize_with = "present")]
+    pub members: Option<Vec<UserId>>,
     /// Which messages members see (default `since_join`).
+    #[oai(deserialize_with = "present")]
     pub history: Option<HistoryVisibility>,
 }
 
@@ -163,6 +232,7 @@ pub struct CreateGroupRequest {
 #[oai(deny_unknown_fields)]
 pub struct ChatPatch {
     /// The new title.
+    #[oai(deserialize_with = "text")]
     pub title: String,
 }
 
@@ -173,8 +243,10 @@ pub struct ReportRequest {
     /// Why.
     pub reason: ReportReason,
     /// A message of the chat, if the report is about one.
+    #[oai(deserialize_with = "present")]
     pub message_id: Option<MessageId>,
     /// A note for the moderators (at most 1,000 characters).
+    #[oai(deserialize_with = "optional_text")]
     pub note: Option<String>,
 }
 
@@ -199,8 +271,10 @@ pub struct RolePatch {
 #[oai(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// When it stops working (RFC 3339); absent for never.
+    #[oai(deserialize_with = "present")]
     pub expires_at: Option<DateTime<Utc>>,
     /// How many people may join with it; absent for no limit.
+    #[oai(deserialize_with = "present")]
     pub max_uses: Option<u32>,
 }
 
@@ -209,11 +283,14 @@ pub struct CreateInviteRequest {
 #[oai(example, deny_unknown_fields)]
 pub struct SendRequest {
     /// 1 to 4,096 characters, not blank.
+    #[oai(deserialize_with = "text")]
     pub text: String,
     /// A message of the same chat this one answers.
+    #[oai(deserialize_with = "present")]
     pub reply_to: Option<MessageId>,
     /// An idempotency key (1 to 64 printable ASCII characters): sending again with it
     /// returns the first message.
+    #[oai(deserialize_with = "optional_text")]
     pub client_id: Option<String>,
 }
 
@@ -232,6 +309,7 @@ impl poem_openapi::types::Example for SendRequest {
 #[oai(deny_unknown_fields)]
 pub struct EditRequest {
     /// The new text.
+    #[oai(deserialize_with = "text")]
     pub text: String,
 }
 
@@ -242,6 +320,7 @@ pub struct ForwardRequest {
     /// The chat to forward it to.
     pub to_chat_id: ChatId,
     /// An idempotency key in the target chat.
+    #[oai(deserialize_with = "optional_text")]
     pub client_id: Option<String>,
 }
 
@@ -258,6 +337,7 @@ pub struct ReadRequest {
 #[oai(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// What was done.
+    #[oai(deserialize_with = "optional_text")]
     pub resolution: Option<String>,
 }
 
@@ -265,6 +345,7 @@ macro_rules! page_type {
     ($(#[$doc:meta])* $name:ident, $item:ty) => {
         $(#[$doc])*
         #[derive(Debug, Object)]
+        #[oai(skip_serializing_if_is_none)]
         pub struct $name {
             /// The items on this page.
             pub items: Vec<$item>,

@@ -100,7 +100,8 @@ impl ChatsApi {
         body: Json<CreateGroupRequest>,
     ) -> ApiResult<GroupCreated> {
         let body = body.0;
-        let mut group = CreateGroup::new(ChatTitle::parse(body.title)?, body.members);
+        let members = body.members.unwrap_or_default();
+        let mut group = CreateGroup::new(ChatTitle::parse(body.title)?, members);
         if let Some(history) = body.history {
             group.history = history;
         }

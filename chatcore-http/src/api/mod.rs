@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod chats;
 mod contacts;
+pub(crate) mod document;
 mod events;
 mod invites;
 mod members;

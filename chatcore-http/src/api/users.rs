@@ -43,6 +43,7 @@ struct AvatarForm {
 
 /// Where the new avatar is served.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 struct AvatarSet {
     /// The avatar URL (add `&size=128` for the small one).
     avatar_url: Option<String>,

@@ -81,7 +81,11 @@ impl MemberRole {
 
 /// A chat's own fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Chat {
     /// The chat's id.
     pub id: ChatId,
@@ -99,7 +103,11 @@ pub struct Chat {
 
 /// A member of a chat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Member {
     /// Who.
     pub user: UserProfile,
@@ -111,7 +119,11 @@ pub struct Member {
 
 /// A chat with its participants.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ChatDetail {
     /// The chat.
     #[serde(flatten)]
@@ -123,7 +135,11 @@ pub struct ChatDetail {
 
 /// The result of starting a direct chat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct DirectChat {
     /// The chat, new or existing.
     pub chat: ChatDetail,
@@ -133,7 +149,11 @@ pub struct DirectChat {
 
 /// One entry of the caller's chat list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ChatListItem {
     /// The chat.
     #[serde(flatten)]

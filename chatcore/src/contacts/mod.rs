@@ -11,7 +11,11 @@ use crate::users::UserProfile;
 
 /// Someone in the caller's contacts, or on their block list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ListedUser {
     /// Their public profile.
     pub user: UserProfile,

@@ -108,7 +108,11 @@ impl EventKind {
 
 /// One change, as subscribers receive it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Event {
     /// Where this event stands in the stream: pass the last one seen to resume after it.
     /// Typing notices, which are not stored, carry 0.

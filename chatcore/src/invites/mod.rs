@@ -123,7 +123,11 @@ impl InviteState {
 
 /// An invite link, as the group's admins see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Invite {
     /// The code to share.
     pub code: String,
@@ -145,7 +149,11 @@ pub struct Invite {
 
 /// What anyone holding a code may see before joining.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct InvitePreview {
     /// The group.
     pub chat_id: ChatId,
@@ -161,7 +169,11 @@ pub struct InvitePreview {
 
 /// The result of accepting an invite.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct JoinedGroup {
     /// The group, as a member sees it.
     pub chat: ChatDetail,

@@ -20,7 +20,11 @@ use crate::{ChatId, Error, MessageId, Result, UserId};
 
 /// A message in a chat's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Message {
     /// The message's id.
     pub id: MessageId,
@@ -50,7 +54,11 @@ pub struct Message {
 
 /// The message a reply answers, as the reader may see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ReplyTo {
     /// The original message.
     pub message_id: MessageId,
@@ -69,7 +77,11 @@ pub struct ReplyTo {
 
 /// The origin of a forwarded message: forwarding a forward keeps the first origin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ForwardedFrom {
     /// The original message.
     pub message_id: MessageId,
@@ -79,7 +91,11 @@ pub struct ForwardedFrom {
 
 /// How many people reacted to a message with one emoji.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ReactionCount {
     /// The emoji.
     pub emoji: String,
@@ -91,7 +107,11 @@ pub struct ReactionCount {
 
 /// Where a member's read marker stands: every message up to `seq` is read.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ReadMarker {
     /// The chat.
     pub chat_id: ChatId,
@@ -103,7 +123,11 @@ pub struct ReadMarker {
 
 /// A member who read a message, and when their read marker reached it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct ReadReceipt {
     /// The member.
     pub user: UserProfile,
@@ -126,7 +150,11 @@ pub struct ForwardMessage {
 
 /// The latest message of a chat, as the chat list shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct MessagePreview {
     /// The message's id.
     pub id: MessageId,

@@ -81,7 +81,11 @@ impl NewReport {
 
 /// A stored report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Report {
     /// The report's id.
     pub id: ReportId,

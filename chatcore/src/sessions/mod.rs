@@ -41,7 +41,11 @@ impl Caller {
 
 /// A session as its owner sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Session {
     /// The session's id.
     pub id: SessionId,
@@ -61,7 +65,11 @@ pub struct Session {
 
 /// A newly opened session and its bearer token.
 #[derive(Clone, Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct NewSession {
     /// The session.
     pub session: Session,

@@ -60,7 +60,11 @@ pub enum UserRef {
 
 /// The signed-in user's own account, with its private fields.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct User {
     /// The user's id.
     pub id: UserId,
@@ -95,7 +99,11 @@ pub struct User {
 
 /// What anyone signed in may see of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct UserProfile {
     /// The user's id.
     pub id: UserId,
@@ -165,7 +173,11 @@ pub struct Login {
 
 /// A new account or login: the user and their new session.
 #[derive(Clone, Debug, Serialize)]
-#[cfg_attr(feature = "openapi", derive(poem_openapi::Object))]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Object),
+    oai(skip_serializing_if_is_none)
+)]
 pub struct Authenticated {
     /// The account.
     pub user: User,

@@ -1,0 +1,73 @@
+"""schemathesis hooks for tests/schemathesis.rs: how the generated requests authenticate.
+
+CHATCORE_ST_BASE is the API base URL. CHATCORE_ST_SESSIONS says how:
+- `shared`: one account's session for every request (logged in again if it ever ends);
+- `fresh`: a new account and session for every request, for the operations that end the
+  session they are called with (logout, unregistering, revoking it, changing the password).
+"""
+
+import ast
+import os
+import threading
+import uuid
+
+import requests
+import schemathesis
+
+BASE = os.environ["CHATCORE_ST_BASE"]
+SESSIONS = os.environ.get("CHATCORE_ST_SESSIONS", "shared")
+PASSWORD = "schemathesis fuzzing"
+
+# CPython 3.11's `ast.parse` is not safe in several threads at once ("AST constructor recursion
+# depth mismatch"); hypothesis parses sources to describe filters, from every worker.
+_parse = ast.parse
+_parsing = threading.RLock()
+
+
+def _parse_alone(*args, **kwargs):
+    with _parsing:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _parse_alone
+
+
+def _session(username):
+    """A token for `username`, registering the account the first time."""
+    response = requests.post(
+        f"{BASE}/auth/login", json={"login": username, "password": PASSWORD}, timeout=30
+    )
+    if response.status_code == 401:
+        response = requests.post(
+            f"{BASE}/auth/register",
+            json={"username": username, "password": PASSWORD},
+            timeout=30,
+        )
+    response.raise_for_status()
+    return response.json()["session"]["token"]
+
+
+def _apply(case, token):
+    case.headers = case.headers or {}
+    case.headers["Authorization"] = f"Bearer {token}"
+
+
+if SESSIONS == "shared":
+
+    @schemathesis.auth(refresh_interval=3600)
+    class SharedSession:
+        def get(self, case, context):
+            return _session("schemathesis")
+
+        def set(self, case, data, context):
+            _apply(case, data)
+
+else:
+
+    @schemathesis.auth(refresh_interval=None)
+    class FreshSession:
+        def get(self, case, context):
+            return _session(f"st-{uuid.uuid4().hex[:12]}")
+
+        def set(self, case, data, context):
+            _apply(case, data)
