@@ -88,14 +88,14 @@ pub enum Command {
 /// `chatcore-server admin ...`: server admins are accounts an operator chose.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum AdminCommand {
-    /// Makes the account now called <USERNAME> a server admin. The name is resolved to the
+    /// Makes the account now called USERNAME a server admin. The name is resolved to the
     /// account once: the role stays with that account if it is renamed, and nobody who takes
     /// the name later gets it.
     Grant {
         /// The account's current username (any case).
         username: String,
     },
-    /// Makes the account now called <USERNAME> an ordinary user again.
+    /// Makes the account now called USERNAME an ordinary user again.
     Revoke {
         /// The account's current username (any case).
         username: String,
