@@ -18,7 +18,7 @@ use std::time::Duration;
 use chatcore::Service;
 use poem::endpoint::make_sync;
 use poem::web::Json;
-use poem::{Endpoint, EndpointExt, IntoResponse, Route, get};
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::OpenApiService;
 
 pub use connection::serve;
