@@ -55,7 +55,11 @@ pub struct Config {
     pub shutdown_grace: u64,
     /// PostgreSQL: milliseconds a request waits for a database connection before it answers
     /// 503 `unavailable` (while the database is down, every request waits this long).
-    #[arg(long, env = "CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
     pub database_acquire_timeout_ms: u64,
 }
 
