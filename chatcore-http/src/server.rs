@@ -196,5 +196,6 @@ mod tests {
         assert_eq!(config.database_url, "sqlite:./chatcore.db");
         assert_eq!(config.bind.port(), 3000);
         assert!(config.admins.is_empty());
+        assert_eq!(config.database_acquire_timeout_ms, 5000);
     }
 }

@@ -587,6 +587,11 @@ async fn a_read_only_sqlite_file_answers_503_to_writes() {
     )
     .map_to_response();
     let client = TestClient::new(endpoint);
+    // The file answers reads, and the in-process bus has nothing to lose: ready.
+    let ready = client.get("/readyz").send().await;
+    ready.assert_status_is_ok();
+    let ready: Value = ready.0.into_body().into_json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
     let history = client
         .get(format!("/api/v1/chats/{chat}/messages"))
         .header("authorization", format!("Bearer {token}"))
