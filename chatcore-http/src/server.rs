@@ -70,7 +70,11 @@ pub struct Config {
     pub shutdown_grace: u64,
     /// PostgreSQL: milliseconds a request waits for a database connection before it answers
     /// 503 `unavailable` (while the database is down, every request waits this long).
-    #[arg(long, env = "CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
+    #[arg(
+        long,
+        env = "CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
     pub database_acquire_timeout_ms: u64,
     /// Rate limits, body limits and connection timeouts.
     #[command(flatten)]
@@ -306,6 +310,7 @@ mod tests {
         assert_eq!(config.bind.port(), 3000);
         assert_eq!(config.command, None);
         assert_eq!(config.check(), Ok(()));
+        assert_eq!(config.database_acquire_timeout_ms, 5000);
         assert!(!config.insecure_cookies);
         let limits = config.limits.rate_limits().unwrap();
         assert_eq!(limits, chatcore::limits::RateLimits::default());

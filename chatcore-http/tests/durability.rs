@@ -112,9 +112,17 @@ async fn assert_stored_once(
             "{text} was acknowledged with seq {seq}"
         );
     }
-    assert_eq!(stored.len(), acknowledged.len(), "nothing unacknowledged stayed");
+    assert_eq!(
+        stored.len(),
+        acknowledged.len(),
+        "nothing unacknowledged stayed"
+    );
     let seqs: Vec<i64> = history.iter().map(|m| m["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, (1..=history.len() as i64).collect::<Vec<_>>(), "contiguous seqs");
+    assert_eq!(
+        seqs,
+        (1..=history.len() as i64).collect::<Vec<_>>(),
+        "contiguous seqs"
+    );
 }
 
 /// Kills the server twice while [`CLIENTS`] clients send, restarting it on the same port;
@@ -129,7 +137,7 @@ async fn killed_during_sends(database_url: &str, dir: &Path) {
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let unanswered = Arc::new(AtomicUsize::new(0));
     let mut clients = Vec::new();
-    for token in tokens.iter().cloned() {
+    for token in tokens.clone() {
         let client = clients.len();
         let (http, base, chat) = (http.clone(), base.clone(), chat.clone());
         let (acknowledged, unanswered) = (acknowledged.clone(), unanswered.clone());
@@ -220,7 +228,7 @@ async fn sigterm_under_load_answers_no_5xx_and_exits_cleanly() {
     let stopping = Arc::new(AtomicBool::new(false));
     let statuses = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
     let mut clients = Vec::new();
-    for token in tokens.iter().cloned() {
+    for token in tokens.clone() {
         let client = clients.len();
         let (http, base, chat) = (http.clone(), base.clone(), chat.clone());
         let (stopping, statuses) = (stopping.clone(), statuses.clone());

@@ -76,10 +76,19 @@ async fn assert_unavailable(response: Response, what: &str) {
 
 /// Sends `text` (its own `client_id`) until it is acknowledged, retrying after 503 (and 429)
 /// and failed connections as a client would; any other answer fails the test. The message.
-async fn send_until_acknowledged(http: &Client, base: &str, token: &str, chat: &str, text: &str) -> Value {
+async fn send_until_acknowledged(
+    http: &Client,
+    base: &str,
+    token: &str,
+    chat: &str,
+    text: &str,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(Instant::now() < deadline, "{text} not acknowledged within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "{text} not acknowledged within 60 s"
+        );
         let sent = http
             .post(format!("{base}/api/v1/chats/{chat}/messages"))
             .bearer_auth(token)
@@ -99,7 +108,10 @@ async fn send_until_acknowledged(http: &Client, base: &str, token: &str, chat: &
             }
             Ok(response) => {
                 let status = response.status();
-                panic!("sending {text}: {status} {}", response.text().await.unwrap());
+                panic!(
+                    "sending {text}: {status} {}",
+                    response.text().await.unwrap()
+                );
             }
             // The connection failed (server restarting): try again.
             Err(_) => {}
@@ -222,7 +234,11 @@ impl Drop for SseClient {
 /// Asserts that a subscriber got every expected text once, in cursor order.
 fn assert_each_once(received: &[(i64, String)], expected: &[String], who: &str) {
     let texts: Vec<&String> = received.iter().map(|(_, text)| text).collect();
-    assert_eq!(texts.len(), expected.len(), "{who}: every message once: {texts:?}");
+    assert_eq!(
+        texts.len(),
+        expected.len(),
+        "{who}: every message once: {texts:?}"
+    );
     assert_eq!(
         texts.iter().copied().collect::<HashSet<_>>(),
         expected.iter().collect::<HashSet<_>>(),
@@ -382,7 +398,11 @@ async fn a_postgres_outage_answers_503_and_two_nodes_recover() {
         .await
         .unwrap();
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    let none = http.get(node_a.url("/api/v1/users/me")).send().await.unwrap();
+    let none = http
+        .get(node_a.url("/api/v1/users/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     // Liveness holds; readiness names what is down: the database, and soon the listener.
     for node in [&node_a, &node_b] {
@@ -415,7 +435,10 @@ async fn a_postgres_outage_answers_503_and_two_nodes_recover() {
                 ready_after[index] = Some(back.elapsed());
             }
         }
-        assert!(back.elapsed() < RECOVERY_LIMIT, "not ready again: {ready_after:?}");
+        assert!(
+            back.elapsed() < RECOVERY_LIMIT,
+            "not ready again: {ready_after:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for sender in senders {
@@ -564,6 +587,11 @@ async fn a_read_only_sqlite_file_answers_503_to_writes() {
     )
     .map_to_response();
     let client = TestClient::new(endpoint);
+    // The file answers reads, and the in-process bus has nothing to lose: ready.
+    let ready = client.get("/readyz").send().await;
+    ready.assert_status_is_ok();
+    let ready: Value = ready.0.into_body().into_json().await.unwrap();
+    assert_eq!(ready["status"], "ready", "{ready}");
     let history = client
         .get(format!("/api/v1/chats/{chat}/messages"))
         .header("authorization", format!("Bearer {token}"))

@@ -84,7 +84,9 @@ async fn a_read_only_file_answers_unavailable_to_writes_and_serves_reads() {
         .unwrap();
     assert_eq!(history[0].text.as_deref(), Some("written before"));
 
-    let sent = service.send_message(&rita.caller, message(chat, "lost?")).await;
+    let sent = service
+        .send_message(&rita.caller, message(chat, "lost?"))
+        .await;
     assert!(matches!(sent, Err(Error::Unavailable(_))), "{sent:?}");
     let error = sent.unwrap_err();
     assert_eq!(error.code(), "unavailable");
@@ -98,7 +100,10 @@ async fn a_read_only_file_answers_unavailable_to_writes_and_serves_reads() {
         .await;
     assert!(matches!(login, Err(Error::Unavailable(_))), "{login:?}");
     // A session opened before still authenticates: reading it needs no write.
-    service.authenticate(&rita.auth.session.token).await.unwrap();
+    service
+        .authenticate(&rita.auth.session.token)
+        .await
+        .unwrap();
     // Nothing was written.
     let history = service
         .list_messages(&rita.caller, chat, HistoryQuery::latest())
@@ -118,7 +123,10 @@ async fn a_full_database_answers_unavailable_and_keeps_what_it_acknowledged() {
     let text = "x".repeat(2000);
     let mut acknowledged = 1;
     let failure = loop {
-        match service.send_message(&rita.caller, message(chat, &text)).await {
+        match service
+            .send_message(&rita.caller, message(chat, &text))
+            .await
+        {
             Ok(_) => acknowledged += 1,
             Err(error) => break error,
         }
@@ -158,7 +166,9 @@ async fn a_lock_held_past_the_busy_timeout_answers_unavailable_then_recovers() {
         .await
         .unwrap();
 
-    let sent = service.send_message(&rita.caller, message(chat, "waits")).await;
+    let sent = service
+        .send_message(&rita.caller, message(chat, "waits"))
+        .await;
     assert!(matches!(sent, Err(Error::Unavailable(_))), "{sent:?}");
     // Reads are not blocked by a writer (WAL).
     service

@@ -187,8 +187,9 @@ impl Error {
 }
 
 /// Database failures become [`Error::Unavailable`] when storage could not be reached or could
-/// not take the write ([`storage_fault`] says which), and [`Error::Internal`] otherwise. The
-/// cause is logged here, once.
+/// not take the write (down, refusing or dropping connections, no connection within the pool's
+/// acquire timeout, PostgreSQL shutting down, SQLite busy past its timeout, a read-only file,
+/// a full disk), and [`Error::Internal`] otherwise. The cause is logged here, once.
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
         match storage_fault(&err) {
@@ -273,25 +274,36 @@ fn log_storage_fault(fault: StorageFault, err: &sea_orm::DbErr) {
 /// writes (see [`StorageFault`]) rather than a fault of the request or of chatcore.
 ///
 /// Driver errors are told apart by their code: PostgreSQL reports a five-character SQLSTATE,
-/// SQLite a numeric (extended) result code of at most four digits.
+/// SQLite a numeric (extended) result code of at most four digits. The driver's errors are
+/// visible with the `sqlite` or `postgres` feature, which the backend crates turn on; without
+/// either, only pool and connection failures are recognized.
 pub(crate) fn storage_fault(err: &sea_orm::DbErr) -> Option<StorageFault> {
-    use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
+    use sea_orm::{ConnAcquireErr, DbErr};
     match err {
         DbErr::ConnectionAcquire(ConnAcquireErr::Timeout | ConnAcquireErr::ConnectionClosed) => {
             Some(StorageFault::Pool)
         }
-        DbErr::Conn(RuntimeErr::SqlxError(error)) => {
-            Some(sqlx_fault(error).unwrap_or(StorageFault::Connection))
-        }
         // Whatever failed while connecting, the database could not be reached.
-        DbErr::Conn(_) => Some(StorageFault::Connection),
-        DbErr::Exec(RuntimeErr::SqlxError(error)) | DbErr::Query(RuntimeErr::SqlxError(error)) => {
-            sqlx_fault(error)
-        }
+        DbErr::Conn(runtime) => Some(driver_fault(runtime).unwrap_or(StorageFault::Connection)),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => driver_fault(runtime),
         _ => None,
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn driver_fault(runtime: &sea_orm::RuntimeErr) -> Option<StorageFault> {
+    match runtime {
+        sea_orm::RuntimeErr::SqlxError(error) => sqlx_fault(error),
+        _ => None,
+    }
+}
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+fn driver_fault(_runtime: &sea_orm::RuntimeErr) -> Option<StorageFault> {
+    None
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn sqlx_fault(error: &sea_orm::sqlx::Error) -> Option<StorageFault> {
     use sea_orm::sqlx::Error as Sqlx;
     match error {
@@ -304,6 +316,7 @@ fn sqlx_fault(error: &sea_orm::sqlx::Error) -> Option<StorageFault> {
 
 /// The fault a database error code stands for: a PostgreSQL SQLSTATE or an SQLite result
 /// code.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 fn database_fault(code: &str) -> Option<StorageFault> {
     if code.len() == 5 {
         return match code {
@@ -381,6 +394,19 @@ mod tests {
         assert!(timeout.is_transient());
         let connect = Error::from(DbErr::Conn(RuntimeErr::Internal("refused".into())));
         assert_eq!(connect.code(), "unavailable");
+        for bug in [
+            DbErr::Custom("bug".into()),
+            DbErr::RecordNotFound("x".into()),
+        ] {
+            assert_eq!(Error::from(bug).code(), "internal");
+        }
+    }
+
+    /// Driver errors (the backend crates' tests cover them against real databases).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[test]
+    fn driver_errors_by_meaning() {
+        use sea_orm::{DbErr, RuntimeErr};
         let io = DbErr::Exec(RuntimeErr::SqlxError(std::sync::Arc::new(
             sea_orm::sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
         )));
@@ -389,20 +415,17 @@ mod tests {
             sea_orm::sqlx::Error::PoolClosed,
         )));
         assert_eq!(Error::from(closed).code(), "unavailable");
-        for bug in [
-            DbErr::Custom("bug".into()),
-            DbErr::RecordNotFound("x".into()),
-            DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
-                sea_orm::sqlx::Error::RowNotFound,
-            ))),
-        ] {
-            assert_eq!(Error::from(bug).code(), "internal");
-        }
+        let bug = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::RowNotFound,
+        )));
+        assert_eq!(Error::from(bug).code(), "internal");
     }
 
     #[test]
     fn database_codes_by_meaning() {
-        for code in ["57P01", "57P02", "57P03", "08006", "08001", "53300", "53100", "25006"] {
+        for code in [
+            "57P01", "57P02", "57P03", "08006", "08001", "53300", "53100", "25006",
+        ] {
             assert!(database_fault(code).is_some(), "{code}");
         }
         // Unique violation, syntax error, undefined table: the request's or chatcore's fault.

@@ -54,6 +54,9 @@ mod tests {
         let bus_down = Readiness::new(true, false);
         assert!(!bus_down.is_ready());
         assert_eq!(bus_down.down(), ["event_bus"]);
-        assert_eq!(Readiness::new(false, false).down(), ["database", "event_bus"]);
+        assert_eq!(
+            Readiness::new(false, false).down(),
+            ["database", "event_bus"]
+        );
     }
 }

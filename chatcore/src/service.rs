@@ -56,6 +56,10 @@ use crate::{ChatId, MessageId, Readiness, ReportId, Result, SessionId, UserId};
 ///   take effect at once: the token is refused by the next `authenticate`.
 /// - **Secrecy.** Unknown logins and wrong passwords get the same error in about the same time.
 ///   Internal failures are [`Error::Internal`](crate::Error::Internal) and reveal nothing.
+/// - **Availability.** Any operation whose storage cannot be reached or cannot take the write
+///   fails with [`Unavailable`](crate::Error::Unavailable), never with `NotAuthorized`: retry
+///   later, writes with the same idempotency key. [`readiness`](Service::readiness) says
+///   whether storage and the event bus answer now.
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// Creates an account and opens its first session. A new account is never a server admin,

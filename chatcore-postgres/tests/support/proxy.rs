@@ -63,7 +63,9 @@ impl Proxy {
 
     /// Closes every open connection (both sides) at once.
     pub fn drop_all(&self) {
-        self.shared.generation.send_modify(|generation| *generation += 1);
+        self.shared
+            .generation
+            .send_modify(|generation| *generation += 1);
     }
 
     /// Closes the listening port: connecting is refused until [`resume`](Proxy::resume).
