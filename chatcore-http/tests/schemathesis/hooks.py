@@ -9,6 +9,7 @@ CHATCORE_ST_BASE is the API base URL. CHATCORE_ST_SESSIONS says how:
 import ast
 import os
 import threading
+import time
 import uuid
 
 import requests
@@ -32,17 +33,21 @@ def _parse_alone(*args, **kwargs):
 ast.parse = _parse_alone
 
 
+def _post(path, body):
+    """POSTs, waiting out rate limits (429 with `Retry-After`)."""
+    for _ in range(20):
+        response = requests.post(f"{BASE}{path}", json=body, timeout=30)
+        if response.status_code != 429:
+            return response
+        time.sleep(float(response.headers.get("Retry-After", "1")))
+    return response
+
+
 def _session(username):
     """A token for `username`, registering the account the first time."""
-    response = requests.post(
-        f"{BASE}/auth/login", json={"login": username, "password": PASSWORD}, timeout=30
-    )
+    response = _post("/auth/login", {"login": username, "password": PASSWORD})
     if response.status_code == 401:
-        response = requests.post(
-            f"{BASE}/auth/register",
-            json={"username": username, "password": PASSWORD},
-            timeout=30,
-        )
+        response = _post("/auth/register", {"username": username, "password": PASSWORD})
     response.raise_for_status()
     return response.json()["session"]["token"]
 
