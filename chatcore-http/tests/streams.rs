@@ -55,9 +55,9 @@ async fn register(service: &ChatCore, username: &str) -> String {
         .token
 }
 
-/// Waits up to 10 seconds for the service's live subscriptions to be `expected`.
-async fn live_subscriptions_become(service: &ChatCore, expected: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+/// Waits up to `patience` for the service's live subscriptions to be `expected`.
+async fn live_subscriptions_become(service: &ChatCore, expected: usize, patience: Duration) {
+    let deadline = Instant::now() + patience;
     while service.live_subscriptions() != expected {
         assert!(
             Instant::now() < deadline,
@@ -94,28 +94,14 @@ async fn closed_sse_streams_leave_no_follower_behind() {
         response.assert_status_is_ok();
         drop(response);
     }
-    live_subscriptions_become(&service, 0).await;
+    live_subscriptions_become(&service, 0, Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streams_over_real_connections_end_when_the_client_disconnects() {
+async fn websockets_over_real_connections_end_when_the_client_disconnects() {
     let (address, service) = on_a_port(HttpOptions::default()).await;
     let token = register(&service, "quiet").await;
-    let http = reqwest::Client::new();
-    for _ in 0..50 {
-        // A fresh connection each time, closed when the response is dropped.
-        let response = http
-            .get(format!("http://{address}/api/v1/events"))
-            .bearer_auth(&token)
-            .header("accept", "text/event-stream")
-            .header("connection", "close")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        drop(response);
-    }
-    for _ in 0..20 {
+    for _ in 0..30 {
         let mut request = format!("ws://{address}/api/v1/events")
             .into_client_request()
             .unwrap();
@@ -123,9 +109,41 @@ async fn streams_over_real_connections_end_when_the_client_disconnects() {
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        // Gone without a close frame, as a client that crashed.
         drop(socket);
     }
-    live_subscriptions_become(&service, 0).await;
+    live_subscriptions_become(&service, 0, Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_over_real_connections_ends_when_the_client_disconnects() {
+    let (address, service) = on_a_port(HttpOptions::default()).await;
+    let token = register(&service, "quiet").await;
+    let http = reqwest::Client::new();
+    let open = || async {
+        let response = http
+            .get(format!("http://{address}/api/v1/events"))
+            .bearer_auth(&token)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response
+    };
+    // As many as the session may hold, each on its own connection, then all closed.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(open().await);
+    }
+    assert_eq!(service.live_subscriptions(), 8);
+    drop(held);
+    // The server learns of the closed connections at its next keep-alive writes (within two
+    // periods of 15 seconds), and the session has its whole allowance back.
+    live_subscriptions_become(&service, 0, Duration::from_secs(40)).await;
+    for _ in 0..8 {
+        drop(open().await);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +171,10 @@ async fn a_session_over_its_stream_cap_is_told_to_retry() {
     open_sse(&client, &token).await.assert_status_is_ok();
 }
 
-fn websocket_request(client: &Client, token: &str) -> poem::test::TestRequestBuilder<'_, poem::endpoint::BoxEndpoint<'static>> {
+fn websocket_request<'a>(
+    client: &'a Client,
+    token: &str,
+) -> poem::test::TestRequestBuilder<'a, poem::endpoint::BoxEndpoint<'static>> {
     client
         .get("/api/v1/events")
         .header("authorization", format!("Bearer {token}"))
@@ -212,7 +233,7 @@ async fn an_invalid_websocket_handshake_opens_no_stream() {
     .await;
     assert_eq!(status, 400, "{body}");
     drop(held);
-    live_subscriptions_become(&service, 0).await;
+    live_subscriptions_become(&service, 0, Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,7 +258,11 @@ async fn a_cookie_websocket_from_another_origin_is_refused_in_process() {
 }
 
 /// Opens the WebSocket with these headers: `Ok` once upgraded, else the refusal's status.
-async fn connect(address: &str, query: &str, headers: &[(&str, String)]) -> Result<(), u16> {
+async fn connect(
+    address: &str,
+    query: &str,
+    headers: &[(&'static str, String)],
+) -> Result<(), u16> {
     let mut request = format!("ws://{address}/api/v1/events{query}")
         .into_client_request()
         .unwrap();
@@ -286,7 +311,7 @@ async fn cookie_websockets_must_come_from_an_allowed_origin() {
     assert_eq!(connect(&address, "", &[bearer, evil.clone()]).await, Ok(()));
     let query = format!("?access_token={token}");
     assert_eq!(connect(&address, &query, &[evil]).await, Ok(()));
-    live_subscriptions_become(&service, 0).await;
+    live_subscriptions_become(&service, 0, Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,8 +16,11 @@ use crate::auth::EventsAuth;
 
 pub(crate) struct EventsApi(pub(crate) Shared);
 
-/// How often an idle stream sends a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// How often an idle stream sends a keep-alive comment. Besides keeping proxies from timing
+/// the stream out, the writes are how the server learns that a client went away without a
+/// word (poem's server notices a closed connection only when writing to it), which ends the
+/// stream and frees its place under the stream caps: within two keep-alive periods.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(ApiResponse)]
 enum Events {

@@ -83,7 +83,7 @@ pub async fn streams_are_capped_per_session_and_per_user(service: &dyn Service) 
     // Someone else is not affected.
     let _theirs = service.subscribe(&other.caller, None).await.unwrap();
     // Closing one makes room again.
-    held.pop();
+    drop(held.pop());
     held.push(service.subscribe(&user.caller, None).await.unwrap());
     assert!(is_rate_limited(
         &service.subscribe(&user.caller, None).await
@@ -113,7 +113,7 @@ pub async fn streams_are_capped_per_session_and_per_user(service: &dyn Service) 
         is_rate_limited(&service.subscribe(last, None).await),
         "a fresh session of a user at the cap"
     );
-    held.swap_remove(0);
+    drop(held.swap_remove(0));
     let _room = service.subscribe(last, None).await.unwrap();
     assert!(is_rate_limited(&service.subscribe(last, None).await));
     // The streams under the cap still work.
