@@ -62,9 +62,10 @@ fn bad_handshake(message: &str) -> poem::Error {
 }
 
 /// Checks the opening handshake (RFC 6455, section 4.2.1) before anything else is done for
-/// the request, so that a request that cannot become a WebSocket never opens a stream.
-fn check_handshake(request: &Request) -> Result<(), Response> {
-    let refuse = |message: &str| Err(bad_handshake(message).into_response());
+/// the request, so that a request that cannot become a WebSocket never opens a stream: the
+/// refusal to answer with, if it is not valid.
+fn handshake_refusal(request: &Request) -> Option<Response> {
+    let refuse = |message: &str| Some(bad_handshake(message).into_response());
     if request.method() != Method::GET {
         return refuse("the method must be GET");
     }
@@ -86,22 +87,23 @@ fn check_handshake(request: &Request) -> Result<(), Response> {
             header::SEC_WEBSOCKET_VERSION,
             header::HeaderValue::from_static("13"),
         );
-        return Err(response);
+        return Some(response);
     }
     // 16 random bytes in base64: 22 characters and `==`.
     let key_is_valid = request
         .header(header::SEC_WEBSOCKET_KEY)
+        .map(str::as_bytes)
         .is_some_and(|key| {
             key.len() == 24
-                && key.ends_with("==")
+                && key.ends_with(b"==")
                 && key[..22]
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/')
+                    .iter()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/'))
         });
     if !key_is_valid {
         return refuse("Sec-WebSocket-Key must be 16 bytes in base64");
     }
-    Ok(())
+    None
 }
 
 /// Whether the request carries its token in the session cookie: the one way a page of
@@ -141,9 +143,12 @@ fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
     {
         return true;
     }
-    let host = request
-        .header(header::HOST)
-        .or_else(|| request.uri().authority().map(|authority| authority.as_str()));
+    let host = request.header(header::HOST).or_else(|| {
+        request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str())
+    });
     match (origin.split_once("://"), host) {
         (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
         // `null` (a sandboxed page, a file), or no host to compare with.
@@ -160,8 +165,8 @@ pub(crate) async fn serve(
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     allowed_origins: &[String],
 ) -> poem::Result<Response> {
-    if let Err(refused) = check_handshake(&request) {
-        return Ok(refused);
+    if let Some(refusal) = handshake_refusal(&request) {
+        return Ok(refusal);
     }
     if authenticated_by_cookie(&request) && !origin_allowed(&request, allowed_origins) {
         return Err(ApiError::new(

@@ -267,9 +267,7 @@ async fn connect(
         .into_client_request()
         .unwrap();
     for (name, value) in headers {
-        request
-            .headers_mut()
-            .insert(*name, value.parse().unwrap());
+        request.headers_mut().insert(*name, value.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok((mut socket, _)) => {
@@ -303,7 +301,11 @@ async fn cookie_websockets_must_come_from_an_allowed_origin() {
         vec![cookie.clone(), origin("http://app.example")],
         vec![cookie.clone(), origin("null")],
     ] {
-        assert_eq!(connect(&address, "", &refused).await, Err(403), "{refused:?}");
+        assert_eq!(
+            connect(&address, "", &refused).await,
+            Err(403),
+            "{refused:?}"
+        );
     }
     // A bearer header or an access token cannot be sent by another site's page: not checked.
     let bearer = ("authorization", format!("Bearer {token}"));

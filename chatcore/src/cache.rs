@@ -160,8 +160,7 @@ impl Caches {
             }
         }
         if !chats.is_empty() {
-            self.members
-                .forget(|(cached, _), _| chats.contains(cached));
+            self.members.forget(|(cached, _), _| chats.contains(cached));
         }
     }
 

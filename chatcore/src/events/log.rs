@@ -104,26 +104,23 @@ pub(crate) async fn catch_up(
     limit: u64,
 ) -> Result<Vec<Event>> {
     let message_seq = || Expr::col((event::Entity, event::Column::MessageSeq));
-    let mine = Query::select()
-        .expr(Expr::val(1))
-        .from(members::Entity)
-        .and_where(
-            Expr::col((members::Entity, members::Column::ChatId))
-                .equals((event::Entity, event::Column::ChatId)),
-        )
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
-        .and_where(
-            Expr::col((members::Entity, members::Column::JoinedAt))
-                .lte(Expr::col((event::Entity, event::Column::CreatedAt))),
-        )
-        .and_where(
-            message_seq().is_null().or(Expr::col((
-                members::Entity,
-                members::Column::VisibleFromSeq,
+    let mine =
+        Query::select()
+            .expr(Expr::val(1))
+            .from(members::Entity)
+            .and_where(
+                Expr::col((members::Entity, members::Column::ChatId))
+                    .equals((event::Entity, event::Column::ChatId)),
+            )
+            .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
+            .and_where(
+                Expr::col((members::Entity, members::Column::JoinedAt))
+                    .lte(Expr::col((event::Entity, event::Column::CreatedAt))),
+            )
+            .and_where(message_seq().is_null().or(
+                Expr::col((members::Entity, members::Column::VisibleFromSeq)).lt(message_seq()),
             ))
-            .lt(message_seq())),
-        )
-        .to_owned();
+            .to_owned();
     let addressed_only = EventKind::ADDRESSED_ONLY.map(EventKind::as_str);
     let for_the_chat = Expr::col((event::Entity, event::Column::Kind))
         .is_not_in(addressed_only)

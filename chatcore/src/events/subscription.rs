@@ -52,12 +52,7 @@ pub(crate) async fn subscribe(
     tokio::spawn(follower.run(live));
     Ok(Box::pin(futures::stream::unfold(
         (receiver, slot),
-        |(mut receiver, slot)| async move {
-            receiver
-                .recv()
-                .await
-                .map(|item| (item, (receiver, slot)))
-        },
+        |(mut receiver, slot)| async move { receiver.recv().await.map(|item| (item, (receiver, slot))) },
     )))
 }
 

@@ -98,13 +98,15 @@ pub(crate) async fn mark_read(
                 advance_marker(txn, chat, me, target, now()).await?;
                 let events = record(
                     txn,
-                    vec![NewEvent::chat(
-                        EventKind::ReadMarkerMoved,
-                        chat,
-                        me,
-                        serde_json::json!({ "user_id": me, "seq": target }),
-                    )
-                    .message(target)],
+                    vec![
+                        NewEvent::chat(
+                            EventKind::ReadMarkerMoved,
+                            chat,
+                            me,
+                            serde_json::json!({ "user_id": me, "seq": target }),
+                        )
+                        .message(target),
+                    ],
                 )
                 .await?;
                 Ok((target, events))

@@ -486,10 +486,7 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
     let outsider = register(service, "ccoutsider").await;
     let mut owner_stream = service.subscribe(&owner.caller, None).await.unwrap();
     let first_member = &members[0];
-    let mut member_stream = service
-        .subscribe(&first_member.caller, None)
-        .await
-        .unwrap();
+    let mut member_stream = service.subscribe(&first_member.caller, None).await.unwrap();
     let mut outsider_stream = service.subscribe(&outsider.caller, None).await.unwrap();
     let group = service
         .create_group(
@@ -547,7 +544,11 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         .iter()
         .filter(|event| event.kind == EventKind::ChatCreated)
         .collect();
-    assert_eq!(created.len(), 2, "the group and the direct chat: {events:#?}");
+    assert_eq!(
+        created.len(),
+        2,
+        "the group and the direct chat: {events:#?}"
+    );
     assert!(
         created
             .iter()
