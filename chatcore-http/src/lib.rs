@@ -65,6 +65,15 @@ pub struct HttpOptions {
     /// (event streams send a keep-alive every 20 seconds, so they stay open). Used by
     /// [`serve`]. Default: 60 seconds.
     pub idle_timeout: Duration,
+    /// Origins (`scheme://host[:port]`, e.g. `https://chat.example.com`) whose pages may open
+    /// the event WebSocket authenticated by the session cookie, besides the server's own
+    /// origin. Such a handshake from any other `Origin` is refused with 403 `forbidden`, so
+    /// that another site cannot use a visitor's cookie (cross-site WebSocket hijacking).
+    /// Sockets authenticated by bearer token or `access_token`, and handshakes without an
+    /// `Origin` (not from a browser), are not checked. Default: none, so only the same
+    /// origin (the `Origin`'s host equals the request's `Host`); list the public origin
+    /// when a proxy rewrites `Host`.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpOptions {
@@ -80,6 +89,7 @@ impl Default for HttpOptions {
             body_read_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -127,6 +137,7 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     let docs = api.swagger_ui();
     let websocket_service = service.clone();
     let shutdown = options.shutdown.clone();
+    let allowed_origins: Arc<[String]> = options.allowed_origins.clone().into();
     Route::new()
         .nest(API_PREFIX, api)
         .at(format!("{API_PREFIX}/openapi.json"), spec)
@@ -139,11 +150,12 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
         .around(move |next, request| {
             let service = websocket_service.clone();
             let shutdown = shutdown.clone();
+            let allowed_origins = allowed_origins.clone();
             async move {
                 // `GET /api/v1/events` with `Upgrade: websocket`; everything else, SSE
                 // included, is the documented API.
                 if request.uri().path() == EVENTS_PATH && realtime::is_upgrade(&request) {
-                    realtime::serve(request, service, shutdown.clone()).await
+                    realtime::serve(request, service, shutdown.clone(), &allowed_origins).await
                 } else {
                     Ok(next.call(request).await?.into_response())
                 }

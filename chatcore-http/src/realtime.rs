@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use chatcore::{ChatId, Service};
 use futures::{SinkExt, StreamExt};
-use poem::http::StatusCode;
+use poem::http::{Method, StatusCode, header};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig};
 use poem::{FromRequest, IntoResponse, Request, Response};
 use serde::Deserialize;
 
-use crate::auth::token_of;
+use crate::auth::{SESSION_COOKIE, token_of};
 use crate::error::ApiError;
 
 /// How often the server pings, and how long it waits for any sign of life before closing.
@@ -29,7 +29,8 @@ enum ClientMessage {
     Typing { chat_id: ChatId },
 }
 
-/// Whether a request asks to upgrade to a WebSocket.
+/// Whether a request asks to upgrade to a WebSocket (whether it does so correctly is checked
+/// by [`serve`]).
 pub(crate) fn is_upgrade(request: &Request) -> bool {
     request
         .header("upgrade")
@@ -40,7 +41,6 @@ fn error_frame(code: &str, message: &str) -> Message {
     Message::Text(serde_json::json!({ "error": { "code": code, "message": message } }).to_string())
 }
 
-/// Authenticates, subscribes (so that a bad cursor is an ordinary HTTP error), then upgrades.
 /// Clients only send small notices (typing), so a connection reads into a small buffer and
 /// refuses large messages. The library's default 128 KiB read buffer would be zeroed on every
 /// read and kept by every connection (1.25 GiB for 10,000 idle ones).
@@ -51,11 +51,132 @@ fn socket_config() -> WebSocketConfig {
         .max_frame_size(Some(MAX_CLIENT_MESSAGE))
 }
 
+fn bad_handshake(message: &str) -> poem::Error {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_input",
+        format!("not a valid WebSocket handshake: {message}"),
+        None,
+    )
+    .into()
+}
+
+/// Checks the opening handshake (RFC 6455, section 4.2.1) before anything else is done for
+/// the request, so that a request that cannot become a WebSocket never opens a stream: the
+/// refusal to answer with, if it is not valid.
+fn handshake_refusal(request: &Request) -> Option<Response> {
+    let refuse = |message: &str| Some(bad_handshake(message).into_response());
+    if request.method() != Method::GET {
+        return refuse("the method must be GET");
+    }
+    let connection_upgrades = request
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    if !connection_upgrades {
+        return refuse("Connection must include Upgrade");
+    }
+    if request.header(header::SEC_WEBSOCKET_VERSION) != Some("13") {
+        // The one version spoken here, as the RFC asks to announce.
+        let mut response = bad_handshake("Sec-WebSocket-Version must be 13").into_response();
+        response.set_status(StatusCode::UPGRADE_REQUIRED);
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            header::HeaderValue::from_static("13"),
+        );
+        return Some(response);
+    }
+    // 16 random bytes in base64: 22 characters and `==`.
+    let key_is_valid = request
+        .header(header::SEC_WEBSOCKET_KEY)
+        .map(str::as_bytes)
+        .is_some_and(|key| {
+            key.len() == 24
+                && key.ends_with(b"==")
+                && key[..22]
+                    .iter()
+                    .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/'))
+        });
+    if !key_is_valid {
+        return refuse("Sec-WebSocket-Key must be 16 bytes in base64");
+    }
+    None
+}
+
+/// Whether the request carries its token in the session cookie: the one way a page of
+/// another site could make a browser authenticate a WebSocket (browsers do not send
+/// `Authorization` on their own, and cannot know an `access_token`). Mirrors the order of
+/// [`token_of`]: a bearer header wins over the cookie.
+fn authenticated_by_cookie(request: &Request) -> bool {
+    let bearer = request
+        .header(header::AUTHORIZATION)
+        .is_some_and(|value| value.starts_with("Bearer "));
+    !bearer
+        && request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .any(|pair| {
+                pair.trim()
+                    .split_once('=')
+                    .is_some_and(|(name, _)| name == SESSION_COOKIE)
+            })
+}
+
+/// Whether a page of the request's `Origin` may open a cookie-authenticated WebSocket: one of
+/// `allowed`, or the server's own origin (the `Origin`'s host and port equal the `Host`).
+/// A request without `Origin` comes from outside a browser, where cookies are not sent on a
+/// page's behalf.
+fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
+    let Some(origin) = request.header(header::ORIGIN) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|listed| listed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = request.header(header::HOST).or_else(|| {
+        request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str())
+    });
+    match (origin.split_once("://"), host) {
+        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        // `null` (a sandboxed page, a file), or no host to compare with.
+        _ => false,
+    }
+}
+
+/// Checks the handshake, authenticates, checks the origin of a cookie-authenticated socket,
+/// subscribes (so that a bad cursor or a full stream allowance is an ordinary HTTP error),
+/// then upgrades.
 pub(crate) async fn serve(
     request: Request,
     service: Arc<dyn Service>,
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    allowed_origins: &[String],
 ) -> poem::Result<Response> {
+    if let Some(refusal) = handshake_refusal(&request) {
+        return Ok(refusal);
+    }
+    if authenticated_by_cookie(&request) && !origin_allowed(&request, allowed_origins) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this origin may not open the event stream with the session cookie",
+            None,
+        )
+        .into());
+    }
     let token = token_of(&request).ok_or_else(ApiError::not_authorized)?;
     let caller = service.authenticate(&token).await.map_err(ApiError::from)?;
     let since = match request.uri().query().and_then(|query| {

@@ -139,6 +139,9 @@ impl Caches {
 
     /// Forgets what committed events made wrong.
     pub(crate) fn observe(&self, events: &[Event]) {
+        // A chat's members are forgotten once per batch: creating or deleting a group
+        // records one event per member.
+        let mut chats = std::collections::HashSet::new();
         for event in events {
             match event.kind {
                 EventKind::SessionRevoked => self.forget_user(event.user_id.map(|id| id.as_uuid())),
@@ -149,13 +152,15 @@ impl Caches {
                 | EventKind::MemberRemoved
                 | EventKind::MemberRoleChanged => match event.chat_id {
                     Some(chat) => {
-                        let chat = chat.as_uuid();
-                        self.members.forget(|(cached, _), _| *cached == chat);
+                        chats.insert(chat.as_uuid());
                     }
                     None => self.members.forget(|_, _| true),
                 },
                 _ => {}
             }
+        }
+        if !chats.is_empty() {
+            self.members.forget(|(cached, _), _| chats.contains(cached));
         }
     }
 

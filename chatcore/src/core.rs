@@ -98,6 +98,16 @@ pub struct Options {
     /// How long an avatar upload waits for a processing slot before it is refused with
     /// [`Error::Unavailable`]. Default: 5 seconds.
     pub avatar_queue_timeout: std::time::Duration,
+    /// The most event streams ([`Service::subscribe`]) one session may hold open at once, on
+    /// this node; one more is refused with [`Error::RateLimited`] until one of them closes.
+    /// Default: 8.
+    pub max_streams_per_session: usize,
+    /// The most event streams one user may hold open at once over all their sessions, on
+    /// this node; one more is refused with [`Error::RateLimited`]. Default: 32.
+    pub max_streams_per_user: usize,
+    /// At most one typing notice per member and chat is forwarded per this interval (on each
+    /// node); [`Service::send_typing`] accepts the others and drops them. Default: 3 seconds.
+    pub typing_interval: Duration,
 }
 
 impl Default for Options {
@@ -122,6 +132,9 @@ impl Default for Options {
             max_avatar_pixels: avatars::process::DEFAULT_MAX_PIXELS,
             max_avatar_queue: 16,
             avatar_queue_timeout: std::time::Duration::from_secs(5),
+            max_streams_per_session: 8,
+            max_streams_per_user: 32,
+            typing_interval: Duration::seconds(3),
         }
     }
 }
@@ -237,6 +250,21 @@ impl Options {
     /// [`Options::avatar_queue_timeout`]).
     pub fn avatar_queue_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.avatar_queue_timeout = timeout;
+    /// Sets the most event streams one session may hold open at once (at least 1).
+    pub fn max_streams_per_session(mut self, max: usize) -> Self {
+        self.max_streams_per_session = max;
+        self
+    }
+
+    /// Sets the most event streams one user may hold open at once (at least 1).
+    pub fn max_streams_per_user(mut self, max: usize) -> Self {
+        self.max_streams_per_user = max;
+        self
+    }
+
+    /// Sets how often a member's typing notices in one chat are forwarded at most.
+    pub fn typing_interval(mut self, interval: Duration) -> Self {
+        self.typing_interval = interval;
         self
     }
 }
@@ -266,6 +294,10 @@ pub(crate) struct Inner {
     pub(crate) avatars: Avatars,
     /// Sessions and memberships, cached when this is the only node (see [`crate::cache`]).
     pub(crate) caches: Option<Caches>,
+    /// The open event streams and their caps.
+    pub(crate) streams: events::Streams,
+    /// Which typing notices are forwarded.
+    pub(crate) typing: messages::TypingThrottle,
 }
 
 const SECRET_KEY: &str = "token_signing_secret";
@@ -332,6 +364,13 @@ impl ChatCore {
             notifier: options.notifier,
             account_token_lifetime: options.account_token_lifetime,
             account_token_resend_after: options.account_token_resend_after,
+            streams: events::Streams::new(
+                options.max_streams_per_session,
+                options.max_streams_per_user,
+            ),
+            typing: messages::TypingThrottle::new(
+                options.typing_interval.to_std().unwrap_or_default(),
+            ),
         });
         housekeeping(Arc::downgrade(&inner), local_bus, options.event_retention);
         Ok(ChatCore { inner })
@@ -730,7 +769,11 @@ impl Service for ChatCore {
     }
 
     async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream> {
-        events::subscribe(&self.inner.db, &self.inner.events, caller, since).await
+        events::subscribe(&self.inner, caller, since).await
+    }
+
+    fn live_subscriptions(&self) -> usize {
+        self.inner.streams.live()
     }
 
     async fn readiness(&self) -> Readiness {

@@ -1052,6 +1052,10 @@ impl<S: Service> Service for RateLimited<S> {
     async fn readiness(&self) -> crate::Readiness {
         self.inner.readiness().await
     }
+
+    fn live_subscriptions(&self) -> usize {
+        self.inner.live_subscriptions()
+    }
 }
 
 #[cfg(test)]

@@ -42,8 +42,9 @@ use crate::{ChatId, MessageId, Readiness, ReportId, Result, SessionId, UserId};
 ///   they last joined, in history, chat-list previews, replies, forwards, reactions, receipts
 ///   and reports alike.
 /// - **Blocks.** A user blocked by another cannot open a direct chat with them, send into
-///   their direct chat, or add them to a group ([`Error::Blocked`](crate::Error::Blocked));
-///   nothing else tells them.
+///   their direct chat, edit their earlier messages or react there, say they are typing
+///   there, or add them to a group ([`Error::Blocked`](crate::Error::Blocked)); nothing else
+///   tells them.
 /// - **Atomicity.** An operation that fails changes nothing. An operation that returned `Ok`
 ///   is durable (on SQLite with `synchronous=FULL`, fsynced).
 /// - **Ordering.** Messages of a chat have a `seq` contiguous from 1, unique under any
@@ -496,7 +497,8 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
     /// message; [`Forbidden`](crate::Error::Forbidden) for someone else's message or a
-    /// forward; [`Conflict`](crate::Error::Conflict) for a deleted one.
+    /// forward; [`Blocked`](crate::Error::Blocked) in a direct chat whose other member blocked
+    /// the caller; [`Conflict`](crate::Error::Conflict) for a deleted one.
     async fn edit_message(
         &self,
         caller: &Caller,
@@ -510,7 +512,9 @@ pub trait Service: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`NotFound`](crate::Error::NotFound) unless the caller is a member and can see the
-    /// message; [`Conflict`](crate::Error::Conflict) for a deleted message.
+    /// message; [`Blocked`](crate::Error::Blocked) in a direct chat whose other member blocked
+    /// the caller (taking a reaction back stays allowed); [`Conflict`](crate::Error::Conflict)
+    /// for a deleted message.
     async fn add_reaction(
         &self,
         caller: &Caller,
@@ -556,8 +560,15 @@ pub trait Service: Send + Sync + 'static {
     /// Says the caller is typing in a chat. Nothing is stored; the other members get an
     /// ephemeral notice through the realtime layer.
     ///
+    /// Notices are throttled per member and chat: at most one is forwarded per
+    /// [`Options::typing_interval`](crate::Options::typing_interval) (3 seconds by default,
+    /// counted on each node). Further notices within that time are accepted (`Ok`) and
+    /// dropped, so a client may send one per keystroke without flooding the others.
+    ///
     /// # Errors
-    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member.
+    /// [`NotFound`](crate::Error::NotFound) unless the caller is a member;
+    /// [`Blocked`](crate::Error::Blocked) in a direct chat whose other member blocked the
+    /// caller.
     async fn send_typing(&self, caller: &Caller, chat_id: ChatId) -> Result<()>;
 
     /// Reports a chat, or a message in it, to the server's admins.
@@ -622,11 +633,19 @@ pub trait Service: Send + Sync + 'static {
     /// # Errors
     /// [`CursorExpired`](crate::Error::CursorExpired) for a cursor older than the retained
     /// events (resync, then subscribe from now); [`InvalidInput`](crate::Error::InvalidInput)
-    /// for a cursor the stream never gave.
+    /// for a cursor the stream never gave; [`RateLimited`](crate::Error::RateLimited) when
+    /// the caller's session or user already holds as many open streams as allowed
+    /// ([`Options::max_streams_per_session`](crate::Options::max_streams_per_session),
+    /// [`Options::max_streams_per_user`](crate::Options::max_streams_per_user)).
     async fn subscribe(&self, caller: &Caller, since: Option<i64>) -> Result<EventStream>;
 
     /// Whether the service can serve requests now: its database answers a trivial query within
     /// [`READINESS_TIMEOUT`](crate::READINESS_TIMEOUT) and its event bus is connected. For
     /// readiness probes (`/readyz`); never fails, and recovers by itself.
     async fn readiness(&self) -> Readiness;
+
+    /// How many event streams are being followed on this node right now. A stream stops
+    /// counting shortly after its consumer drops it (or after it ends), whether or not any
+    /// event arrived in between. For health and metrics endpoints.
+    fn live_subscriptions(&self) -> usize;
 }

@@ -16,8 +16,11 @@ use crate::auth::EventsAuth;
 
 pub(crate) struct EventsApi(pub(crate) Shared);
 
-/// How often an idle stream sends a keep-alive comment.
-const KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// How often an idle stream sends a keep-alive comment. Besides keeping proxies from timing
+/// the stream out, the writes are how the server learns that a client went away without a
+/// word (poem's server notices a closed connection only when writing to it), which ends the
+/// stream and frees its place under the stream caps: within two keep-alive periods.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 #[derive(ApiResponse)]
 enum Events {
@@ -41,6 +44,12 @@ impl EventsApi {
     /// retained events answers 410 `cursor_expired` (resync, then subscribe without one).
     /// The stream ends when the session does. Browsers, which cannot set headers on
     /// `EventSource` or `WebSocket`, may pass `access_token` in the query.
+    ///
+    /// A session may hold 8 streams open at once and a user 32 (by default); one more is
+    /// answered 429 `rate_limited` with `Retry-After` until another closes. A WebSocket
+    /// authenticated by the session cookie must come from the server's own origin or one
+    /// the server allows (403 `forbidden` otherwise); an invalid handshake is answered 400
+    /// (426 for a `Sec-WebSocket-Version` other than 13).
     #[oai(path = "/events", method = "get", operation_id = "subscribe")]
     async fn events(
         &self,

@@ -16,8 +16,8 @@ use crate::cache::CachedMember;
 use crate::clock::{from_micros, now};
 use crate::contacts::queries::{ensure_direct_peer_allows, ensure_not_blocked};
 use crate::core::Inner;
+use crate::events::chat_created;
 use crate::events::log::record;
-use crate::events::{EventKind, NewEvent};
 use crate::groups::HistoryVisibility;
 use crate::messages::{MessagePreview, entity as messages, preview};
 use crate::pagination::{Page, PageRequest};
@@ -206,12 +206,9 @@ pub(crate) async fn start_direct(
                 members::Entity::insert_many([member(me), member(other.as_uuid())])
                     .exec_without_returning(txn)
                     .await?;
-                let created = load_detail(txn, chat_id).await?;
-                let events = record(
-                    txn,
-                    vec![NewEvent::chat(EventKind::ChatCreated, chat_id, me, created)],
-                )
-                .await?;
+                let created = load_chat(txn, chat_id).await?;
+                let events =
+                    record(txn, chat_created(&created, me, &[me, other.as_uuid()])).await?;
                 Ok((chat_id, true, events))
             })
         })
@@ -225,6 +222,15 @@ pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> R
     let chat_id = chat_id.as_uuid();
     access(inner, chat_id, caller.user_id.as_uuid()).await?;
     load_detail(&inner.db, chat_id).await
+}
+
+/// A chat's own fields.
+pub(crate) async fn load_chat(db: &impl ConnectionTrait, chat_id: Uuid) -> Result<Chat> {
+    Ok(chats::Entity::find_by_id(chat_id)
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("chat"))?
+        .into())
 }
 
 /// A chat with its members, for whoever may see it (the caller checks).

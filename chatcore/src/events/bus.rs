@@ -1,7 +1,8 @@
 //! Delivery of committed events to subscribers on this node.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -40,6 +41,8 @@ const GAP_PATIENCE: Duration = Duration::from_millis(200);
 pub struct InProcessBus {
     sender: broadcast::Sender<Event>,
     order: Mutex<Order>,
+    /// Whether a poisoned lock was already reported (once is enough to find the panic).
+    poison_reported: AtomicBool,
 }
 
 struct Order {
@@ -60,6 +63,28 @@ impl InProcessBus {
                 pending: BTreeMap::new(),
                 waiting_since: None,
             }),
+            poison_reported: AtomicBool::new(false),
+        }
+    }
+
+    /// The reorder buffer. A panic while it was held (a subscriber's code cannot run under it,
+    /// so this would be a bug here) must not stop delivery for good: the buffer is taken back,
+    /// made consistent again, and the poisoning is logged once.
+    fn lock(&self) -> MutexGuard<'_, Order> {
+        match self.order.lock() {
+            Ok(order) => order,
+            Err(poisoned) => {
+                let mut order = poisoned.into_inner();
+                order.repair();
+                self.order.clear_poison();
+                if !self.poison_reported.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        "the event bus lock was poisoned by a panic; delivery goes on \
+                         (subscribers fetch anything skipped from the database)"
+                    );
+                }
+                order
+            }
         }
     }
 
@@ -89,17 +114,26 @@ impl InProcessBus {
 
     /// Skips gaps that waited too long even when nothing new arrives (called periodically).
     pub fn tick(&self) {
-        if let Ok(mut order) = self.order.lock() {
-            self.flush(&mut order);
+        let mut order = self.lock();
+        self.flush(&mut order);
+    }
+}
+
+impl Order {
+    /// Restores what `flush` keeps true, whatever step a panic interrupted: nothing pending
+    /// before `next` (it could never be delivered in order), and a gap timer only while
+    /// something waits.
+    fn repair(&mut self) {
+        self.pending = self.pending.split_off(&self.next);
+        if self.pending.is_empty() {
+            self.waiting_since = None;
         }
     }
 }
 
 impl EventBus for InProcessBus {
     fn publish(&self, events: Vec<Event>) {
-        let Ok(mut order) = self.order.lock() else {
-            return;
-        };
+        let mut order = self.lock();
         for event in events {
             if event.cursor >= order.next {
                 order.pending.insert(event.cursor, event);
@@ -141,6 +175,7 @@ impl<'de> Deserialize<'de> for Event {
             data: wire.data,
             created_at: wire.created_at,
             ephemeral: wire.ephemeral,
+            message_seq: None,
         })
     }
 }
@@ -178,7 +213,40 @@ mod tests {
             data: serde_json::Value::Null,
             created_at: chrono::Utc::now(),
             ephemeral: false,
+            message_seq: None,
         }
+    }
+
+    #[test]
+    fn a_poisoned_lock_does_not_stop_delivery() {
+        let bus = std::sync::Arc::new(InProcessBus::new(0, 64));
+        let mut rx = bus.subscribe();
+        bus.publish(vec![event(1), event(3)]);
+        assert_eq!(rx.try_recv().unwrap().cursor, 1);
+        // A panic while the buffer is held, halfway through a change: 3 waits, `next` is
+        // moved past it, as an interrupted flush could leave it.
+        let holder = bus.clone();
+        let panicked = std::thread::spawn(move || {
+            let mut order = holder.order.lock().unwrap();
+            order.next = 4;
+            panic!("while holding the bus lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(bus.order.is_poisoned());
+
+        bus.publish(vec![event(4), event(5)]);
+        let got: Vec<i64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|event| event.cursor)
+            .collect();
+        assert_eq!(got, [4, 5], "delivery goes on, in order");
+        assert!(!bus.order.is_poisoned());
+        assert!(bus.poison_reported.load(Ordering::Relaxed));
+        // The stale 3 was dropped when the buffer was repaired.
+        assert!(bus.order.lock().unwrap().pending.is_empty());
+        bus.tick();
+        bus.publish(vec![event(6)]);
+        assert_eq!(rx.try_recv().unwrap().cursor, 6);
     }
 
     #[test]

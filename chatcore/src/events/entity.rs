@@ -17,6 +17,9 @@ pub(crate) mod event {
         /// JSON.
         pub data: String,
         pub created_at: DateTimeUtc,
+        /// The seq of the message the event is about, in its chat (members who cannot see
+        /// that message do not receive the event).
+        pub message_seq: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,6 @@
 //! The event log in the database: writing events with their change, reading them back.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -27,6 +27,7 @@ impl From<event::Model> for Event {
             data: serde_json::from_str(&row.data).unwrap_or_default(),
             created_at: row.created_at,
             ephemeral: false,
+            message_seq: row.message_seq,
         }
     }
 }
@@ -64,6 +65,7 @@ pub(crate) async fn record(
             actor_id: new.actor_id,
             data: new.data.to_string(),
             created_at,
+            message_seq: new.message_seq,
         })
         .collect();
     event::Entity::insert_many(rows.iter().cloned().map(|row| event::ActiveModel {
@@ -74,6 +76,7 @@ pub(crate) async fn record(
         actor_id: Set(row.actor_id),
         data: Set(row.data),
         created_at: Set(row.created_at),
+        message_seq: Set(row.message_seq),
     }))
     .exec_without_returning(txn)
     .await?;
@@ -90,7 +93,9 @@ pub(crate) async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
 }
 
 /// The user's events with a cursor in `(after, upto]`, oldest first, at most `limit`: those
-/// addressed to them, and those of the chats they are in from when they (last) joined.
+/// addressed to them, and those of the chats they are in from when they (last) joined, except
+/// the events about messages they cannot see (before their history starts) and the chat
+/// creations and deletions addressed to other members.
 pub(crate) async fn catch_up(
     db: &impl ConnectionTrait,
     me: Uuid,
@@ -98,25 +103,34 @@ pub(crate) async fn catch_up(
     upto: Option<i64>,
     limit: u64,
 ) -> Result<Vec<Event>> {
-    let mine = Query::select()
-        .expr(Expr::val(1))
-        .from(members::Entity)
-        .and_where(
-            Expr::col((members::Entity, members::Column::ChatId))
-                .equals((event::Entity, event::Column::ChatId)),
-        )
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
-        .and_where(
-            Expr::col((members::Entity, members::Column::JoinedAt))
-                .lte(Expr::col((event::Entity, event::Column::CreatedAt))),
-        )
-        .to_owned();
+    let message_seq = || Expr::col((event::Entity, event::Column::MessageSeq));
+    let mine =
+        Query::select()
+            .expr(Expr::val(1))
+            .from(members::Entity)
+            .and_where(
+                Expr::col((members::Entity, members::Column::ChatId))
+                    .equals((event::Entity, event::Column::ChatId)),
+            )
+            .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
+            .and_where(
+                Expr::col((members::Entity, members::Column::JoinedAt))
+                    .lte(Expr::col((event::Entity, event::Column::CreatedAt))),
+            )
+            .and_where(message_seq().is_null().or(
+                Expr::col((members::Entity, members::Column::VisibleFromSeq)).lt(message_seq()),
+            ))
+            .to_owned();
+    let addressed_only = EventKind::ADDRESSED_ONLY.map(EventKind::as_str);
+    let for_the_chat = Expr::col((event::Entity, event::Column::Kind))
+        .is_not_in(addressed_only)
+        .or(Expr::col((event::Entity, event::Column::UserId)).is_null());
     let mut select = event::Entity::find()
         .filter(event::Column::Seq.gt(after))
         .filter(
             Expr::col((event::Entity, event::Column::UserId))
                 .eq(me)
-                .or(Expr::exists(mine)),
+                .or(for_the_chat.and(Expr::exists(mine))),
         );
     if let Some(upto) = upto {
         select = select.filter(event::Column::Seq.lte(upto));
@@ -131,14 +145,14 @@ pub(crate) async fn catch_up(
         .collect())
 }
 
-/// The chats the user is in now.
-pub(crate) async fn chats_of(db: &impl ConnectionTrait, me: Uuid) -> Result<HashSet<Uuid>> {
+/// The chats the user is in now, each with the seq after which they see its messages.
+pub(crate) async fn chats_of(db: &impl ConnectionTrait, me: Uuid) -> Result<HashMap<Uuid, i64>> {
     Ok(members::Entity::find()
         .filter(members::Column::UserId.eq(me))
         .all(db)
         .await?
         .into_iter()
-        .map(|member| member.chat_id)
+        .map(|member| (member.chat_id, member.visible_from_seq))
         .collect())
 }
 

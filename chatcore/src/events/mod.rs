@@ -4,8 +4,10 @@
 mod bus;
 pub(crate) mod entity;
 pub(crate) mod log;
+mod streams;
 mod subscription;
 
+use std::collections::HashMap;
 use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
@@ -14,8 +16,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use bus::{EventBus, InProcessBus};
+pub(crate) use streams::Streams;
 pub(crate) use subscription::subscribe;
 
+use crate::chats::Chat;
 use crate::{ChatId, Result, UserId};
 
 /// What happened.
@@ -29,24 +33,39 @@ use crate::{ChatId, Result, UserId};
 pub enum EventKind {
     /// A message was sent (or forwarded); `data` is the message.
     MessageCreated,
-    /// A message was edited; `data` is the message.
+    /// A message was edited; `data` is the message. Like every event about a message, it
+    /// reaches only the members who can see that message: not a `since_join` member who
+    /// joined after it was sent.
     MessageEdited,
-    /// A message was deleted; `data` has `message_id` and `seq`.
+    /// A message was deleted; `data` has `message_id` and `seq`. Only for the members who can
+    /// see the message.
     MessageDeleted,
-    /// Someone reacted or took a reaction back; `data` has `message_id`, `emoji`, `user_id`
-    /// and `added`.
+    /// Someone reacted or took a reaction back; `data` has `message_id`, `seq` (the
+    /// message's), `emoji`, `user_id` and `added`. Only for the members who can see the
+    /// message.
     ReactionChanged,
-    /// A member's read marker moved; `data` has `user_id` and `seq`.
+    /// A member's read marker moved; `data` has `user_id` and `seq`. Only for the members who
+    /// can see the message at `seq`.
     ReadMarkerMoved,
-    /// A member is typing (ephemeral: never stored, no cursor of its own).
+    /// A member is typing (ephemeral: never stored, no cursor of its own); `data` has
+    /// `user_id`. At most one notice per member and chat is delivered per
+    /// [`typing_interval`](crate::Options::typing_interval) (3 seconds by default): further
+    /// ones within that time are accepted and dropped.
     Typing,
-    /// A chat was created, or the caller was put in one; `data` is the chat with members.
+    /// A chat was created, or the caller was put in one at its creation. Each member gets
+    /// their own notice, addressed to them (`user_id`); `data` is the chat's own fields
+    /// (as [`Chat`](crate::chats::Chat)) and `member_count`. It does not list the members
+    /// (a group may have thousands): read them with
+    /// [`get_chat`](crate::Service::get_chat) or [`list_members`](crate::Service::list_members).
+    /// In a direct chat, the other member is the one who started it (`actor_id`), or the one
+    /// its starter chose.
     ChatCreated,
     /// A chat's title changed; `data` has `title`.
     ChatUpdated,
-    /// A group was deleted.
+    /// A group was deleted; each member gets their own notice, addressed to them.
     ChatDeleted,
-    /// Someone joined; `data` is the member.
+    /// Someone joined; `data` is the member, and `visible_from_seq`: they see the messages
+    /// with a greater seq (0: the whole history).
     MemberJoined,
     /// Someone left; `data` has `user_id`.
     MemberLeft,
@@ -80,6 +99,16 @@ impl EventKind {
             EventKind::UserUpdated => "user_updated",
             EventKind::SessionRevoked => "session_revoked",
         }
+    }
+
+    /// Kinds whose events, when addressed to a user, are for that user alone even though they
+    /// name a chat (each member gets their own).
+    pub(crate) const ADDRESSED_ONLY: [EventKind; 2] =
+        [EventKind::ChatCreated, EventKind::ChatDeleted];
+
+    /// Whether this kind is one of [`ADDRESSED_ONLY`](Self::ADDRESSED_ONLY).
+    pub(crate) fn addressed_only(self) -> bool {
+        Self::ADDRESSED_ONLY.contains(&self)
     }
 
     pub(crate) fn from_db(value: &str) -> EventKind {
@@ -131,20 +160,34 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
     /// Whether the event is ephemeral (typing): never stored, never replayed.
     pub ephemeral: bool,
+    /// The seq of the message the event is about, if any: only members who can see that
+    /// message receive it. Clients read it in `data`.
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", oai(skip))]
+    pub(crate) message_seq: Option<i64>,
 }
 
 impl Event {
-    /// Whether a subscriber who is `me`, member of `chats`, receives this event.
-    pub(crate) fn is_for(&self, me: Uuid, chats: &std::collections::HashSet<Uuid>) -> bool {
+    /// Whether a subscriber who is `me`, member of `chats` (each with the seq after which
+    /// they see its messages), receives this event.
+    pub(crate) fn is_for(&self, me: Uuid, chats: &HashMap<Uuid, i64>) -> bool {
         let addressed = self.user_id.is_some_and(|user| user.as_uuid() == me);
-        // A deleted chat's members are each told personally.
-        if self.kind == EventKind::ChatDeleted {
+        // Chat creations and deletions are told to each member personally.
+        if self.kind.addressed_only() && self.user_id.is_some() {
             return addressed;
         }
-        addressed
-            || self
-                .chat_id
-                .is_some_and(|chat| chats.contains(&chat.as_uuid()))
+        if addressed {
+            return true;
+        }
+        let Some(visible_from) = self
+            .chat_id
+            .and_then(|chat| chats.get(&chat.as_uuid()).copied())
+        else {
+            return false;
+        };
+        // Events about a message the subscriber cannot see (sent before they joined a
+        // `since_join` group) are not theirs.
+        self.message_seq.is_none_or(|seq| seq > visible_from)
     }
 }
 
@@ -160,6 +203,7 @@ pub(crate) struct NewEvent {
     pub(crate) user_id: Option<Uuid>,
     pub(crate) actor_id: Option<Uuid>,
     pub(crate) data: serde_json::Value,
+    pub(crate) message_seq: Option<i64>,
 }
 
 impl NewEvent {
@@ -176,7 +220,14 @@ impl NewEvent {
             user_id: None,
             actor_id: Some(actor_id),
             data: serde_json::to_value(data).unwrap_or_default(),
+            message_seq: None,
         }
+    }
+
+    /// About the message at `seq` of the chat: only members who can see it receive it.
+    pub(crate) fn message(mut self, seq: i64) -> NewEvent {
+        self.message_seq = Some(seq);
+        self
     }
 
     /// Also addressed to `user` (who may not be a member any more).
@@ -198,8 +249,39 @@ impl NewEvent {
             user_id: Some(user_id),
             actor_id,
             data: serde_json::to_value(data).unwrap_or_default(),
+            message_seq: None,
         }
     }
+}
+
+/// What a `chat_created` notice carries: the chat and how many members it has, never the
+/// member list (a group may have thousands, and each member gets a notice).
+#[derive(Serialize)]
+struct ChatCreatedData<'a> {
+    #[serde(flatten)]
+    chat: &'a Chat,
+    member_count: usize,
+}
+
+/// The `chat_created` notices of a new chat: one per member, addressed to them, so that
+/// each member's stream learns of the chat from the event alone.
+pub(crate) fn chat_created(chat: &Chat, actor_id: Uuid, members: &[Uuid]) -> Vec<NewEvent> {
+    let data = ChatCreatedData {
+        chat,
+        member_count: members.len(),
+    };
+    let data = serde_json::to_value(data).unwrap_or_default();
+    members
+        .iter()
+        .map(|member| NewEvent {
+            kind: EventKind::ChatCreated,
+            chat_id: Some(chat.id.as_uuid()),
+            user_id: Some(*member),
+            actor_id: Some(actor_id),
+            data: data.clone(),
+            message_seq: None,
+        })
+        .collect()
 }
 
 /// The last cursor given out (0 before the first event). For event buses.

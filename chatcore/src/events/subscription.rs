@@ -1,14 +1,15 @@
 //! A subscriber's stream: catch up from the database, then follow the bus, without a gap at
 //! the seam and without duplicates.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
-use super::{Event, EventBus, EventKind, EventStream, log};
+use super::streams::FollowerAlive;
+use super::{Event, EventKind, EventStream, log};
+use crate::core::Inner;
 use crate::sessions::Caller;
 use crate::{Error, Result};
 
@@ -18,13 +19,15 @@ const BATCH: u64 = 500;
 const OUTBOX: usize = 256;
 
 pub(crate) async fn subscribe(
-    db: &DatabaseConnection,
-    bus: &Arc<dyn EventBus>,
+    inner: &Inner,
     caller: &Caller,
     since: Option<i64>,
 ) -> Result<EventStream> {
+    // The stream holds its place under the caps until the consumer drops it.
+    let slot = inner.streams.open(caller)?;
+    let db = &inner.db;
     // Listen first, then read: whatever commits in between is in one or the other.
-    let live = bus.subscribe();
+    let live = inner.events.subscribe();
     let (head, pruned_through) = log::head(db).await?;
     let start = match since {
         None => head,
@@ -44,11 +47,12 @@ pub(crate) async fn subscribe(
         chats,
         seen: start,
         outbox,
+        _alive: inner.streams.follower(),
     };
     tokio::spawn(follower.run(live));
     Ok(Box::pin(futures::stream::unfold(
-        receiver,
-        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+        (receiver, slot),
+        |(mut receiver, slot)| async move { receiver.recv().await.map(|item| (item, (receiver, slot))) },
     )))
 }
 
@@ -56,11 +60,14 @@ struct Follower {
     db: DatabaseConnection,
     me: Uuid,
     session: Uuid,
-    /// The chats whose events reach this subscriber, kept up to date by the events themselves.
-    chats: HashSet<Uuid>,
+    /// The chats whose events reach this subscriber, each with the seq after which the
+    /// subscriber sees its messages; kept up to date by the events themselves.
+    chats: HashMap<Uuid, i64>,
     /// Every cursor up to here was delivered or was not for this subscriber.
     seen: i64,
     outbox: mpsc::Sender<Result<Event>>,
+    /// Counts this follower among the service's live subscriptions while it runs.
+    _alive: FollowerAlive,
 }
 
 /// Why following stopped.
@@ -75,7 +82,12 @@ impl Follower {
             return;
         }
         loop {
-            let outcome = match live.recv().await {
+            // A consumer that went away ends the follower at once, even when no event comes.
+            let received = tokio::select! {
+                () = self.outbox.closed() => return,
+                received = live.recv() => received,
+            };
+            let outcome = match received {
                 Ok(event) if event.ephemeral => self.ephemeral(event).await,
                 Ok(event) if event.cursor <= self.seen => Ok(()),
                 Ok(event) => {
@@ -147,17 +159,19 @@ impl Follower {
     async fn deliver(&mut self, event: Event) -> Result<(), Stop> {
         let about_me = event.user_id.is_some_and(|user| user.as_uuid() == self.me);
         let chat = event.chat_id.map(|chat| chat.as_uuid());
-        if event.kind == EventKind::ChatCreated
-            && let Some(chat) = chat
-            && lists_me(&event.data, self.me)
-        {
-            self.chats.insert(chat);
-        }
-        if about_me
-            && event.kind == EventKind::MemberJoined
-            && let Some(chat) = chat
-        {
-            self.chats.insert(chat);
+        // Put in a chat: at its creation every member sees it all; a joiner sees what comes
+        // after the seq their join recorded.
+        if about_me && let Some(chat) = chat {
+            match event.kind {
+                EventKind::ChatCreated => {
+                    self.chats.insert(chat, 0);
+                }
+                EventKind::MemberJoined => {
+                    let visible_from = event.data["visible_from_seq"].as_i64().unwrap_or(0);
+                    self.chats.insert(chat, visible_from);
+                }
+                _ => {}
+            }
         }
         if !event.is_for(self.me, &self.chats) {
             return Ok(());
@@ -193,16 +207,4 @@ impl Follower {
         let _ = self.outbox.send(Err(error)).await;
         Err(Stop::Done)
     }
-}
-
-/// Whether a chat's data lists the user among its members.
-fn lists_me(data: &serde_json::Value, me: Uuid) -> bool {
-    let me = me.to_string();
-    data.get("members")
-        .and_then(|members| members.as_array())
-        .is_some_and(|members| {
-            members
-                .iter()
-                .any(|member| member["user"]["id"].as_str() == Some(me.as_str()))
-        })
 }

@@ -10,13 +10,13 @@ use uuid::Uuid;
 use super::{AssignableRole, ChatTitle, CreateGroup, HistoryVisibility};
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::{detail, load_detail, member_views, membership};
+use crate::chats::queries::{detail, load_chat, member_views, membership};
 use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
 use crate::clock::now;
 use crate::contacts::queries::{ensure_none_blocked, ensure_not_blocked};
 use crate::core::Inner;
 use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent};
+use crate::events::{Event, EventKind, NewEvent, chat_created};
 use crate::sessions::Caller;
 use crate::users::entity as users;
 use crate::{ChatId, Error, Result, UserId};
@@ -170,12 +170,9 @@ pub(crate) async fn create(
                 members::Entity::insert_many(rows)
                     .exec_without_returning(txn)
                     .await?;
-                let created = load_detail(txn, chat_id).await?;
-                let events = record(
-                    txn,
-                    vec![NewEvent::chat(EventKind::ChatCreated, chat_id, me, created)],
-                )
-                .await?;
+                let created = load_chat(txn, chat_id).await?;
+                let everyone: Vec<Uuid> = std::iter::once(me).chain(others).collect();
+                let events = record(txn, chat_created(&created, me, &everyone)).await?;
                 Ok((chat_id, events))
             })
         })
@@ -332,11 +329,25 @@ pub(crate) async fn join(
     .exec_without_returning(txn)
     .await?;
     let member = member_view(txn, chat_id, user_id).await?;
+    // The joiner's stream learns from the event where their history starts.
+    let joined = Joined {
+        member,
+        visible_from_seq: visible_from,
+    };
     record(
         txn,
-        vec![NewEvent::chat(EventKind::MemberJoined, chat_id, actor, member).about(user_id)],
+        vec![NewEvent::chat(EventKind::MemberJoined, chat_id, actor, joined).about(user_id)],
     )
     .await
+}
+
+/// What a `member_joined` event carries: the member, and the seq after which they see the
+/// group's messages.
+#[derive(serde::Serialize)]
+struct Joined {
+    #[serde(flatten)]
+    member: Member,
+    visible_from_seq: i64,
 }
 
 pub(crate) async fn remove_member(

@@ -8,12 +8,14 @@ pub(crate) mod reactions;
 pub(crate) mod read_mark_entity;
 pub(crate) mod receipts;
 mod text;
+mod typing;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub(crate) use text::preview;
 pub use text::{ClientId, Emoji, MessageText};
+pub(crate) use typing::TypingThrottle;
 
 use crate::users::UserProfile;
 use crate::{ChatId, Error, MessageId, Result, UserId};

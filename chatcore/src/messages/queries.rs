@@ -327,12 +327,15 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
                 .await?;
                 let events = record(
                     txn,
-                    vec![NewEvent::chat(
-                        EventKind::MessageCreated,
-                        chat_id,
-                        me,
-                        event_view(&row, original.as_ref().map(|original| original.seq)),
-                    )],
+                    vec![
+                        NewEvent::chat(
+                            EventKind::MessageCreated,
+                            chat_id,
+                            me,
+                            event_view(&row, original.as_ref().map(|original| original.seq)),
+                        )
+                        .message(row.seq),
+                    ],
                 )
                 .await?;
                 // A new message has no reactions yet: its view needs no further query.
@@ -396,12 +399,15 @@ pub(crate) async fn forward(
                 .await?;
                 let events = record(
                     txn,
-                    vec![NewEvent::chat(
-                        EventKind::MessageCreated,
-                        to_chat,
-                        me,
-                        event_view(&row, None),
-                    )],
+                    vec![
+                        NewEvent::chat(
+                            EventKind::MessageCreated,
+                            to_chat,
+                            me,
+                            event_view(&row, None),
+                        )
+                        .message(row.seq),
+                    ],
                 )
                 .await?;
                 // A new message has no reactions and, forwarded, no reply.
@@ -424,7 +430,7 @@ pub(crate) async fn edit(
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                let member = membership(txn, chat_id, me).await?;
+                let member = sender_access(txn, chat_id, me).await?;
                 let message =
                     visible_message(txn, chat_id, message_id.as_uuid(), member.visible_from_seq)
                         .await?;
@@ -433,6 +439,9 @@ pub(crate) async fn edit(
                         "only the sender may edit this message".into(),
                     ));
                 }
+                // Blocked by the other member of a direct chat: no more changes to what
+                // they read.
+                member.ensure_not_blocked(txn, chat_id, me).await?;
                 if message.deleted_at.is_some() {
                     return Err(Error::Conflict("the message was deleted".into()));
                 }
@@ -454,12 +463,15 @@ pub(crate) async fn edit(
                 let row = row.update(txn).await?;
                 let events = record(
                     txn,
-                    vec![NewEvent::chat(
-                        EventKind::MessageEdited,
-                        chat_id,
-                        me,
-                        event_view(&row, reply_seq),
-                    )],
+                    vec![
+                        NewEvent::chat(
+                            EventKind::MessageEdited,
+                            chat_id,
+                            me,
+                            event_view(&row, reply_seq),
+                        )
+                        .message(row.seq),
+                    ],
                 )
                 .await?;
                 Ok((row, member.visible_from_seq, events))
@@ -552,12 +564,15 @@ pub(crate) async fn delete(
                     .await?;
                 record(
                     txn,
-                    vec![NewEvent::chat(
-                        EventKind::MessageDeleted,
-                        chat_id,
-                        me,
-                        serde_json::json!({ "message_id": id, "seq": seq }),
-                    )],
+                    vec![
+                        NewEvent::chat(
+                            EventKind::MessageDeleted,
+                            chat_id,
+                            me,
+                            serde_json::json!({ "message_id": id, "seq": seq }),
+                        )
+                        .message(seq),
+                    ],
                 )
                 .await
             })

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::queries::visible_message;
 use super::{Emoji, ReactionCount, reaction_entity as reactions};
-use crate::chats::queries::membership;
+use crate::chats::queries::sender_access;
 use crate::clock::now;
 use crate::core::Inner;
 use crate::events::log::record;
@@ -79,9 +79,10 @@ pub(crate) async fn react(
         .writer
         .run(move |txn| {
             Box::pin(async move {
-                let member = membership(txn, chat_id, me).await?;
+                let member = sender_access(txn, chat_id, me).await?;
                 let message =
                     visible_message(txn, chat_id, message_id, member.visible_from_seq).await?;
+                let seq = message.seq;
                 let changed = |emoji: &str| {
                     NewEvent::chat(
                         EventKind::ReactionChanged,
@@ -89,11 +90,13 @@ pub(crate) async fn react(
                         me,
                         serde_json::json!({
                             "message_id": message_id,
+                            "seq": seq,
                             "emoji": emoji,
                             "user_id": me,
                             "added": add,
                         }),
                     )
+                    .message(seq)
                 };
                 if !add {
                     let event = changed(emoji.as_str());
@@ -105,6 +108,9 @@ pub(crate) async fn react(
                     }
                     return record(txn, vec![event]).await;
                 }
+                // Taking a reaction back is always allowed; adding one is not for someone the
+                // other member of a direct chat blocked.
+                member.ensure_not_blocked(txn, chat_id, me).await?;
                 if message.deleted_at.is_some() {
                     return Err(Error::Conflict("the message was deleted".into()));
                 }

@@ -13,6 +13,7 @@ use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
 use crate::chats::queries::{access, membership};
 use crate::clock::now;
+use crate::contacts::queries::ensure_direct_peer_allows;
 use crate::core::Inner;
 use crate::events::log::record;
 use crate::events::{Event, EventKind, NewEvent};
@@ -97,12 +98,15 @@ pub(crate) async fn mark_read(
                 advance_marker(txn, chat, me, target, now()).await?;
                 let events = record(
                     txn,
-                    vec![NewEvent::chat(
-                        EventKind::ReadMarkerMoved,
-                        chat,
-                        me,
-                        serde_json::json!({ "user_id": me, "seq": target }),
-                    )],
+                    vec![
+                        NewEvent::chat(
+                            EventKind::ReadMarkerMoved,
+                            chat,
+                            me,
+                            serde_json::json!({ "user_id": me, "seq": target }),
+                        )
+                        .message(target),
+                    ],
                 )
                 .await?;
                 Ok((target, events))
@@ -176,10 +180,17 @@ pub(crate) async fn read_by(
         .collect())
 }
 
-/// Checks that the caller may say they are typing in this chat. Nothing is stored; the notice
-/// is delivered to the other members by the realtime layer.
+/// Checks that the caller may say they are typing in this chat (a member, not blocked by
+/// the other member of a direct chat), then forwards the notice unless one was forwarded
+/// within the typing interval. Nothing is stored; the notice is delivered to the other
+/// members by the realtime layer.
 pub(crate) async fn typing(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
-    access(inner, chat_id.as_uuid(), caller.user_id.as_uuid()).await?;
+    let (chat, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
+    access(inner, chat, me).await?;
+    ensure_direct_peer_allows(&inner.db, chat, me).await?;
+    if !inner.typing.admit(me, chat) {
+        return Ok(());
+    }
     inner.events.publish_ephemeral(Event {
         cursor: 0,
         kind: EventKind::Typing,
@@ -189,6 +200,7 @@ pub(crate) async fn typing(inner: &Inner, caller: &Caller, chat_id: ChatId) -> R
         data: serde_json::json!({ "user_id": caller.user_id }),
         created_at: now(),
         ephemeral: true,
+        message_seq: None,
     });
     Ok(())
 }

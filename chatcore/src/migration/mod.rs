@@ -10,6 +10,7 @@ mod m0003_social;
 mod m0004_avatars;
 mod m0005_events;
 mod m0006_hidden_members;
+mod m0007_event_message_seq;
 
 /// All chatcore migrations, in order.
 ///
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_avatars::Migration),
             Box::new(m0005_events::Migration),
             Box::new(m0006_hidden_members::Migration),
+            Box::new(m0007_event_message_seq::Migration),
         ]
     }
 

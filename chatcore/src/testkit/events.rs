@@ -314,3 +314,244 @@ pub async fn a_slow_consumer_catches_up_without_slowing_others(service: &dyn Ser
     }
     assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
 }
+
+/// The events up to and including the first new message with this text.
+async fn until_text(stream: &mut EventStream, text: &str) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let event = next(stream).await;
+        let done = event.kind == EventKind::MessageCreated && text_of(&event) == Some(text);
+        seen.push(event);
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// The kinds of the events about the message at `seq` (each carries it in `data.seq`).
+fn about_seq(events: &[Event], seq: i64) -> Vec<EventKind> {
+    events
+        .iter()
+        .filter(|event| {
+            matches!(
+                event.kind,
+                EventKind::MessageCreated
+                    | EventKind::MessageEdited
+                    | EventKind::MessageDeleted
+                    | EventKind::ReactionChanged
+                    | EventKind::ReadMarkerMoved
+            ) && event.data["seq"] == seq
+        })
+        .map(|event| event.kind)
+        .collect()
+}
+
+/// What each stream saw of a group whose first message (seq 1) was sent before a member
+/// joined, then edited, reacted to, read and deleted; and of a second message (seq 2), sent
+/// after the join, reacted to and read.
+struct SeenAroundAJoin {
+    /// An early member, subscribed before the join.
+    early: Vec<Event>,
+    /// The joiner: subscribed before joining, after joining, and resumed from the join.
+    joiner: [Vec<Event>; 3],
+}
+
+async fn around_a_join(
+    service: &dyn Service,
+    history: crate::groups::HistoryVisibility,
+    prefix: &str,
+) -> SeenAroundAJoin {
+    let owner = register(service, &format!("{prefix}owner")).await;
+    let early = register(service, &format!("{prefix}early")).await;
+    let joiner = register(service, &format!("{prefix}joiner")).await;
+    let mut group = CreateGroup::new(ChatTitle::parse("Before and after").unwrap(), vec![]);
+    group.members = vec![early.id()];
+    group.history = history;
+    let group = service
+        .create_group(&owner.caller, group)
+        .await
+        .unwrap()
+        .chat
+        .id;
+    let first = say(service, &owner, group, "before the join").await;
+    assert_eq!(first.seq, 1);
+
+    let mut early_live = service.subscribe(&early.caller, None).await.unwrap();
+    let mut joiner_before = service.subscribe(&joiner.caller, None).await.unwrap();
+    service
+        .add_member(&owner.caller, group, joiner.id())
+        .await
+        .unwrap();
+    let joined = next_of(&mut joiner_before, &[EventKind::MemberJoined]).await;
+    let mut joiner_after = service.subscribe(&joiner.caller, None).await.unwrap();
+
+    let emoji = || crate::messages::Emoji::parse("👍").unwrap();
+    service
+        .edit_message(
+            &owner.caller,
+            group,
+            first.id,
+            crate::messages::MessageText::parse("before the join, edited").unwrap(),
+        )
+        .await
+        .unwrap();
+    service
+        .add_reaction(&early.caller, group, first.id, emoji())
+        .await
+        .unwrap();
+    service.mark_read(&early.caller, group, 1).await.unwrap();
+    service
+        .delete_message(&owner.caller, group, first.id)
+        .await
+        .unwrap();
+    let second = say(service, &owner, group, "after the join").await;
+    assert_eq!(second.seq, 2);
+    service
+        .add_reaction(&early.caller, group, second.id, emoji())
+        .await
+        .unwrap();
+    service.mark_read(&joiner.caller, group, 2).await.unwrap();
+    say(service, &owner, group, "the end").await;
+
+    let mut joiner_resumed = service
+        .subscribe(&joiner.caller, Some(joined.cursor))
+        .await
+        .unwrap();
+    SeenAroundAJoin {
+        early: until_text(&mut early_live, "the end").await,
+        joiner: [
+            until_text(&mut joiner_before, "the end").await,
+            until_text(&mut joiner_after, "the end").await,
+            until_text(&mut joiner_resumed, "the end").await,
+        ],
+    }
+}
+
+const AFTER_THE_JOIN: [EventKind; 3] = [
+    EventKind::MessageCreated,
+    EventKind::ReactionChanged,
+    EventKind::ReadMarkerMoved,
+];
+const ABOUT_THE_FIRST: [EventKind; 4] = [
+    EventKind::MessageEdited,
+    EventKind::ReactionChanged,
+    EventKind::ReadMarkerMoved,
+    EventKind::MessageDeleted,
+];
+
+pub async fn events_about_messages_before_a_join_reach_only_who_can_see_them(
+    service: &dyn Service,
+) {
+    let seen = around_a_join(service, crate::groups::HistoryVisibility::SinceJoin, "sj").await;
+    // The early member sees the first message and hears of everything about it.
+    assert_eq!(about_seq(&seen.early, 1), ABOUT_THE_FIRST);
+    assert_eq!(about_seq(&seen.early, 2), AFTER_THE_JOIN);
+    // The joiner, whose history starts after seq 1, hears nothing of it: neither live
+    // (subscribed before or after joining) nor when resuming.
+    for (stream, events) in ["before joining", "after joining", "resumed"]
+        .iter()
+        .zip(&seen.joiner)
+    {
+        assert_eq!(about_seq(events, 1), [], "{stream}: {events:#?}");
+        assert!(
+            !events
+                .iter()
+                .any(|event| event.data.to_string().contains("before the join")),
+            "{stream}: leaked the old text"
+        );
+        assert_eq!(about_seq(events, 2), AFTER_THE_JOIN, "{stream}");
+    }
+}
+
+pub async fn full_history_members_get_events_about_earlier_messages(service: &dyn Service) {
+    let seen = around_a_join(service, crate::groups::HistoryVisibility::Full, "fh").await;
+    assert_eq!(about_seq(&seen.early, 1), ABOUT_THE_FIRST);
+    for (stream, events) in ["before joining", "after joining", "resumed"]
+        .iter()
+        .zip(&seen.joiner)
+    {
+        assert_eq!(about_seq(events, 1), ABOUT_THE_FIRST, "{stream}");
+        assert_eq!(about_seq(events, 2), AFTER_THE_JOIN, "{stream}");
+    }
+}
+
+pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
+    service: &dyn Service,
+) {
+    let owner = register(service, "ccowner").await;
+    let mut members = Vec::new();
+    for i in 0..4 {
+        members.push(register(service, &format!("ccmember{i}")).await);
+    }
+    let outsider = register(service, "ccoutsider").await;
+    let mut owner_stream = service.subscribe(&owner.caller, None).await.unwrap();
+    let first_member = &members[0];
+    let mut member_stream = service.subscribe(&first_member.caller, None).await.unwrap();
+    let mut outsider_stream = service.subscribe(&outsider.caller, None).await.unwrap();
+    let group = service
+        .create_group(
+            &owner.caller,
+            CreateGroup::new(
+                ChatTitle::parse("Bounded").unwrap(),
+                members.iter().map(TestUser::id).collect(),
+            ),
+        )
+        .await
+        .unwrap()
+        .chat
+        .id;
+    let direct_chat = direct(service, &outsider, first_member).await;
+    say(service, &owner, group, "the end").await;
+    say(service, &outsider, direct_chat, "the end").await;
+
+    for (user, stream) in [
+        (&owner, &mut owner_stream),
+        (first_member, &mut member_stream),
+    ] {
+        let events = until_text(stream, "the end").await;
+        let created: Vec<&Event> = events
+            .iter()
+            .filter(|event| event.kind == EventKind::ChatCreated && event.chat_id == Some(group))
+            .collect();
+        // One notice for each member, addressed to them, not one per member to everyone.
+        assert_eq!(created.len(), 1, "{events:#?}");
+        let created = created[0];
+        assert_eq!(created.user_id, Some(user.id()));
+        assert_eq!(created.actor_id, Some(owner.id()));
+        assert_eq!(created.data["member_count"], 5);
+        assert_eq!(created.data["title"], "Bounded");
+        assert!(created.data.get("members").is_none(), "{}", created.data);
+    }
+    // The outsider hears of its own direct chat only; its notice does not list anyone.
+    let events = until_text(&mut outsider_stream, "the end").await;
+    assert!(events.iter().all(|event| event.chat_id != Some(group)));
+    let created = events
+        .iter()
+        .find(|event| event.kind == EventKind::ChatCreated)
+        .unwrap();
+    assert_eq!(created.chat_id, Some(direct_chat));
+    assert_eq!(created.data["member_count"], 2);
+    assert_eq!(created.data["kind"], "direct");
+    assert!(created.data.get("members").is_none());
+
+    // Resuming from before the creation gives the same single notice.
+    let mut resumed = service
+        .subscribe(&first_member.caller, Some(0))
+        .await
+        .unwrap();
+    let events = until_text(&mut resumed, "the end").await;
+    let created: Vec<&Event> = events
+        .iter()
+        .filter(|event| event.kind == EventKind::ChatCreated)
+        .collect();
+    assert_eq!(
+        created.len(),
+        2,
+        "the group and the direct chat: {events:#?}"
+    );
+    assert!(
+        created
+            .iter()
+            .all(|event| event.user_id == Some(first_member.id()))
+    );
+}

@@ -10,6 +10,7 @@
 mod accounts;
 mod authorization;
 mod avatars;
+mod blocks;
 mod chats;
 mod contacts;
 mod conversation;
@@ -19,10 +20,12 @@ mod invites;
 mod messages;
 mod moderation;
 mod recovery;
+mod streams;
 
 pub use accounts::*;
 pub use authorization::*;
 pub use avatars::*;
+pub use blocks::*;
 pub use chats::*;
 pub use contacts::*;
 pub use conversation::*;
@@ -32,6 +35,7 @@ pub use invites::*;
 pub use messages::*;
 pub use moderation::*;
 pub use recovery::*;
+pub use streams::*;
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -250,6 +254,15 @@ macro_rules! conformance_tests {
             a_revoked_session_ends_its_streams,
             resuming_from_a_cursor_loses_and_repeats_nothing,
             a_slow_consumer_catches_up_without_slowing_others,
+            events_about_messages_before_a_join_reach_only_who_can_see_them,
+            full_history_members_get_events_about_earlier_messages,
+            chat_created_is_addressed_to_each_member_without_the_member_list,
+            a_dropped_stream_ends_its_follower,
+            streams_are_capped_per_session_and_per_user,
+            typing_notices_are_throttled_per_member_and_chat,
+            blocked_users_cannot_edit_in_that_direct_chat,
+            blocked_users_cannot_react_in_that_direct_chat,
+            blocked_users_cannot_send_typing_in_that_direct_chat,
             avatars_come_in_two_sizes_for_everyone_to_see,
             bad_avatars_are_refused_and_change_nothing,
         );
