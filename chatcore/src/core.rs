@@ -250,6 +250,9 @@ impl Options {
     /// [`Options::avatar_queue_timeout`]).
     pub fn avatar_queue_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.avatar_queue_timeout = timeout;
+        self
+    }
+
     /// Sets the most event streams one session may hold open at once (at least 1).
     pub fn max_streams_per_session(mut self, max: usize) -> Self {
         self.max_streams_per_session = max;
