@@ -25,7 +25,12 @@ const CLIENTS: usize = 4;
 /// Messages each client sends in the SIGKILL test.
 const MESSAGES_PER_CLIENT: usize = 40;
 /// What the servers of these tests are started with.
-const QUIET: &[(&str, &str)] = &[("CHATCORE_LOG", "error")];
+/// Quiet logs, and no rate limits: these runs send far faster than one person would (the
+/// limits have tests of their own in tests/limits.rs).
+const QUIET: &[(&str, &str)] = &[
+    ("CHATCORE_LOG", "error"),
+    ("CHATCORE_NO_RATE_LIMITS", "true"),
+];
 
 /// What one send came to.
 enum Outcome {
