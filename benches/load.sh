@@ -15,7 +15,7 @@ work=$(mktemp -d)
 port=${PORT:-3999}
 url="http://127.0.0.1:$port"
 "$bin/chatcore-server" --bind "127.0.0.1:$port" --database-url "sqlite:$work/chat.db" \
-    --media-dir "$work/media" --log warn &
+    --media-dir "$work/media" --log warn --no-rate-limits &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 until curl -sf "$url/healthz" >/dev/null; do sleep 0.2; done
