@@ -1406,6 +1406,7 @@ mod tests {
         // Profile updates count per user.
         let taken = |email: &str| ProfileUpdate {
             email: Some(Some(Email::parse(email).unwrap())),
+            current_password: Some(SECRET.to_owned()),
             ..ProfileUpdate::default()
         };
         for _ in 0..2 {
