@@ -99,14 +99,16 @@ pub struct Options {
     /// [`Error::Unavailable`]. Default: 5 seconds.
     pub avatar_queue_timeout: std::time::Duration,
     /// The most event streams ([`Service::subscribe`]) one session may hold open at once, on
-    /// this node; one more is refused with [`Error::RateLimited`] until one of them closes.
-    /// Default: 8.
+    /// this node; one more is refused with [`Error::RateLimited`] until one of them closes
+    /// (0 counts as 1). Default: 8.
     pub max_streams_per_session: usize,
     /// The most event streams one user may hold open at once over all their sessions, on
-    /// this node; one more is refused with [`Error::RateLimited`]. Default: 32.
+    /// this node; one more is refused with [`Error::RateLimited`] (0 counts as 1).
+    /// Default: 32.
     pub max_streams_per_user: usize,
     /// At most one typing notice per member and chat is forwarded per this interval (on each
-    /// node); [`Service::send_typing`] accepts the others and drops them. Default: 3 seconds.
+    /// node); [`Service::send_typing`] accepts the others and drops them. Zero forwards
+    /// every notice. Default: 3 seconds.
     pub typing_interval: Duration,
 }
 

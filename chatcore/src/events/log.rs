@@ -197,3 +197,84 @@ pub(crate) async fn range(
         .map(Event::from)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::groups::{ChatTitle, CreateGroup};
+    use crate::messages::{MessageText, SendMessage};
+    use crate::users::{Password, Register, Username};
+    use crate::{Caller, ChatCore, Options, Service};
+
+    async fn user(chat: &ChatCore, name: &str) -> Caller {
+        let registered = chat
+            .register(Register::new(
+                Username::parse(name).unwrap(),
+                Password::parse("a long enough secret").unwrap(),
+            ))
+            .await
+            .unwrap();
+        chat.authenticate(&registered.session.token).await.unwrap()
+    }
+
+    /// The database alone (not only the subscriber's own check) leaves out what a member may
+    /// not see when a stream resumes.
+    #[tokio::test]
+    async fn catch_up_leaves_out_events_about_messages_before_the_join() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let chat = ChatCore::open(db, Options::default()).await.unwrap();
+        let owner = user(&chat, "owner").await;
+        let early = user(&chat, "early").await;
+        let joiner = user(&chat, "joiner").await;
+        let group = chat
+            .create_group(
+                &owner,
+                CreateGroup::new(ChatTitle::parse("Later").unwrap(), vec![early.user_id()]),
+            )
+            .await
+            .unwrap()
+            .chat
+            .id;
+        let text = |text: &str| MessageText::parse(text).unwrap();
+        let before = chat
+            .send_message(&owner, SendMessage::new(group, text("before")))
+            .await
+            .unwrap();
+        chat.add_member(&owner, group, joiner.user_id())
+            .await
+            .unwrap();
+        chat.edit_message(&owner, group, before.id, text("before, edited"))
+            .await
+            .unwrap();
+        chat.mark_read(&early, group, 1).await.unwrap();
+        chat.send_message(&owner, SendMessage::new(group, text("after")))
+            .await
+            .unwrap();
+
+        let kinds = |events: Vec<Event>| -> Vec<EventKind> {
+            events.into_iter().map(|event| event.kind).collect()
+        };
+        let joiner_sees = catch_up(chat.connection(), joiner.user_id().as_uuid(), 0, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            kinds(joiner_sees),
+            [EventKind::MemberJoined, EventKind::MessageCreated]
+        );
+        // The owner sees it all, and only their own chat_created notice.
+        let owner_sees = catch_up(chat.connection(), owner.user_id().as_uuid(), 0, None, 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            kinds(owner_sees),
+            [
+                EventKind::ChatCreated,
+                EventKind::MessageCreated,
+                EventKind::MemberJoined,
+                EventKind::MessageEdited,
+                EventKind::ReadMarkerMoved,
+                EventKind::MessageCreated,
+            ]
+        );
+    }
+}

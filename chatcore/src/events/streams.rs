@@ -17,7 +17,6 @@ use crate::{Error, Result};
 pub(crate) const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The open streams, shared by the service and every stream and follower.
-#[derive(Clone)]
 pub(crate) struct Streams {
     shared: Arc<Shared>,
 }
