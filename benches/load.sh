@@ -33,7 +33,7 @@ half=$(python3 -c "import json; d=json.load(open('$out/fanout-max.json')); print
 run --scenario fanout --subscribers 1000 --rate "$half"
 cp "$out/fanout.json" "$out/fanout-half.json"
 "$bin/loadgen" --url "$url" --out "$out" --duration "$duration" --scenario idle \
-    --connections 10000 --users 100 --server-pid "$server" >/dev/null
+    --connections 10000 --users 1250 --server-pid "$server" >/dev/null
 # 8 clients uploading the costliest avatar inside the pixel budget; the server's peak RSS.
 "$bin/loadgen" --url "$url" --out "$out" --duration "$duration" --scenario avatar \
     --connections 8 --server-pid "$server" >/dev/null
