@@ -159,7 +159,7 @@ pub struct VerificationConfirm {
 #[oai(deny_unknown_fields)]
 pub struct ProfilePatch {
     /// The account's password: needed to change `username` or `email` (401 `invalid_login`
-    /// when wrong, 400 `invalid_input` when missing), ignored otherwise.
+    /// when wrong, 403 `forbidden` when missing), ignored otherwise.
     #[oai(write_only)]
     pub current_password: Option<String>,
     /// A new username.

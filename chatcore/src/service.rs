@@ -113,8 +113,8 @@ pub trait Service: Send + Sync + 'static {
     /// until confirmed, and verification tokens sent earlier stop working.
     ///
     /// # Errors
-    /// [`InvalidInput`](crate::Error::InvalidInput) (`current_password`) when the username or
-    /// email changes without the password; [`InvalidLogin`](crate::Error::InvalidLogin) for a
+    /// [`Forbidden`](crate::Error::Forbidden) when the username or email changes without
+    /// the password; [`InvalidLogin`](crate::Error::InvalidLogin) for a
     /// wrong one (or an account without a password, managed by the embedding app);
     /// [`UserAlreadyExists`](crate::Error::UserAlreadyExists) when the new username or email
     /// belongs to someone else.

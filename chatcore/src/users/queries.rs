@@ -291,9 +291,9 @@ pub(crate) async fn update_profile(
     let current = caller_row(&inner.db, caller).await?;
     if changes_identity(&update, &current) {
         let Some(password) = update.current_password.as_deref() else {
-            return Err(Error::invalid(
-                "current_password",
-                "is needed to change the username or email",
+            // 403, not 400: the request is well-formed, the caller has not proven enough.
+            return Err(Error::Forbidden(
+                "changing the username or email needs current_password".into(),
             ));
         };
         if !inner
