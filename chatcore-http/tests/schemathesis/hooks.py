@@ -14,6 +14,7 @@ import uuid
 
 import requests
 import schemathesis
+import schemathesis.specs.openapi.checks  # noqa: F401 (registers the built-in checks first)
 from schemathesis.checks import CHECKS
 
 BASE = os.environ["CHATCORE_ST_BASE"]
