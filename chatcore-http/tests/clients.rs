@@ -121,7 +121,7 @@ fn node_modules() -> Option<PathBuf> {
     } else {
         missing(
             "the TypeScript client's node packages",
-            "npm install --prefix ~/.cache/chatcore-node (see clients/typescript/README.md)",
+            "npm ci in clients/typescript, or .ci/run (see clients/README.md)",
         )
     }
 }
