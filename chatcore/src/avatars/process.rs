@@ -1,5 +1,5 @@
 //! The image pipeline: bytes in, two clean square images out. Pure and synchronous; the
-//! service runs it on the blocking pool, one job per core.
+//! service runs it on threads of its own, one per core, at the lowest priority.
 //!
 //! # Memory
 //!
@@ -22,6 +22,8 @@
 
 use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
@@ -32,6 +34,8 @@ use image::{
     Limits, RgbImage, RgbaImage,
 };
 use sha2::{Digest, Sha256};
+use thread_priority::ThreadPriority;
+use tokio::sync::oneshot;
 
 use super::AvatarSize;
 use crate::{Error, Result};
@@ -117,12 +121,59 @@ pub(crate) fn probe<R: BufRead + Seek>(mut reader: R, max_pixels: u64) -> Result
     })
 }
 
-/// [`process`] on the blocking pool: decoding and resizing take tens to hundreds of
-/// milliseconds of CPU.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The processing threads, one per core, started on first use. Their own threads rather than
+/// the blocking pool: the allocator keeps what a thread freed for that thread's next use, so a
+/// fixed few threads keep the memory that images leave behind to a few images' worth; and
+/// they run at the lowest priority, so that next to them every other request (a refusal from
+/// the header included) goes first.
+static POOL: LazyLock<Sender<Job>> = LazyLock::new(|| {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    for index in 0..threads {
+        let receiver = receiver.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("chatcore-avatar-{index}"))
+            .spawn(move || processing_thread(&receiver));
+        if let Err(error) = spawned {
+            tracing::error!(%error, "could not start an avatar processing thread");
+        }
+    }
+    sender
+});
+
+fn processing_thread(jobs: &Mutex<Receiver<Job>>) {
+    if let Err(error) = thread_priority::set_current_thread_priority(ThreadPriority::Min) {
+        tracing::debug!(?error, "avatar processing runs at normal priority");
+    }
+    loop {
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        match job {
+            // A panic loses that one job (its caller hears of it), not the thread.
+            Ok(job) => drop(catch_unwind(AssertUnwindSafe(job))),
+            Err(_) => return,
+        }
+    }
+}
+
+/// [`process`] on a processing thread: decoding and resizing take tens to hundreds of
+/// milliseconds of CPU. The service lets only one job per core in at a time, so a job never
+/// waits here.
 pub(crate) async fn process_blocking(bytes: Vec<u8>, max_pixels: u64) -> Result<Processed> {
-    tokio::task::spawn_blocking(move || process(&bytes, max_pixels))
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = reply.send(process(&bytes, max_pixels));
+    });
+    POOL.send(job)
+        .map_err(|_| Error::internal("avatar processing is unavailable"))?;
+    answer
         .await
-        .map_err(Error::internal)?
+        .map_err(|_| Error::internal("avatar processing failed"))?
 }
 
 /// Decodes an uploaded image and re-encodes it as a clean 512×512 and 128×128 square.
