@@ -162,12 +162,21 @@ const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
 const SPACE: &str =
     r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
-/// No control characters, no whitespace at either end, at least one character.
+/// Invisible and text-direction characters that free-text fields refuse (chatcore's
+/// `is_hidden`, a character class body). Zero-width (non-)joiners (U+200C, U+200D), which
+/// chatcore accepts between two visible non-ASCII characters (emoji sequences, some scripts),
+/// are in the class too: the schema is the stricter rule, so what it allows is never refused.
+const HIDDEN: &str = r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb";
+
+/// No control, invisible or text-direction characters, no whitespace at either end, at least
+/// one character.
 fn trimmed_line(max_chars: usize) -> Value {
     json!({
         "minLength": 1,
         "maxLength": max_chars,
-        "pattern": format!("^[^{CONTROL}{SPACE}](?:[^{CONTROL}]*[^{CONTROL}{SPACE}])?$"),
+        "pattern": format!(
+            "^[^{CONTROL}{HIDDEN}{SPACE}](?:[^{CONTROL}{HIDDEN}]*[^{CONTROL}{HIDDEN}{SPACE}])?$"
+        ),
     })
 }
 
@@ -219,7 +228,7 @@ fn phone() -> Value {
 fn status() -> Value {
     json!({
         "maxLength": Status::MAX_CHARS,
-        "pattern": format!("^[^{CONTROL}]*$"),
+        "pattern": format!("^[^{CONTROL}{HIDDEN}]*$"),
     })
 }
 
