@@ -752,6 +752,13 @@ impl<S: Service> Service for RateLimited<S> {
         self.inner.set_avatar(caller, image).await
     }
 
+    // Forwarded as a file, so that the wrapped service reads it only when its turn comes
+    // (the trait's default would read it into memory first).
+    async fn set_avatar_file(&self, caller: &Caller, image: std::fs::File) -> Result<User> {
+        self.limits.avatars.check(&caller.user_id())?;
+        self.inner.set_avatar_file(caller, image).await
+    }
+
     async fn remove_avatar(&self, caller: &Caller) -> Result<User> {
         self.inner.remove_avatar(caller).await
     }
@@ -1335,6 +1342,9 @@ mod tests {
                 .await
                 .unwrap_err(),
         );
+        // Uploads handed over as files (how the HTTP upload arrives) share the same count.
+        let spooled = tempfile::tempfile().unwrap();
+        wait_of(chat.set_avatar_file(&ada, spooled).await.unwrap_err());
 
         chat.add_contact(&ada, bob.user_id()).await.unwrap();
         wait_of(chat.block_user(&ada, bob.user_id()).await.unwrap_err());
