@@ -399,8 +399,9 @@ async fn dropped_connections_under_load_lose_and_duplicate_nothing() {
     assert!(expected.len() > 20, "sending went on: {}", expected.len());
     until_ready(&outage, Instant::now()).await;
 
+    // Forward from the first message: without a cursor a page is the latest one.
     let mut history = Vec::new();
-    let mut after = None;
+    let mut after = Some(0);
     loop {
         let page = outage
             .b
