@@ -9,7 +9,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use support::proxy::Proxy;
+use support::proxy::{Proxy, server_address, through};
 use support::{Server, TestDatabase, expect, free_port, full_history, post, register_on};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,38 +25,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 const ACQUIRE_TIMEOUT_MS: &str = "500";
 /// How long the nodes may take at most to serve again once the database is back.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(15);
-
-/// The PostgreSQL server's address, from the database URL.
-fn server_address(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").unwrap().1;
-    let host_port = rest
-        .split(['/', '?'])
-        .next()
-        .unwrap()
-        .rsplit('@')
-        .next()
-        .unwrap();
-    let with_port = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    };
-    with_port
-        .replace("localhost", "127.0.0.1")
-        .parse()
-        .expect("a numeric PostgreSQL address")
-}
-
-/// `url` with its host and port replaced by `address`.
-fn through(url: &str, address: SocketAddr) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let credentials = authority
-        .rsplit_once('@')
-        .map(|(credentials, _)| format!("{credentials}@"))
-        .unwrap_or_default();
-    format!("{scheme}://{credentials}{address}{path}")
-}
 
 /// Asserts a 503 `unavailable` with a `Retry-After` of at least a second.
 async fn assert_unavailable(response: Response, what: &str) {

@@ -11,7 +11,6 @@
 mod support;
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -25,42 +24,12 @@ use chatcore::{Caller, ChatCore, ChatId, Error, Service};
 use chatcore_postgres::PostgresOptions;
 use futures::StreamExt;
 use support::TestDatabase;
-use support::proxy::Proxy;
+use support::proxy::{Proxy, server_address, through};
 
 /// How long a request waits for a connection here: short, so that the tests are quick.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long the nodes must take at most to serve again after the database is back.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(15);
-
-/// The PostgreSQL server's address, from the database URL.
-fn server_address(url: &str) -> SocketAddr {
-    let rest = url.split_once("://").unwrap().1;
-    let host_port = rest
-        .split(['/', '?'])
-        .next()
-        .unwrap()
-        .rsplit('@')
-        .next()
-        .unwrap();
-    let with_port = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    };
-    let with_port = with_port.replace("localhost", "127.0.0.1");
-    with_port.parse().expect("a numeric PostgreSQL address")
-}
-
-/// `url` with its host and port replaced by `address`.
-fn through(url: &str, address: SocketAddr) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap();
-    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-    let credentials = authority
-        .rsplit_once('@')
-        .map(|(credentials, _)| format!("{credentials}@"))
-        .unwrap_or_default();
-    format!("{scheme}://{credentials}{address}{path}")
-}
 
 /// Two nodes reaching their database through one proxy. Fields drop in order.
 struct Outage {

@@ -6,7 +6,7 @@
 //! restart as clients see it), [`refuse`](Proxy::refuse) (the port is closed, so connecting
 //! gets "connection refused": a stopped server), and [`resume`](Proxy::resume).
 
-#![allow(clippy::expect_used, dead_code)]
+#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,6 +16,39 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// The PostgreSQL server's address, from the database URL (what a proxy forwards to).
+pub fn server_address(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let host_port = rest
+        .split(['/', '?'])
+        .next()
+        .unwrap()
+        .rsplit('@')
+        .next()
+        .unwrap();
+    let with_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    with_port
+        .replace("localhost", "127.0.0.1")
+        .parse()
+        .expect("a numeric PostgreSQL address")
+}
+
+/// `url` with its host and port replaced by `address` (the proxy's), so that a client of that
+/// URL reaches the database through the proxy.
+pub fn through(url: &str, address: SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(credentials, _)| format!("{credentials}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{credentials}{address}{path}")
+}
 
 /// A running proxy; it stops, closing every connection, when dropped.
 pub struct Proxy {
