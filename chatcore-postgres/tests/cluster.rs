@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use chatcore::events::{Event, EventKind, EventStream};
 use chatcore::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
-use chatcore::testkit::{TestUser, register, say};
-use chatcore::{Caller, ChatCore, ChatId, Service};
+use chatcore::testkit::say;
+use chatcore::{ChatCore, Service};
 use futures::StreamExt;
 use support::TestDatabase;
 
@@ -36,27 +36,6 @@ async fn cluster() -> Option<Cluster> {
         .await
         .expect("node B connects");
     Some(Cluster { a, b, database })
-}
-
-/// Ann and Ben in a direct chat; Ben's session as node B sees it (sessions live in the
-/// shared database).
-async fn direct_chat(cluster: &Cluster) -> (TestUser, TestUser, Caller, ChatId) {
-    let ann = register(&cluster.a, "ann").await;
-    let ben = register(&cluster.a, "ben").await;
-    let ben_on_b = cluster
-        .b
-        .authenticate(&ben.auth.session.token)
-        .await
-        .unwrap();
-    let chat = cluster
-        .a
-        .start_direct_chat(&ann.caller, ben.id())
-        .await
-        .unwrap()
-        .chat
-        .chat
-        .id;
-    (ann, ben, ben_on_b, chat)
 }
 
 /// The next event, within 10 seconds.
@@ -87,7 +66,7 @@ async fn messages_sent_on_one_node_reach_subscribers_on_another() {
     let Some(cluster) = cluster().await else {
         return;
     };
-    let (ann, _ben, ben_on_b, chat) = direct_chat(&cluster).await;
+    let (ann, _ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
     let mut stream = cluster.b.subscribe(&ben_on_b, None).await.unwrap();
 
     for i in 0..20 {
@@ -108,7 +87,7 @@ async fn a_node_whose_listener_drops_misses_nothing() {
     let Some(cluster) = cluster().await else {
         return;
     };
-    let (ann, _ben, ben_on_b, chat) = direct_chat(&cluster).await;
+    let (ann, _ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
     let mut stream = cluster.b.subscribe(&ben_on_b, None).await.unwrap();
     let reader = tokio::spawn(async move {
         let mut texts = Vec::new();
@@ -166,7 +145,7 @@ async fn typing_on_one_node_reaches_subscribers_on_another() {
     let Some(cluster) = cluster().await else {
         return;
     };
-    let (ann, ben, ben_on_b, chat) = direct_chat(&cluster).await;
+    let (ann, ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
     let mut on_b = cluster.b.subscribe(&ben_on_b, None).await.unwrap();
     let mut on_a = cluster.a.subscribe(&ben.caller, None).await.unwrap();
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chatcore::events::{EventKind, EventStream};
 use chatcore::messages::{ClientId, HistoryQuery, MessageText, SendMessage};
 use chatcore::sea_orm::{ConnectOptions, ConnectionTrait, Database};
-use chatcore::testkit::{TestUser, register};
+use chatcore::testkit::register;
 use chatcore::users::Login;
 use chatcore::{Caller, ChatCore, ChatId, Error, Service};
 use chatcore_postgres::PostgresOptions;
@@ -144,26 +144,6 @@ impl Subscriber {
     }
 }
 
-/// Ann on node A and Ben on node B in a direct chat.
-async fn direct_chat(outage: &Outage) -> (TestUser, TestUser, Caller, ChatId) {
-    let ann = register(&outage.a, "ann").await;
-    let ben = register(&outage.a, "ben").await;
-    let ben_on_b = outage
-        .b
-        .authenticate(&ben.auth.session.token)
-        .await
-        .unwrap();
-    let chat = outage
-        .a
-        .start_direct_chat(&ann.caller, ben.id())
-        .await
-        .unwrap()
-        .chat
-        .chat
-        .id;
-    (ann, ben, ben_on_b, chat)
-}
-
 /// Waits until both nodes are ready; how long that took.
 async fn until_ready(outage: &Outage, since: Instant) -> Duration {
     loop {
@@ -184,7 +164,7 @@ async fn a_stopped_database_answers_unavailable_and_both_nodes_recover() {
     let Some(outage) = outage().await else {
         return;
     };
-    let (ann, ben, ben_on_b, chat) = direct_chat(&outage).await;
+    let (ann, ben, ben_on_b, chat) = support::direct_chat(&outage.a, &outage.b).await;
     let on_b = Subscriber::start(outage.b.clone(), ben_on_b.clone()).await;
     let on_a = Subscriber::start(outage.a.clone(), ann.caller.clone()).await;
     let mut expected = Vec::new();
@@ -330,7 +310,7 @@ async fn dropped_connections_under_load_lose_and_duplicate_nothing() {
     let Some(outage) = outage().await else {
         return;
     };
-    let (ann, _ben, ben_on_b, chat) = direct_chat(&outage).await;
+    let (ann, _ben, ben_on_b, chat) = support::direct_chat(&outage.a, &outage.b).await;
     let on_b = Subscriber::start(outage.b.clone(), ben_on_b.clone()).await;
     let on_a = Subscriber::start(outage.a.clone(), ann.caller.clone()).await;
 

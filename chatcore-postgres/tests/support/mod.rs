@@ -3,7 +3,7 @@
 //! Reads `CHATCORE_TEST_POSTGRES_URL` (e.g. `postgres://postgres@127.0.0.1:5432/test`).
 //! Without it the tests say so and pass vacuously, unless `CI=true`, where that is a failure.
 
-#![allow(clippy::expect_used, dead_code)]
+#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
 
 use chatcore::sea_orm::{ConnectionTrait, Database};
 
@@ -100,3 +100,29 @@ fn drop_database(url: String, name: String) {
     }
 }
 pub mod proxy;
+
+/// Ann and Ben, registered on node `a`, in a direct chat; Ben's session as node `b` sees it
+/// (sessions live in the shared database).
+pub async fn direct_chat(
+    a: &chatcore::ChatCore,
+    b: &chatcore::ChatCore,
+) -> (
+    chatcore::testkit::TestUser,
+    chatcore::testkit::TestUser,
+    chatcore::Caller,
+    chatcore::ChatId,
+) {
+    use chatcore::Service;
+    use chatcore::testkit::register;
+    let ann = register(a, "ann").await;
+    let ben = register(a, "ben").await;
+    let ben_on_b = b.authenticate(&ben.auth.session.token).await.unwrap();
+    let chat = a
+        .start_direct_chat(&ann.caller, ben.id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id;
+    (ann, ben, ben_on_b, chat)
+}
