@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chatcore::Service;
 use poem::endpoint::make_sync;
-use poem::web::Json;
+use poem::web::{Html, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::OpenApiService;
 
@@ -127,14 +127,17 @@ pub fn openapi_document(service: Arc<dyn Service>, options: &HttpOptions) -> Str
 /// Mount it in your own poem app with `Route::new().nest("/", chatcore_http::app(..))`.
 pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     let api = openapi(service.clone(), &options);
-    let document = api::document::finish(&api.spec());
+    let raw = api.spec();
+    let document = api::document::finish(&raw);
+    // The docs page shows the finished document: poem-openapi's page embeds the raw one.
+    let docs_page = api.swagger_ui_html().replacen(&raw, &document, 1);
     let allowed = Arc::new(api::document::allowed_methods(&document));
     let spec = make_sync(move |_| {
         Response::builder()
             .content_type("application/json")
             .body(document.clone())
     });
-    let docs = api.swagger_ui();
+    let docs = Route::new().at("/", make_sync(move |_| Html(docs_page.clone())));
     let websocket_service = service.clone();
     let shutdown = options.shutdown.clone();
     let allowed_origins: Arc<[String]> = options.allowed_origins.clone().into();

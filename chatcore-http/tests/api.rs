@@ -878,8 +878,21 @@ async fn docs_and_health() {
     assert!(spec["paths"]["/chats/{id}/messages"]["post"].is_object());
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
     assert!(spec["components"]["securitySchemes"]["cookie"].is_object());
+    let served = api
+        .client
+        .get("/api/v1/openapi.json")
+        .send()
+        .await
+        .0
+        .into_body()
+        .into_string()
+        .await
+        .unwrap();
     let response = api.client.get("/docs").send().await;
     response.assert_status_is_ok();
+    let page = response.0.into_body().into_string().await.unwrap();
+    // The docs page shows the very document that is served, finished, not the raw one.
+    assert!(page.contains(&served), "/docs embeds another document");
     let health = api
         .call(Method::GET, "/healthz", None, None)
         .await

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod access;
 mod auth;
 pub mod avatars;
 mod cache;
 pub mod chats;
 mod clock;
 pub mod contacts;
+mod context;
 mod core;
 mod error;
 pub mod events;
@@ -18,6 +20,7 @@ pub mod messages;
 mod migration;
 pub mod moderation;
 pub mod notify;
+mod options;
 mod pagination;
 mod readiness;
 mod service;
@@ -25,14 +28,16 @@ pub mod sessions;
 mod settings_entity;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+mod text;
 pub mod users;
 mod write;
 
-pub use crate::core::{ChatCore, Options};
+pub use crate::core::ChatCore;
 pub use error::{Error, Result, UNAVAILABLE_RETRY_AFTER};
 pub use ids::{ChatId, MessageId, ReportId, SessionId, UserId};
 pub use migration::Migrator;
 pub use notify::{AccountNotice, LoggingNotifier, NoticeKind, Notifier};
+pub use options::Options;
 pub use pagination::{Page, PageRequest};
 pub use readiness::{READINESS_TIMEOUT, Readiness};
 pub use service::Service;

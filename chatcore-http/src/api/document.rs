@@ -189,11 +189,7 @@ fn username() -> Value {
 }
 
 fn password() -> Value {
-    let common: Vec<&str> = include_str!("../../../chatcore/src/users/common_passwords.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .collect();
+    let common: Vec<&str> = Password::common().collect();
     // The server counts bytes; a schema counts characters, which agree on ASCII.
     json!({
         "format": "password",

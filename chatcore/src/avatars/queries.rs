@@ -10,13 +10,13 @@ use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use super::process::{self, Processed};
 use super::{AvatarImage, AvatarSize, Upload};
 use crate::clock::now;
-use crate::core::Inner;
+use crate::context::{Context, Written};
 use crate::sessions::Caller;
 use crate::users::queries::caller_row;
 use crate::users::{User, entity as users};
 use crate::{Error, Result, UserId};
 
-pub(crate) async fn set(inner: &Inner, caller: &Caller, upload: Upload) -> Result<User> {
+pub(crate) async fn set(inner: &Context, caller: &Caller, upload: Upload) -> Result<User> {
     let avatars = &inner.avatars;
     let (max_bytes, max_pixels) = (avatars.max_bytes, avatars.max_pixels);
     let size = match &upload {
@@ -71,7 +71,7 @@ pub(crate) async fn set(inner: &Inner, caller: &Caller, upload: Upload) -> Resul
     Ok(user)
 }
 
-pub(crate) async fn remove(inner: &Inner, caller: &Caller) -> Result<User> {
+pub(crate) async fn remove(inner: &Context, caller: &Caller) -> Result<User> {
     let (user, previous) = replace(inner, caller, None).await?;
     if let Some(previous) = previous {
         collect(inner, &previous).await;
@@ -80,7 +80,7 @@ pub(crate) async fn remove(inner: &Inner, caller: &Caller) -> Result<User> {
 }
 
 pub(crate) async fn get(
-    inner: &Inner,
+    inner: &Context,
     _caller: &Caller,
     user_id: UserId,
     size: AvatarSize,
@@ -125,7 +125,7 @@ async fn read_file(mut file: std::fs::File, max: usize) -> Result<Vec<u8>> {
     .map_err(Error::internal)?
 }
 
-async fn put_both(inner: &Inner, processed: Processed) -> Result<()> {
+async fn put_both(inner: &Context, processed: Processed) -> Result<()> {
     let store = &inner.avatars.store;
     let Processed { hash, large, small } = processed;
     store.put(&AvatarSize::Large.key(&hash), large).await?;
@@ -134,30 +134,28 @@ async fn put_both(inner: &Inner, processed: Processed) -> Result<()> {
 
 /// Points the caller's avatar at `hash` (or at nothing); returns the user and the previous hash.
 async fn replace(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     hash: Option<String>,
 ) -> Result<(User, Option<String>)> {
     let caller = caller.clone();
-    let (user, previous, events) = inner
-        .writer
-        .run(move |txn| {
+    let (user, previous) = inner
+        .write(move |txn| {
             Box::pin(async move {
                 let current = caller_row(txn, &caller).await?;
                 let previous = current.avatar.clone();
                 if previous == hash {
-                    return Ok((current.into(), previous, Vec::new()));
+                    return Ok(Written::quiet((current.into(), previous)));
                 }
                 let mut row = current.into_active_model();
                 row.avatar = Set(hash);
                 row.updated_at = Set(now());
                 let row = row.update(txn).await?;
                 let events = crate::users::queries::profile_changed(txn, &row).await?;
-                Ok((row.into(), previous, events))
+                Ok(Written::with((row.into(), previous), events))
             })
         })
         .await?;
-    inner.publish(events);
     Ok((user, previous))
 }
 
@@ -167,7 +165,7 @@ async fn replace(
 /// Two users uploading the very same image while one of them replaces it could still lose
 /// the images for the other: content addressing shares them, and the store is not
 /// transactional with the database. Identical uploads at the same instant make that rare.
-pub(crate) async fn collect(inner: &Inner, hash: &str) {
+pub(crate) async fn collect(inner: &Context, hash: &str) {
     let users = users::Entity::find()
         .filter(users::Column::Avatar.eq(hash))
         .count(&inner.db)

@@ -12,12 +12,10 @@ use uuid::Uuid;
 use super::entity as chats;
 use super::member_entity as members;
 use super::{Chat, ChatDetail, ChatKind, ChatListItem, DirectChat, Member, MemberRole};
-use crate::cache::CachedMember;
+use crate::access::{access, ensure_not_blocked, membership};
 use crate::clock::{from_micros, now};
-use crate::contacts::queries::{ensure_direct_peer_allows, ensure_not_blocked};
-use crate::core::Inner;
+use crate::context::{Context, Written};
 use crate::events::chat_created;
-use crate::events::log::record;
 use crate::groups::HistoryVisibility;
 use crate::messages::{MessagePreview, entity as messages, preview};
 use crate::pagination::{Page, PageRequest};
@@ -41,93 +39,6 @@ impl From<chats::Model> for Chat {
     }
 }
 
-/// The caller's membership of a chat; `NotFound("chat")` when there is none, so that a
-/// non-member cannot tell whether the chat exists.
-pub(crate) async fn membership(
-    db: &impl ConnectionTrait,
-    chat_id: Uuid,
-    user_id: Uuid,
-) -> Result<members::Model> {
-    members::Entity::find_by_id((chat_id, user_id))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("chat"))
-}
-
-#[derive(FromQueryResult)]
-struct SenderRow {
-    visible_from_seq: i64,
-    kind: String,
-}
-
-/// A member about to post into a chat, as [`sender_access`] found them.
-pub(crate) struct Sender {
-    /// Where their history starts.
-    pub(crate) visible_from_seq: i64,
-    direct: bool,
-}
-
-impl Sender {
-    /// Refuses the post when the other member of a direct chat blocked the sender; groups are
-    /// not affected by blocks.
-    pub(crate) async fn ensure_not_blocked(
-        &self,
-        db: &impl ConnectionTrait,
-        chat_id: Uuid,
-        user_id: Uuid,
-    ) -> Result<()> {
-        if self.direct {
-            ensure_direct_peer_allows(db, chat_id, user_id).await?;
-        }
-        Ok(())
-    }
-}
-
-/// Inside a write: that `user_id` is a member of the chat, with its kind, in one query (the
-/// block check of a direct chat is a second, through [`Sender::ensure_not_blocked`]).
-pub(crate) async fn sender_access(
-    db: &impl ConnectionTrait,
-    chat_id: Uuid,
-    user_id: Uuid,
-) -> Result<Sender> {
-    let query = Query::select()
-        .column((members::Entity, members::Column::VisibleFromSeq))
-        .column((chats::Entity, chats::Column::Kind))
-        .from(members::Entity)
-        .inner_join(
-            chats::Entity,
-            Expr::col((chats::Entity, chats::Column::Id))
-                .equals((members::Entity, members::Column::ChatId)),
-        )
-        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(user_id))
-        .to_owned();
-    let row = SenderRow::find_by_statement(db.get_database_backend().build(&query))
-        .one(db)
-        .await?
-        .ok_or(Error::NotFound("chat"))?;
-    Ok(Sender {
-        visible_from_seq: row.visible_from_seq,
-        direct: ChatKind::from_db(&row.kind) == ChatKind::Direct,
-    })
-}
-
-/// That a user is a member of a chat, and where their history starts; from the cache when
-/// the service keeps one. For reads: a write checks inside its transaction with
-/// [`membership`].
-pub(crate) async fn access(inner: &Inner, chat_id: Uuid, user_id: Uuid) -> Result<CachedMember> {
-    let read = || async {
-        let member = membership(&inner.db, chat_id, user_id).await?;
-        Ok(CachedMember {
-            visible_from_seq: member.visible_from_seq,
-        })
-    };
-    match &inner.caches {
-        Some(caches) => caches.members.get_or_load((chat_id, user_id), read).await,
-        None => read().await,
-    }
-}
-
 /// The key that makes a direct chat unique per pair, whoever starts it.
 fn direct_key(a: UserId, b: UserId) -> String {
     let (low, high) = if a < b { (a, b) } else { (b, a) };
@@ -135,7 +46,7 @@ fn direct_key(a: UserId, b: UserId) -> String {
 }
 
 pub(crate) async fn start_direct(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     other: UserId,
 ) -> Result<DirectChat> {
@@ -151,9 +62,8 @@ pub(crate) async fn start_direct(
     }
     let me = caller.user_id.as_uuid();
     let key = direct_key(caller.user_id, other);
-    let (chat_id, created, events) = inner
-        .writer
-        .run(move |txn| {
+    let (chat_id, created) = inner
+        .write(move |txn| {
             Box::pin(async move {
                 ensure_not_blocked(txn, other.as_uuid(), me).await?;
                 let now = now();
@@ -192,7 +102,7 @@ pub(crate) async fn start_direct(
                         .filter(members::Column::UserId.eq(me))
                         .exec(txn)
                         .await?;
-                    return Ok((existing.id, false, Vec::new()));
+                    return Ok(Written::quiet((existing.id, false)));
                 }
                 let member = |user_id| members::ActiveModel {
                     chat_id: Set(chat_id),
@@ -207,18 +117,20 @@ pub(crate) async fn start_direct(
                     .exec_without_returning(txn)
                     .await?;
                 let created = load_chat(txn, chat_id).await?;
-                let events =
-                    record(txn, chat_created(&created, me, &[me, other.as_uuid()])).await?;
-                Ok((chat_id, true, events))
+                let events = chat_created(&created, me, &[me, other.as_uuid()]);
+                Ok(Written::with((chat_id, true), events))
             })
         })
         .await?;
-    inner.publish(events);
     let chat = detail(inner, caller, chat_id.into()).await?;
     Ok(DirectChat { chat, created })
 }
 
-pub(crate) async fn detail(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<ChatDetail> {
+pub(crate) async fn detail(
+    inner: &Context,
+    caller: &Caller,
+    chat_id: ChatId,
+) -> Result<ChatDetail> {
     let chat_id = chat_id.as_uuid();
     access(inner, chat_id, caller.user_id.as_uuid()).await?;
     load_detail(&inner.db, chat_id).await
@@ -304,7 +216,7 @@ struct Peer {
 /// The chat list in a fixed number of queries, whatever the page size: the page of chats,
 /// their last messages, their unread counts, the direct chats' peers, and the profiles.
 pub(crate) async fn list(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     page: PageRequest,
 ) -> Result<Page<ChatListItem>> {
@@ -478,11 +390,10 @@ pub(crate) async fn list(
     })
 }
 
-pub(crate) async fn hide(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+pub(crate) async fn hide(inner: &Context, caller: &Caller, chat_id: ChatId) -> Result<()> {
     let (chat_id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 membership(txn, chat_id, me).await?;
                 members::Entity::update_many()
@@ -491,7 +402,7 @@ pub(crate) async fn hide(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Res
                     .filter(members::Column::UserId.eq(me))
                     .exec(txn)
                     .await?;
-                Ok(())
+                Ok(Written::quiet(()))
             })
         })
         .await

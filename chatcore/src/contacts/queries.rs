@@ -5,81 +5,12 @@ use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 use uuid::Uuid;
 
 use super::{ListedUser, block_entity as blocks, entity as contacts};
-use crate::chats::ChatKind;
-use crate::chats::entity as chats;
-use crate::chats::member_entity as members;
 use crate::clock::now;
-use crate::core::Inner;
+use crate::context::{Context, Written};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::Caller;
 use crate::users::{UserProfile, entity as users};
 use crate::{Error, Result, UserId};
-
-/// Refuses when `blocker` has blocked `user`: what a blocked user may not do to the blocker.
-pub(crate) async fn ensure_not_blocked(
-    db: &impl ConnectionTrait,
-    blocker: Uuid,
-    user: Uuid,
-) -> Result<()> {
-    match blocks::Entity::find_by_id((blocker, user)).one(db).await? {
-        Some(_) => Err(Error::Blocked),
-        None => Ok(()),
-    }
-}
-
-/// Refuses when any of `blockers` has blocked `user`.
-pub(crate) async fn ensure_none_blocked(
-    db: &impl ConnectionTrait,
-    blockers: &[Uuid],
-    user: Uuid,
-) -> Result<()> {
-    if blockers.is_empty() {
-        return Ok(());
-    }
-    let query = Query::select()
-        .column(blocks::Column::BlockerId)
-        .from(blocks::Entity)
-        .and_where(Expr::col(blocks::Column::BlockedId).eq(user))
-        .and_where(Expr::col(blocks::Column::BlockerId).is_in(blockers.iter().copied()))
-        .limit(1)
-        .to_owned();
-    match db.query_one(&query).await? {
-        Some(_) => Err(Error::Blocked),
-        None => Ok(()),
-    }
-}
-
-/// Refuses a message from `sender` into a direct chat whose other member blocked them, in one
-/// query; group chats are not affected by blocks.
-pub(crate) async fn ensure_direct_peer_allows(
-    db: &impl ConnectionTrait,
-    chat_id: Uuid,
-    sender: Uuid,
-) -> Result<()> {
-    let query = Query::select()
-        .expr(Expr::val(1))
-        .from(members::Entity)
-        .inner_join(
-            chats::Entity,
-            Expr::col((chats::Entity, chats::Column::Id))
-                .equals((members::Entity, members::Column::ChatId)),
-        )
-        .inner_join(
-            blocks::Entity,
-            Expr::col((blocks::Entity, blocks::Column::BlockerId))
-                .equals((members::Entity, members::Column::UserId))
-                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(sender)),
-        )
-        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).ne(sender))
-        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct.as_str()))
-        .limit(1)
-        .to_owned();
-    match db.query_one(&query).await? {
-        Some(_) => Err(Error::Blocked),
-        None => Ok(()),
-    }
-}
 
 /// The user an entry is about: must exist and not be the caller.
 async fn other_user(db: &impl ConnectionTrait, caller: &Caller, user_id: UserId) -> Result<Uuid> {
@@ -95,7 +26,7 @@ async fn other_user(db: &impl ConnectionTrait, caller: &Caller, user_id: UserId)
 
 /// Puts a user on one of the caller's lists (again changes nothing), and returns the entry.
 pub(crate) async fn add(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     listing: Listing,
     user_id: UserId,
@@ -119,11 +50,10 @@ pub(crate) async fn add(
                 .to_owned(),
         );
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 txn.execute(&insert).await?;
-                Ok(())
+                Ok(Written::quiet(()))
             })
         })
         .await?;
@@ -132,7 +62,7 @@ pub(crate) async fn add(
 
 /// Takes a user off one of the caller's lists (idempotent).
 pub(crate) async fn remove(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     listing: Listing,
     user_id: UserId,
@@ -144,11 +74,10 @@ pub(crate) async fn remove(
         .and_where(Expr::col(Alias::new(listed)).eq(user_id.as_uuid()))
         .to_owned();
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 txn.execute(&delete).await?;
-                Ok(())
+                Ok(Written::quiet(()))
             })
         })
         .await
@@ -177,7 +106,7 @@ struct Row {
 
 /// One page of the caller's contacts or blocks, by username, with profiles, in two queries.
 pub(crate) async fn list(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     listing: Listing,
     page: PageRequest,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::streams::FollowerAlive;
 use super::{Event, EventKind, EventStream, log};
-use crate::core::Inner;
+use crate::context::Context;
 use crate::sessions::Caller;
 use crate::{Error, Result};
 
@@ -19,7 +19,7 @@ const BATCH: u64 = 500;
 const OUTBOX: usize = 256;
 
 pub(crate) async fn subscribe(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     since: Option<i64>,
 ) -> Result<EventStream> {

@@ -5,7 +5,7 @@ pub(crate) mod queries;
 use serde::{Deserialize, Serialize};
 
 use crate::chats::MemberRole;
-use crate::users::{HIDDEN_MESSAGE, has_hidden_characters};
+use crate::text::{HIDDEN_MESSAGE, has_hidden_characters};
 use crate::{Error, Result, UserId};
 
 /// Which messages a group's members see.

@@ -8,43 +8,17 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{AssignableRole, ChatTitle, CreateGroup, HistoryVisibility};
+use crate::access::{ensure_none_blocked, ensure_not_blocked, membership, rank, require_role};
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::{detail, load_chat, member_views, membership};
+use crate::chats::queries::{detail, load_chat, member_views};
 use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
 use crate::clock::now;
-use crate::contacts::queries::{ensure_none_blocked, ensure_not_blocked};
-use crate::core::Inner;
-use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent, chat_created};
+use crate::context::{Context, Written};
+use crate::events::{EventKind, NewEvent, chat_created};
 use crate::sessions::Caller;
 use crate::users::entity as users;
 use crate::{ChatId, Error, Result, UserId};
-
-/// How much a role may do: owner > admin > member.
-fn rank(role: &str) -> u8 {
-    match MemberRole::from_db(role) {
-        MemberRole::Owner => 2,
-        MemberRole::Admin => 1,
-        MemberRole::Member => 0,
-    }
-}
-
-/// The caller's membership, which must carry at least `needed`.
-pub(crate) async fn require(
-    txn: &impl ConnectionTrait,
-    chat_id: Uuid,
-    user_id: Uuid,
-    needed: MemberRole,
-) -> Result<members::Model> {
-    let member = membership(txn, chat_id, user_id).await?;
-    if rank(&member.role) < rank(needed.as_str()) {
-        return Err(Error::Forbidden(
-            format!("only a group {} may do this", needed.as_str()).into(),
-        ));
-    }
-    Ok(member)
-}
 
 /// Checks that every user exists and is active.
 pub(crate) async fn check_users(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<()> {
@@ -120,7 +94,7 @@ fn new_member(
 }
 
 pub(crate) async fn create(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     group: CreateGroup,
 ) -> Result<ChatDetail> {
@@ -139,9 +113,8 @@ pub(crate) async fn create(
             "more members than a group may have",
         ));
     }
-    let (chat_id, events) = inner
-        .writer
-        .run(move |txn| {
+    let chat_id = inner
+        .write(move |txn| {
             Box::pin(async move {
                 check_users(txn, &others).await?;
                 ensure_none_blocked(txn, &others, me).await?;
@@ -172,65 +145,59 @@ pub(crate) async fn create(
                     .await?;
                 let created = load_chat(txn, chat_id).await?;
                 let everyone: Vec<Uuid> = std::iter::once(me).chain(others).collect();
-                let events = record(txn, chat_created(&created, me, &everyone)).await?;
-                Ok((chat_id, events))
+                let events = chat_created(&created, me, &everyone);
+                Ok(Written::with(chat_id, events))
             })
         })
         .await?;
-    inner.publish(events);
     detail(inner, caller, chat_id.into()).await
 }
 
 pub(crate) async fn rename(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     title: ChatTitle,
 ) -> Result<ChatDetail> {
     let me = caller.user_id.as_uuid();
     let id = chat_id.as_uuid();
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
-                require(txn, id, me, MemberRole::Admin).await?;
+                require_role(txn, id, me, MemberRole::Admin).await?;
                 chats::Entity::update_many()
                     .col_expr(chats::Column::Title, Expr::value(title.as_str()))
                     .filter(chats::Column::Id.eq(id))
                     .exec(txn)
                     .await?;
-                record(
-                    txn,
+                Ok(Written::with(
+                    (),
                     vec![NewEvent::chat(
                         EventKind::ChatUpdated,
                         id,
                         me,
                         serde_json::json!({ "title": title.as_str() }),
                     )],
-                )
-                .await
+                ))
             })
         })
         .await?;
-    inner.publish(events);
     detail(inner, caller, chat_id).await
 }
 
-pub(crate) async fn delete(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+pub(crate) async fn delete(inner: &Context, caller: &Caller, chat_id: ChatId) -> Result<()> {
     let (id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
-                require(txn, id, me, MemberRole::Owner).await?;
+                require_role(txn, id, me, MemberRole::Owner).await?;
                 let notices = deleted_notices(txn, id, me).await?;
                 // Members and messages go with it (foreign keys cascade).
                 chats::Entity::delete_by_id(id).exec(txn).await?;
-                record(txn, notices).await
+                Ok(Written::with((), notices))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(())
 }
 
@@ -259,7 +226,7 @@ async fn deleted_notices(
 }
 
 pub(crate) async fn add_member(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     user_id: UserId,
@@ -271,10 +238,9 @@ pub(crate) async fn add_member(
     );
     let limit = inner.max_group_members;
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
-                require(txn, id, me, MemberRole::Admin).await?;
+                require_role(txn, id, me, MemberRole::Admin).await?;
                 check_users(txn, &[user]).await?;
                 ensure_not_blocked(txn, user, me).await?;
                 let mut events = Vec::new();
@@ -285,25 +251,21 @@ pub(crate) async fn add_member(
                 {
                     events = join(txn, id, user, me, limit).await?;
                 }
-                Ok((member_view(txn, id, user).await?, events))
+                Ok(Written::with(member_view(txn, id, user).await?, events))
             })
         })
         .await
-        .map(|(member, events)| {
-            inner.publish(events);
-            member
-        })
 }
 
-/// Makes a user a plain member, seeing history from now on unless the group shows it all,
-/// and records the `member_joined` event (returned for publishing after commit).
+/// Makes a user a plain member, seeing history from now on unless the group shows it all;
+/// returns the `member_joined` event.
 pub(crate) async fn join(
     txn: &DatabaseTransaction,
     chat_id: Uuid,
     user_id: Uuid,
     actor: Uuid,
     limit: usize,
-) -> Result<Vec<Event>> {
+) -> Result<Vec<NewEvent>> {
     let chat = chats::Entity::find_by_id(chat_id)
         .one(txn)
         .await?
@@ -334,11 +296,9 @@ pub(crate) async fn join(
         member,
         visible_from_seq: visible_from,
     };
-    record(
-        txn,
-        vec![NewEvent::chat(EventKind::MemberJoined, chat_id, actor, joined).about(user_id)],
-    )
-    .await
+    Ok(vec![
+        NewEvent::chat(EventKind::MemberJoined, chat_id, actor, joined).about(user_id),
+    ])
 }
 
 /// What a `member_joined` event carries: the member, and the seq after which they see the
@@ -351,7 +311,7 @@ struct Joined {
 }
 
 pub(crate) async fn remove_member(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     user_id: UserId,
@@ -364,11 +324,10 @@ pub(crate) async fn remove_member(
         caller.user_id.as_uuid(),
         user_id.as_uuid(),
     );
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
-                let mine = require(txn, id, me, MemberRole::Admin).await?;
+                let mine = require_role(txn, id, me, MemberRole::Admin).await?;
                 let target = target_member(txn, id, user).await?;
                 // Nobody removes the owner; only the owner removes an admin.
                 if rank(&target.role) >= rank(&mine.role) {
@@ -377,8 +336,8 @@ pub(crate) async fn remove_member(
                     ));
                 }
                 members::Entity::delete_by_id((id, user)).exec(txn).await?;
-                record(
-                    txn,
+                Ok(Written::with(
+                    (),
                     vec![
                         NewEvent::chat(
                             EventKind::MemberRemoved,
@@ -388,20 +347,17 @@ pub(crate) async fn remove_member(
                         )
                         .about(user),
                     ],
-                )
-                .await
+                ))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(())
 }
 
-pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+pub(crate) async fn leave(inner: &Context, caller: &Caller, chat_id: ChatId) -> Result<()> {
     let (id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 let mine = membership(txn, id, me).await?;
                 let chat = chats::Entity::find_by_id(id)
@@ -432,7 +388,7 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                 if remaining.is_empty() {
                     // The last one out deletes the group.
                     chats::Entity::delete_by_id(id).exec(txn).await?;
-                    return record(txn, events).await;
+                    return Ok(Written::with((), events));
                 }
                 if MemberRole::from_db(&mine.role) == MemberRole::Owner {
                     // Ownership goes to the longest-standing admin, else member.
@@ -447,16 +403,15 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                         NewEvent::chat(EventKind::MemberRoleChanged, id, me, heir).about(heir_id),
                     );
                 }
-                record(txn, events).await
+                Ok(Written::with((), events))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(())
 }
 
 pub(crate) async fn set_role(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     user_id: UserId,
@@ -468,36 +423,25 @@ pub(crate) async fn set_role(
         user_id.as_uuid(),
     );
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
-                require(txn, id, me, MemberRole::Owner).await?;
+                require_role(txn, id, me, MemberRole::Owner).await?;
                 let target = target_member(txn, id, user).await?;
                 if MemberRole::from_db(&target.role) == MemberRole::Owner {
                     return Err(Error::Forbidden("the owner's role cannot change".into()));
                 }
                 assign_role(txn, id, user, role.into()).await?;
                 let member = member_view(txn, id, user).await?;
-                let events = record(
-                    txn,
-                    vec![
-                        NewEvent::chat(EventKind::MemberRoleChanged, id, me, member.clone())
-                            .about(user),
-                    ],
-                )
-                .await?;
-                Ok((member, events))
+                let changed = NewEvent::chat(EventKind::MemberRoleChanged, id, me, member.clone())
+                    .about(user);
+                Ok(Written::with(member, vec![changed]))
             })
         })
         .await
-        .map(|(member, events)| {
-            inner.publish(events);
-            member
-        })
 }
 
 pub(crate) async fn list_members(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
 ) -> Result<Vec<Member>> {

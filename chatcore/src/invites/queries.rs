@@ -3,20 +3,20 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 
 use super::entity::{self, Model};
 use super::{CreateInvite, Invite, InviteCode, InvitePreview, InviteState, JoinedGroup};
+use crate::access::{membership, require_group_admin};
 use crate::auth::secret::random_code;
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::{detail, membership};
-use crate::chats::{ChatKind, MemberRole};
+use crate::chats::queries::detail;
 use crate::clock::now;
-use crate::core::Inner;
-use crate::groups::queries::{join, require};
+use crate::context::{Context, Written};
+use crate::groups::queries::join;
 use crate::sessions::Caller;
 use crate::{ChatId, Error, Result};
 
@@ -55,25 +55,8 @@ fn clamp_u32(value: i64) -> u32 {
     u32::try_from(Ord::max(value, 0)).unwrap_or(u32::MAX)
 }
 
-/// The caller's admin rights over a group (invites exist only for groups).
-async fn require_group_admin(
-    txn: &impl ConnectionTrait,
-    chat_id: uuid::Uuid,
-    user_id: uuid::Uuid,
-) -> Result<()> {
-    require(txn, chat_id, user_id, MemberRole::Admin).await?;
-    let chat = chats::Entity::find_by_id(chat_id)
-        .one(txn)
-        .await?
-        .ok_or(Error::NotFound("chat"))?;
-    if ChatKind::from_db(&chat.kind) != ChatKind::Group {
-        return Err(Error::Forbidden("only groups have invite links".into()));
-    }
-    Ok(())
-}
-
 pub(crate) async fn create(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     request: CreateInvite,
 ) -> Result<Invite> {
@@ -86,11 +69,10 @@ pub(crate) async fn create(
     }
     let (chat_id, me) = (request.chat_id.as_uuid(), caller.user_id.as_uuid());
     let row = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 require_group_admin(txn, chat_id, me).await?;
-                Ok(entity::ActiveModel {
+                let row = entity::ActiveModel {
                     code: Set(random_code(CODE_BYTES)),
                     chat_id: Set(chat_id),
                     created_by: Set(me),
@@ -101,14 +83,15 @@ pub(crate) async fn create(
                     revoked_at: Set(None),
                 }
                 .insert(txn)
-                .await?)
+                .await?;
+                Ok(Written::quiet(row))
             })
         })
         .await?;
     Ok(row.view(now))
 }
 
-pub(crate) async fn list(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<Vec<Invite>> {
+pub(crate) async fn list(inner: &Context, caller: &Caller, chat_id: ChatId) -> Result<Vec<Invite>> {
     let chat_id = chat_id.as_uuid();
     require_group_admin(&inner.db, chat_id, caller.user_id.as_uuid()).await?;
     let now = now();
@@ -124,15 +107,14 @@ pub(crate) async fn list(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Res
 }
 
 pub(crate) async fn revoke(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     code: InviteCode,
 ) -> Result<()> {
     let (chat_id, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 require_group_admin(txn, chat_id, me).await?;
                 let invite = entity::Entity::find_by_id(code.as_str())
@@ -147,14 +129,14 @@ pub(crate) async fn revoke(
                         .exec(txn)
                         .await?;
                 }
-                Ok(())
+                Ok(Written::quiet(()))
             })
         })
         .await
 }
 
 pub(crate) async fn preview(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     code: InviteCode,
 ) -> Result<InvitePreview> {
@@ -185,7 +167,7 @@ pub(crate) async fn preview(
 }
 
 pub(crate) async fn accept(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     code: InviteCode,
 ) -> Result<JoinedGroup> {
@@ -194,8 +176,7 @@ pub(crate) async fn accept(
     let code = code.as_str().to_owned();
     let lookup = code.clone();
     let outcome = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 let invite = entity::Entity::find_by_id(code.as_str())
                     .one(txn)
@@ -207,7 +188,7 @@ pub(crate) async fn accept(
                     .await?
                     .is_some()
                 {
-                    return Ok((invite.chat_id, false, Vec::new()));
+                    return Ok(Written::quiet((invite.chat_id, false)));
                 }
                 let now = now();
                 if let Some(refusal) = invite.state_at(now).refusal() {
@@ -237,15 +218,12 @@ pub(crate) async fn accept(
                         .unwrap_or(Error::InviteExhausted));
                 }
                 let events = join(txn, invite.chat_id, me, me, limit).await?;
-                Ok((invite.chat_id, true, events))
+                Ok(Written::with((invite.chat_id, true), events))
             })
         })
         .await;
     let (chat_id, joined) = match outcome {
-        Ok((chat_id, joined, events)) => {
-            inner.publish(events);
-            (chat_id, joined)
-        }
+        Ok(joined) => joined,
         Err(error) => {
             // The same user accepting twice at once: the loser's insert collided and rolled
             // back, use included; they are a member all the same.

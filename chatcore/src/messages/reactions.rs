@@ -8,10 +8,9 @@ use uuid::Uuid;
 
 use super::queries::visible_message;
 use super::{Emoji, ReactionCount, reaction_entity as reactions};
-use crate::chats::queries::sender_access;
+use crate::access::sender_access;
 use crate::clock::now;
-use crate::core::Inner;
-use crate::events::log::record;
+use crate::context::{Context, Written};
 use crate::events::{EventKind, NewEvent};
 use crate::sessions::Caller;
 use crate::{ChatId, Error, MessageId, Result};
@@ -63,7 +62,7 @@ pub(crate) async fn counts(
 
 /// Adds (`add = true`) or removes the caller's reaction, and returns the message's counts.
 pub(crate) async fn react(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     message_id: MessageId,
@@ -75,9 +74,8 @@ pub(crate) async fn react(
         caller.user_id.as_uuid(),
         message_id.as_uuid(),
     );
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 let member = sender_access(txn, chat_id, me).await?;
                 let message =
@@ -104,9 +102,9 @@ pub(crate) async fn react(
                         .exec(txn)
                         .await?;
                     if removed.rows_affected == 0 {
-                        return Ok(Vec::new());
+                        return Ok(Written::quiet(()));
                     }
-                    return record(txn, vec![event]).await;
+                    return Ok(Written::with((), vec![event]));
                 }
                 // Taking a reaction back is always allowed; adding one is not for someone the
                 // other member of a direct chat blocked.
@@ -134,13 +132,12 @@ pub(crate) async fn react(
                 .exec_without_returning(txn)
                 .await?;
                 if inserted == 0 {
-                    return Ok(Vec::new());
+                    return Ok(Written::quiet(()));
                 }
-                record(txn, vec![event]).await
+                Ok(Written::with((), vec![event]))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(counts(&inner.db, me, &[message_id])
         .await?
         .remove(&message_id)

@@ -9,13 +9,11 @@ use uuid::Uuid;
 
 use super::queries::visible_message;
 use super::{ReadMarker, ReadReceipt, read_mark_entity as marks};
+use crate::access::{access, ensure_direct_peer_allows, membership};
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
-use crate::chats::queries::{access, membership};
 use crate::clock::now;
-use crate::contacts::queries::ensure_direct_peer_allows;
-use crate::core::Inner;
-use crate::events::log::record;
+use crate::context::{Context, Written};
 use crate::events::{Event, EventKind, NewEvent};
 use crate::sessions::Caller;
 use crate::users::queries::profiles;
@@ -71,7 +69,7 @@ pub(crate) async fn record_mark(
 }
 
 pub(crate) async fn mark_read(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     seq: i64,
@@ -80,9 +78,8 @@ pub(crate) async fn mark_read(
         return Err(Error::invalid("seq", "must not be negative"));
     }
     let (chat, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
-    let (seq, events) = inner
-        .writer
-        .run(move |txn| {
+    let seq = inner
+        .write(move |txn| {
             Box::pin(async move {
                 let member = membership(txn, chat, me).await?;
                 let last_seq = chats::Entity::find_by_id(chat)
@@ -93,27 +90,22 @@ pub(crate) async fn mark_read(
                 // Beyond the latest message means "everything"; an older seq changes nothing.
                 let target = Ord::min(seq, last_seq);
                 if target <= member.last_read_seq {
-                    return Ok((member.last_read_seq, Vec::new()));
+                    return Ok(Written::quiet(member.last_read_seq));
                 }
                 advance_marker(txn, chat, me, target, now()).await?;
-                let events = record(
-                    txn,
-                    vec![
-                        NewEvent::chat(
-                            EventKind::ReadMarkerMoved,
-                            chat,
-                            me,
-                            serde_json::json!({ "user_id": me, "seq": target }),
-                        )
-                        .message(target),
-                    ],
-                )
-                .await?;
-                Ok((target, events))
+                let events = vec![
+                    NewEvent::chat(
+                        EventKind::ReadMarkerMoved,
+                        chat,
+                        me,
+                        serde_json::json!({ "user_id": me, "seq": target }),
+                    )
+                    .message(target),
+                ];
+                Ok(Written::with(target, events))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(ReadMarker {
         chat_id,
         user_id: caller.user_id,
@@ -128,7 +120,7 @@ struct ReadRow {
 }
 
 pub(crate) async fn read_by(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     chat_id: ChatId,
     message_id: MessageId,
@@ -184,7 +176,7 @@ pub(crate) async fn read_by(
 /// the other member of a direct chat), then forwards the notice unless one was forwarded
 /// within the typing interval. Nothing is stored; the notice is delivered to the other
 /// members by the realtime layer.
-pub(crate) async fn typing(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Result<()> {
+pub(crate) async fn typing(inner: &Context, caller: &Caller, chat_id: ChatId) -> Result<()> {
     let (chat, me) = (chat_id.as_uuid(), caller.user_id.as_uuid());
     access(inner, chat, me).await?;
     ensure_direct_peer_allows(&inner.db, chat, me).await?;

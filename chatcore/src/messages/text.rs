@@ -6,75 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Error;
-
-/// Implements the shared surface of a validated string newtype whose `parse` takes
-/// `impl Into<String>`: `as_str`, `TryFrom<String>`, `TryFrom<&str>`, `FromStr`, `AsRef<str>`,
-/// `Display`, `From<T> for String`, and serde as a plain string (deserialized through `parse`).
-macro_rules! string_field {
-    ($name:ident) => {
-        impl $name {
-            /// The validated value as a string slice.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = crate::Error;
-
-            fn try_from(s: String) -> crate::Result<Self> {
-                Self::parse(s)
-            }
-        }
-
-        impl TryFrom<&str> for $name {
-            type Error = crate::Error;
-
-            fn try_from(s: &str) -> crate::Result<Self> {
-                Self::parse(s)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = crate::Error;
-
-            fn from_str(s: &str) -> crate::Result<Self> {
-                Self::parse(s)
-            }
-        }
-
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Display::fmt(&self.0, f)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(deserializer)?;
-                Self::parse(s).map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
+use crate::text::string_field;
 
 /// The first `max_chars` characters of `text`, with `…` appended when it was cut.
 ///

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::entity::{self, Model};
 use super::{NewReport, Report, ReportQuery, ReportReason};
-use crate::chats::queries::membership;
+use crate::access::{membership, require_server_admin};
 use crate::clock::now;
-use crate::core::Inner;
+use crate::context::{Context, Written};
 use crate::messages::queries::visible_message;
 use crate::pagination::Page;
 use crate::sessions::{Caller, queries as sessions};
@@ -20,23 +20,6 @@ use crate::{Error, ReportId, Result, UserId};
 
 /// The longest report note or resolution, in characters.
 const MAX_NOTE_CHARS: usize = 1000;
-
-/// Whether the user is an active server admin (checked in the database, so a demotion or
-/// deactivation counts at once).
-pub(crate) async fn is_server_admin(db: &impl ConnectionTrait, user_id: Uuid) -> Result<bool> {
-    Ok(users::Entity::find_by_id(user_id)
-        .one(db)
-        .await?
-        .is_some_and(|user| user.can_sign_in() && Role::from_db(&user.role) == Role::Admin))
-}
-
-async fn require_server_admin(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
-    if is_server_admin(db, user_id).await? {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("only a server admin may do this".into()))
-    }
-}
 
 fn check_note(field: &'static str, note: Option<String>) -> Result<Option<String>> {
     let Some(note) = note.map(|note| note.trim().to_owned()) else {
@@ -85,12 +68,11 @@ async fn single(db: &impl ConnectionTrait, row: Model) -> Result<Report> {
         .ok_or_else(|| Error::internal("report without a reporter"))
 }
 
-pub(crate) async fn report(inner: &Inner, caller: &Caller, report: NewReport) -> Result<Report> {
+pub(crate) async fn report(inner: &Context, caller: &Caller, report: NewReport) -> Result<Report> {
     let note = check_note("note", report.note)?;
     let (chat_id, me) = (report.chat_id.as_uuid(), caller.user_id.as_uuid());
     let row = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 // One reports only what one can see.
                 let member = membership(txn, chat_id, me).await?;
@@ -102,7 +84,7 @@ pub(crate) async fn report(inner: &Inner, caller: &Caller, report: NewReport) ->
                     }
                     None => None,
                 };
-                Ok(entity::ActiveModel {
+                let row = entity::ActiveModel {
                     id: Set(ReportId::new().as_uuid()),
                     reporter_id: Set(me),
                     chat_id: Set(chat_id),
@@ -116,7 +98,8 @@ pub(crate) async fn report(inner: &Inner, caller: &Caller, report: NewReport) ->
                     resolution: Set(None),
                 }
                 .insert(txn)
-                .await?)
+                .await?;
+                Ok(Written::quiet(row))
             })
         })
         .await?;
@@ -124,7 +107,7 @@ pub(crate) async fn report(inner: &Inner, caller: &Caller, report: NewReport) ->
 }
 
 pub(crate) async fn list(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     query: ReportQuery,
 ) -> Result<Page<Report>> {
@@ -151,7 +134,7 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn resolve(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     report_id: ReportId,
     resolution: Option<String>,
@@ -159,8 +142,7 @@ pub(crate) async fn resolve(
     let resolution = check_note("resolution", resolution)?;
     let me = caller.user_id.as_uuid();
     let row = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 require_server_admin(txn, me).await?;
                 let report = entity::Entity::find_by_id(report_id.as_uuid())
@@ -169,13 +151,13 @@ pub(crate) async fn resolve(
                     .ok_or(Error::NotFound("report"))?;
                 // Resolving again keeps the first resolution.
                 if report.resolved_at.is_some() {
-                    return Ok(report);
+                    return Ok(Written::quiet(report));
                 }
                 let mut row = report.into_active_model();
                 row.resolved_at = Set(Some(now()));
                 row.resolved_by = Set(Some(me));
                 row.resolution = Set(resolution);
-                Ok(row.update(txn).await?)
+                Ok(Written::quiet(row.update(txn).await?))
             })
         })
         .await?;
@@ -184,7 +166,7 @@ pub(crate) async fn resolve(
 
 /// Activates or deactivates a user; deactivating ends all their sessions at once.
 pub(crate) async fn set_active(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     user_id: UserId,
     active: bool,
@@ -195,9 +177,8 @@ pub(crate) async fn set_active(
         ));
     }
     let me = caller.user_id.as_uuid();
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 require_server_admin(txn, me).await?;
                 let user = users::Entity::find_by_id(user_id.as_uuid())
@@ -213,24 +194,22 @@ pub(crate) async fn set_active(
                     .filter(users::Column::Id.eq(user.id))
                     .exec(txn)
                     .await?;
-                if !active {
-                    return sessions::revoke_all(txn, user.id, None).await;
-                }
-                Ok(Vec::new())
+                let events = match active {
+                    true => Vec::new(),
+                    false => sessions::revoke_all(txn, user.id, None).await?,
+                };
+                Ok(Written::with((), events))
             })
         })
-        .await?;
-    inner.publish(events);
-    Ok(())
+        .await
 }
 
 /// Sets a server role on one account. A username is resolved to its account once, here:
 /// the role then belongs to that account whatever it is called later, and never to whoever
 /// takes the name next.
-pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result<User> {
+pub(crate) async fn set_role(inner: &Context, user: UserRef, role: Role) -> Result<User> {
     let row = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 let found = match &user {
                     UserRef::Id(id) => users::Entity::find_by_id(id.as_uuid()).one(txn).await?,
@@ -248,7 +227,7 @@ pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result
                 let mut row = found.into_active_model();
                 row.role = Set(role.as_str().to_owned());
                 row.updated_at = Set(now());
-                Ok(row.update(txn).await?)
+                Ok(Written::quiet(row.update(txn).await?))
             })
         })
         .await?;

@@ -12,9 +12,8 @@ use super::entity::{self, Model};
 use super::{Caller, NewSession, Session};
 use crate::cache::CachedSession;
 use crate::clock::now;
-use crate::core::Inner;
-use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent};
+use crate::context::{Context, Written};
+use crate::events::{EventKind, NewEvent};
 use crate::users::{Role, entity as users};
 use crate::{Error, Result, SessionId};
 
@@ -62,7 +61,7 @@ pub(crate) async fn insert(
 }
 
 /// Signs the access token of a stored session.
-pub(crate) fn issue(inner: &Inner, session: &Model) -> Result<NewSession> {
+pub(crate) fn issue(inner: &Context, session: &Model) -> Result<NewSession> {
     let token = inner.tokens.issue(
         session.user_id.into(),
         session.id.into(),
@@ -75,7 +74,7 @@ pub(crate) fn issue(inner: &Inner, session: &Model) -> Result<NewSession> {
     })
 }
 
-pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Caller> {
+pub(crate) async fn authenticate(inner: &Context, token: &str) -> Result<Caller> {
     let subject = inner.tokens.check(token)?;
     let now = now();
     let session_id = subject.session_id.as_uuid();
@@ -107,7 +106,7 @@ pub(crate) async fn authenticate(inner: &Inner, token: &str) -> Result<Caller> {
 }
 
 /// An active session of a user who may sign in, as `authenticate` checks it.
-async fn load(inner: &Inner, session_id: Uuid) -> Result<CachedSession> {
+async fn load(inner: &Context, session_id: Uuid) -> Result<CachedSession> {
     let session = entity::Entity::find_by_id(session_id)
         .one(&inner.db)
         .await?
@@ -127,23 +126,22 @@ async fn load(inner: &Inner, session_id: Uuid) -> Result<CachedSession> {
 }
 
 /// Records that a session was used.
-async fn touch(inner: &Inner, session_id: Uuid, at: DateTime<Utc>) -> Result<()> {
+async fn touch(inner: &Context, session_id: Uuid, at: DateTime<Utc>) -> Result<()> {
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 entity::Entity::update_many()
                     .col_expr(entity::Column::LastSeenAt, Expr::value(at))
                     .filter(entity::Column::Id.eq(session_id))
                     .exec(txn)
                     .await?;
-                Ok(())
+                Ok(Written::quiet(()))
             })
         })
         .await
 }
 
-pub(crate) async fn list(inner: &Inner, caller: &Caller) -> Result<Vec<Session>> {
+pub(crate) async fn list(inner: &Context, caller: &Caller) -> Result<Vec<Session>> {
     let now = now();
     let sessions = entity::Entity::find()
         .filter(entity::Column::UserId.eq(caller.user_id.as_uuid()))
@@ -158,11 +156,10 @@ pub(crate) async fn list(inner: &Inner, caller: &Caller) -> Result<Vec<Session>>
         .collect())
 }
 
-pub(crate) async fn revoke(inner: &Inner, caller: &Caller, session_id: SessionId) -> Result<()> {
+pub(crate) async fn revoke(inner: &Context, caller: &Caller, session_id: SessionId) -> Result<()> {
     let user_id = caller.user_id.as_uuid();
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 let session = entity::Entity::find_by_id(session_id.as_uuid())
                     .filter(entity::Column::UserId.eq(user_id))
@@ -170,37 +167,31 @@ pub(crate) async fn revoke(inner: &Inner, caller: &Caller, session_id: SessionId
                     .await?
                     .ok_or(Error::NotFound("session"))?;
                 if !session.active {
-                    return Ok(Vec::new());
+                    return Ok(Written::quiet(()));
                 }
                 entity::Entity::update_many()
                     .col_expr(entity::Column::Active, Expr::value(false))
                     .filter(entity::Column::Id.eq(session.id))
                     .exec(txn)
                     .await?;
-                record(
-                    txn,
-                    vec![NewEvent::personal(
-                        EventKind::SessionRevoked,
-                        user_id,
-                        Some(user_id),
-                        serde_json::json!({ "session_id": session.id }),
-                    )],
-                )
-                .await
+                let revoked = NewEvent::personal(
+                    EventKind::SessionRevoked,
+                    user_id,
+                    Some(user_id),
+                    serde_json::json!({ "session_id": session.id }),
+                );
+                Ok(Written::with((), vec![revoked]))
             })
         })
-        .await?;
-    inner.publish(events);
-    Ok(())
+        .await
 }
 
-/// Ends every session of a user, except `keep` if given, and records the event (returned for
-/// publishing after commit).
+/// Ends every session of a user, except `keep` if given; returns the event that says so.
 pub(crate) async fn revoke_all(
     txn: &impl ConnectionTrait,
     user_id: Uuid,
     keep: Option<SessionId>,
-) -> Result<Vec<Event>> {
+) -> Result<Vec<NewEvent>> {
     let mut update = entity::Entity::update_many()
         .col_expr(entity::Column::Active, Expr::value(false))
         .filter(entity::Column::UserId.eq(user_id))
@@ -209,14 +200,10 @@ pub(crate) async fn revoke_all(
         update = update.filter(entity::Column::Id.ne(keep.as_uuid()));
     }
     update.exec(txn).await?;
-    record(
-        txn,
-        vec![NewEvent::personal(
-            EventKind::SessionRevoked,
-            user_id,
-            None,
-            serde_json::json!({ "session_id": null, "except": keep }),
-        )],
-    )
-    .await
+    Ok(vec![NewEvent::personal(
+        EventKind::SessionRevoked,
+        user_id,
+        None,
+        serde_json::json!({ "session_id": null, "except": keep }),
+    )])
 }

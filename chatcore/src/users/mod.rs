@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use fields::{DisplayName, Email, ExternalId, Password, Phone, Status, Username};
-pub(crate) use fields::{HIDDEN_MESSAGE, has_hidden_characters};
 
 use crate::UserId;
 use crate::pagination::PageRequest;

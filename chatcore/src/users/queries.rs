@@ -14,7 +14,7 @@ use super::{
 };
 use crate::avatars;
 use crate::clock::now;
-use crate::core::Inner;
+use crate::context::{Context, Written};
 use crate::error::unique_violation;
 use crate::notify::NoticeKind;
 use crate::pagination::Page;
@@ -122,12 +122,11 @@ async fn check_unique(
     Ok(())
 }
 
-pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authenticated> {
+pub(crate) async fn register(inner: &Context, request: Register) -> Result<Authenticated> {
     let password_hash = inner.hashing.hash(&request.password).await?;
     let lifetime = inner.session_lifetime;
     let (user, session) = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 let username_key = request.username.key();
                 let email = request
@@ -161,7 +160,7 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
                 .await
                 .map_err(user_conflict)?;
                 let session = sessions::insert(txn, user.id, request.user_agent, lifetime).await?;
-                Ok((user, session))
+                Ok(Written::quiet((user, session)))
             })
         })
         .await?;
@@ -186,7 +185,7 @@ pub(crate) async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Res
         .await?)
 }
 
-pub(crate) async fn login(inner: &Inner, request: Login) -> Result<Authenticated> {
+pub(crate) async fn login(inner: &Context, request: Login) -> Result<Authenticated> {
     let user = find_by_login(&inner.db, &request.login).await?;
     // Every path verifies one argon2 hash, so that timing says nothing about the account.
     let stored = user
@@ -205,15 +204,17 @@ pub(crate) async fn login(inner: &Inner, request: Login) -> Result<Authenticated
 }
 
 async fn new_session(
-    inner: &Inner,
+    inner: &Context,
     user_id: uuid::Uuid,
     user_agent: Option<String>,
 ) -> Result<NewSession> {
     let lifetime = inner.session_lifetime;
     let session = inner
-        .writer
-        .run(move |txn| {
-            Box::pin(async move { sessions::insert(txn, user_id, user_agent, lifetime).await })
+        .write(move |txn| {
+            Box::pin(async move {
+                let session = sessions::insert(txn, user_id, user_agent, lifetime).await?;
+                Ok(Written::quiet(session))
+            })
         })
         .await?;
     sessions::issue(inner, &session)
@@ -228,12 +229,12 @@ pub(crate) async fn caller_row(db: &impl ConnectionTrait, caller: &Caller) -> Re
         .ok_or(Error::NotAuthorized)
 }
 
-pub(crate) async fn get_me(inner: &Inner, caller: &Caller) -> Result<User> {
+pub(crate) async fn get_me(inner: &Context, caller: &Caller) -> Result<User> {
     Ok(caller_row(&inner.db, caller).await?.into())
 }
 
 pub(crate) async fn get_user(
-    inner: &Inner,
+    inner: &Context,
     _caller: &Caller,
     user_id: UserId,
 ) -> Result<UserProfile> {
@@ -281,7 +282,7 @@ fn changes_email(update: &ProfileUpdate, current: &Model) -> bool {
 }
 
 pub(crate) async fn update_profile(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     update: ProfileUpdate,
 ) -> Result<User> {
@@ -305,9 +306,8 @@ pub(crate) async fn update_profile(
         }
     }
     let caller = caller.clone();
-    let (user, events) = inner
-        .writer
-        .run(move |txn| {
+    let user = inner
+        .write(move |txn| {
             Box::pin(async move {
                 let current = caller_row(txn, &caller).await?;
                 let new_email = changes_email(&update, &current);
@@ -351,20 +351,19 @@ pub(crate) async fn update_profile(
                 user.updated_at = Set(now());
                 let user = user.update(txn).await.map_err(user_conflict)?;
                 let events = profile_changed(txn, &user).await?;
-                Ok((user, events))
+                Ok(Written::with(user, events))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(user.into())
 }
 
-/// Records a `user_updated` event in every chat of the user: the people who share a chat
-/// with them see the new profile.
+/// A `user_updated` event for every chat of the user: the people who share a chat with them
+/// see the new profile.
 pub(crate) async fn profile_changed(
     txn: &impl ConnectionTrait,
     user: &Model,
-) -> Result<Vec<crate::events::Event>> {
+) -> Result<Vec<crate::events::NewEvent>> {
     use crate::chats::member_entity as members;
     use crate::events::{EventKind, NewEvent};
     let profile = UserProfile::from(user.clone());
@@ -372,7 +371,7 @@ pub(crate) async fn profile_changed(
         .filter(members::Column::UserId.eq(user.id))
         .all(txn)
         .await?;
-    let events = chats
+    Ok(chats
         .into_iter()
         .map(|member| {
             NewEvent::chat(
@@ -382,8 +381,7 @@ pub(crate) async fn profile_changed(
                 profile.clone(),
             )
         })
-        .collect();
-    crate::events::log::record(txn, events).await
+        .collect())
 }
 
 /// Escapes `%`, `_` and the escape character itself for a LIKE pattern.
@@ -399,7 +397,7 @@ fn like_escape(text: &str) -> String {
 }
 
 pub(crate) async fn search(
-    inner: &Inner,
+    inner: &Context,
     _caller: &Caller,
     search: UserSearch,
 ) -> Result<Page<UserProfile>> {
@@ -430,7 +428,7 @@ pub(crate) async fn search(
     Ok(page.finish(rows.into_iter().map(UserProfile::from).collect()))
 }
 
-pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -> Result<()> {
+pub(crate) async fn unregister(inner: &Context, caller: &Caller, password: &str) -> Result<()> {
     let user = caller_row(&inner.db, caller).await?;
     if !inner
         .hashing
@@ -440,9 +438,8 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
         return Err(Error::InvalidLogin);
     }
     let avatar = user.avatar.clone();
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 let id = user.id;
                 let mut row = user.into_active_model();
@@ -462,21 +459,20 @@ pub(crate) async fn unregister(inner: &Inner, caller: &Caller, password: &str) -
                 row.deleted_at = Set(Some(now));
                 row.updated_at = Set(now);
                 row.update(txn).await?;
-                sessions::revoke_all(txn, id, None).await
+                let events = sessions::revoke_all(txn, id, None).await?;
+                Ok(Written::with((), events))
             })
         })
         .await?;
-    inner.publish(events);
     if let Some(avatar) = avatar {
         avatars::queries::collect(inner, &avatar).await;
     }
     Ok(())
 }
 
-pub(crate) async fn upsert_external(inner: &Inner, user: ExternalUser) -> Result<User> {
+pub(crate) async fn upsert_external(inner: &Context, user: ExternalUser) -> Result<User> {
     let row = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 let existing = entity::Entity::find()
                     .filter(entity::Column::ExternalId.eq(user.external_id.as_str()))
@@ -522,6 +518,7 @@ pub(crate) async fn upsert_external(inner: &Inner, user: ExternalUser) -> Result
                         .await
                     }
                 }
+                .map(Written::quiet)
                 .map_err(user_conflict)
             })
         })
@@ -530,7 +527,7 @@ pub(crate) async fn upsert_external(inner: &Inner, user: ExternalUser) -> Result
 }
 
 pub(crate) async fn open_external_session(
-    inner: &Inner,
+    inner: &Context,
     external_id: &ExternalId,
     options: SessionOptions,
 ) -> Result<NewSession> {

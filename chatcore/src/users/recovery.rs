@@ -16,7 +16,7 @@ use super::queries::{caller_row, find_by_login};
 use super::token_entity as tokens;
 use crate::auth::secret::{digest, random_code};
 use crate::clock::now;
-use crate::core::Inner;
+use crate::context::{Context, Written};
 use crate::notify::{AccountNotice, NoticeKind, Notifier};
 use crate::sessions::{Caller, queries as sessions};
 use crate::{Error, Result};
@@ -53,7 +53,7 @@ pub(crate) async fn retire_tokens(
 /// it to the notifier in the background; unless a token of this kind issued less than
 /// `account_token_resend_after` ago is still usable: then that one is left working and
 /// nothing is sent, so repeated requests can neither retire a fresh link nor flood an inbox.
-async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
+async fn issue(inner: &Context, user: Model, kind: NoticeKind) -> Result<()> {
     let token = random_code(TOKEN_BYTES);
     let hash = digest(&token);
     let lifetime: Duration = inner.account_token_lifetime;
@@ -62,8 +62,7 @@ async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
     let expires_at = now + lifetime;
     let user_id = user.id;
     let issued = inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 // Concurrent requests for one user take turns here (a no-op on SQLite, whose
                 // writes take turns anyway).
@@ -80,7 +79,7 @@ async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
                     .one(txn)
                     .await?;
                 if recent.is_some() {
-                    return Ok(false);
+                    return Ok(Written::quiet(false));
                 }
                 retire_tokens(txn, user_id, kind).await?;
                 tokens::Entity::insert(tokens::ActiveModel {
@@ -98,7 +97,7 @@ async fn issue(inner: &Inner, user: Model, kind: NoticeKind) -> Result<()> {
                 )
                 .exec_without_returning(txn)
                 .await?;
-                Ok(true)
+                Ok(Written::quiet(true))
             })
         })
         .await?;
@@ -177,7 +176,7 @@ async fn token_user(txn: &impl ConnectionTrait, user_id: Uuid) -> Result<Model> 
 }
 
 pub(crate) async fn change_password(
-    inner: &Inner,
+    inner: &Context,
     caller: &Caller,
     current: &str,
     new: Password,
@@ -192,16 +191,15 @@ pub(crate) async fn change_password(
     }
     let hash = inner.hashing.hash(&new).await?;
     let keep = caller.session_id;
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 set_password(txn, user.id, hash).await?;
-                sessions::revoke_all(txn, user.id, Some(keep)).await
+                let events = sessions::revoke_all(txn, user.id, Some(keep)).await?;
+                Ok(Written::with((), events))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(())
 }
 
@@ -216,7 +214,7 @@ async fn set_password(txn: &impl ConnectionTrait, user_id: Uuid, hash: String) -
     retire_tokens(txn, user_id, NoticeKind::PasswordReset).await
 }
 
-pub(crate) async fn request_password_reset(inner: &Inner, login: &str) -> Result<()> {
+pub(crate) async fn request_password_reset(inner: &Context, login: &str) -> Result<()> {
     let user = find_by_login(&inner.db, login).await?;
     // Only active accounts with a password can reset it; everyone gets the same answer.
     match user.filter(|user| user.can_sign_in() && user.password_hash.is_some()) {
@@ -226,7 +224,7 @@ pub(crate) async fn request_password_reset(inner: &Inner, login: &str) -> Result
 }
 
 pub(crate) async fn confirm_password_reset(
-    inner: &Inner,
+    inner: &Context,
     token: &str,
     new: Password,
 ) -> Result<()> {
@@ -236,22 +234,21 @@ pub(crate) async fn confirm_password_reset(
     }
     let hash = inner.hashing.hash(&new).await?;
     let token = token.to_owned();
-    let events = inner
-        .writer
-        .run(move |txn| {
+    inner
+        .write(move |txn| {
             Box::pin(async move {
                 let user_id = consume(txn, &token, NoticeKind::PasswordReset).await?;
                 let user = token_user(txn, user_id).await?;
                 set_password(txn, user.id, hash).await?;
-                sessions::revoke_all(txn, user.id, None).await
+                let events = sessions::revoke_all(txn, user.id, None).await?;
+                Ok(Written::with((), events))
             })
         })
         .await?;
-    inner.publish(events);
     Ok(())
 }
 
-pub(crate) async fn request_verification(inner: &Inner, caller: &Caller) -> Result<()> {
+pub(crate) async fn request_verification(inner: &Context, caller: &Caller) -> Result<()> {
     let user = caller_row(&inner.db, caller).await?;
     if user.verified {
         return Err(Error::Conflict("the account is already verified".into()));
@@ -259,11 +256,10 @@ pub(crate) async fn request_verification(inner: &Inner, caller: &Caller) -> Resu
     issue(inner, user, NoticeKind::Verification).await
 }
 
-pub(crate) async fn confirm_verification(inner: &Inner, token: &str) -> Result<()> {
+pub(crate) async fn confirm_verification(inner: &Context, token: &str) -> Result<()> {
     let token = token.to_owned();
     inner
-        .writer
-        .run(move |txn| {
+        .write(move |txn| {
             Box::pin(async move {
                 let user_id = consume(txn, &token, NoticeKind::Verification).await?;
                 let user = token_user(txn, user_id).await?;
@@ -271,7 +267,7 @@ pub(crate) async fn confirm_verification(inner: &Inner, token: &str) -> Result<(
                 row.verified = Set(true);
                 row.updated_at = Set(now());
                 row.update(txn).await?;
-                Ok(())
+                Ok(Written::quiet(()))
             })
         })
         .await

@@ -1,0 +1,247 @@
+//! Who may do what: chat membership, group roles, server admins and blocks, checked in one
+//! place. Every operation of the service asks here before it reads or changes anything.
+//!
+//! Inside a write, checks read through the write's transaction, so that they hold until it
+//! commits; reads may answer from the cache ([`access`]).
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
+use uuid::Uuid;
+
+use crate::cache::CachedMember;
+use crate::chats::entity as chats;
+use crate::chats::member_entity as members;
+use crate::chats::{ChatKind, MemberRole};
+use crate::contacts::block_entity as blocks;
+use crate::context::Context;
+use crate::users::{Role, entity as users};
+use crate::{Error, Result};
+
+// ---------------------------------------------------------------------------------------------
+// Chat membership
+// ---------------------------------------------------------------------------------------------
+
+/// The caller's membership of a chat; `NotFound("chat")` when there is none, so that a
+/// non-member cannot tell whether the chat exists.
+pub(crate) async fn membership(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> Result<members::Model> {
+    members::Entity::find_by_id((chat_id, user_id))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("chat"))
+}
+
+/// That a user is a member of a chat, and where their history starts; from the cache when
+/// the service keeps one. For reads: a write checks inside its transaction with
+/// [`membership`].
+pub(crate) async fn access(inner: &Context, chat_id: Uuid, user_id: Uuid) -> Result<CachedMember> {
+    let read = || async {
+        let member = membership(&inner.db, chat_id, user_id).await?;
+        Ok(CachedMember {
+            visible_from_seq: member.visible_from_seq,
+        })
+    };
+    match &inner.caches {
+        Some(caches) => caches.members.get_or_load((chat_id, user_id), read).await,
+        None => read().await,
+    }
+}
+
+#[derive(FromQueryResult)]
+struct SenderRow {
+    visible_from_seq: i64,
+    kind: String,
+}
+
+/// A member about to post into a chat, as [`sender_access`] found them.
+pub(crate) struct Sender {
+    /// Where their history starts.
+    pub(crate) visible_from_seq: i64,
+    direct: bool,
+}
+
+impl Sender {
+    /// Refuses the post when the other member of a direct chat blocked the sender; groups are
+    /// not affected by blocks.
+    pub(crate) async fn ensure_not_blocked(
+        &self,
+        db: &impl ConnectionTrait,
+        chat_id: Uuid,
+        user_id: Uuid,
+    ) -> Result<()> {
+        if self.direct {
+            ensure_direct_peer_allows(db, chat_id, user_id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Inside a write: that `user_id` is a member of the chat, with its kind, in one query (the
+/// block check of a direct chat is a second, through [`Sender::ensure_not_blocked`]).
+pub(crate) async fn sender_access(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> Result<Sender> {
+    let query = Query::select()
+        .column((members::Entity, members::Column::VisibleFromSeq))
+        .column((chats::Entity, chats::Column::Kind))
+        .from(members::Entity)
+        .inner_join(
+            chats::Entity,
+            Expr::col((chats::Entity, chats::Column::Id))
+                .equals((members::Entity, members::Column::ChatId)),
+        )
+        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
+        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(user_id))
+        .to_owned();
+    let row = SenderRow::find_by_statement(db.get_database_backend().build(&query))
+        .one(db)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
+    Ok(Sender {
+        visible_from_seq: row.visible_from_seq,
+        direct: ChatKind::from_db(&row.kind) == ChatKind::Direct,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group roles
+// ---------------------------------------------------------------------------------------------
+
+/// How much a role may do: owner > admin > member.
+pub(crate) fn rank(role: &str) -> u8 {
+    match MemberRole::from_db(role) {
+        MemberRole::Owner => 2,
+        MemberRole::Admin => 1,
+        MemberRole::Member => 0,
+    }
+}
+
+/// The caller's membership, which must carry at least `needed`.
+pub(crate) async fn require_role(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+    needed: MemberRole,
+) -> Result<members::Model> {
+    let member = membership(txn, chat_id, user_id).await?;
+    if rank(&member.role) < rank(needed.as_str()) {
+        return Err(Error::Forbidden(
+            format!("only a group {} may do this", needed.as_str()).into(),
+        ));
+    }
+    Ok(member)
+}
+
+/// The caller's admin rights over a group (invites exist only for groups).
+pub(crate) async fn require_group_admin(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> Result<()> {
+    require_role(txn, chat_id, user_id, MemberRole::Admin).await?;
+    let chat = chats::Entity::find_by_id(chat_id)
+        .one(txn)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
+    if ChatKind::from_db(&chat.kind) != ChatKind::Group {
+        return Err(Error::Forbidden("only groups have invite links".into()));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server admins
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the user is an active server admin (checked in the database, so a demotion or
+/// deactivation counts at once).
+pub(crate) async fn is_server_admin(db: &impl ConnectionTrait, user_id: Uuid) -> Result<bool> {
+    Ok(users::Entity::find_by_id(user_id)
+        .one(db)
+        .await?
+        .is_some_and(|user| user.can_sign_in() && Role::from_db(&user.role) == Role::Admin))
+}
+
+/// Refuses anyone but an active server admin.
+pub(crate) async fn require_server_admin(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
+    if is_server_admin(db, user_id).await? {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("only a server admin may do this".into()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocks
+// ---------------------------------------------------------------------------------------------
+
+/// Refuses when `blocker` has blocked `user`: what a blocked user may not do to the blocker.
+pub(crate) async fn ensure_not_blocked(
+    db: &impl ConnectionTrait,
+    blocker: Uuid,
+    user: Uuid,
+) -> Result<()> {
+    match blocks::Entity::find_by_id((blocker, user)).one(db).await? {
+        Some(_) => Err(Error::Blocked),
+        None => Ok(()),
+    }
+}
+
+/// Refuses when any of `blockers` has blocked `user`.
+pub(crate) async fn ensure_none_blocked(
+    db: &impl ConnectionTrait,
+    blockers: &[Uuid],
+    user: Uuid,
+) -> Result<()> {
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    let query = Query::select()
+        .column(blocks::Column::BlockerId)
+        .from(blocks::Entity)
+        .and_where(Expr::col(blocks::Column::BlockedId).eq(user))
+        .and_where(Expr::col(blocks::Column::BlockerId).is_in(blockers.iter().copied()))
+        .limit(1)
+        .to_owned();
+    match db.query_one(&query).await? {
+        Some(_) => Err(Error::Blocked),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a message from `sender` into a direct chat whose other member blocked them, in one
+/// query; group chats are not affected by blocks.
+pub(crate) async fn ensure_direct_peer_allows(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    sender: Uuid,
+) -> Result<()> {
+    let query = Query::select()
+        .expr(Expr::val(1))
+        .from(members::Entity)
+        .inner_join(
+            chats::Entity,
+            Expr::col((chats::Entity, chats::Column::Id))
+                .equals((members::Entity, members::Column::ChatId)),
+        )
+        .inner_join(
+            blocks::Entity,
+            Expr::col((blocks::Entity, blocks::Column::BlockerId))
+                .equals((members::Entity, members::Column::UserId))
+                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(sender)),
+        )
+        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
+        .and_where(Expr::col((members::Entity, members::Column::UserId)).ne(sender))
+        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct.as_str()))
+        .limit(1)
+        .to_owned();
+    match db.query_one(&query).await? {
+        Some(_) => Err(Error::Blocked),
+        None => Ok(()),
+    }
+}

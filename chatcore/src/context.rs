@@ -1,0 +1,108 @@
+//! The context every domain works in: the database, the writer, the caches, the event bus and
+//! the options that shape them. It sits below the domains: they take a `&Context` and never see
+//! the [`Service`](crate::Service) implementation above them.
+//!
+//! Every change goes through [`Context::write`], which runs the work in the writer, records the
+//! events the work returns in the same transaction, and publishes them after commit, so that a
+//! write cannot forget to tell subscribers or to make the caches forget what it changed.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use futures::future::BoxFuture;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
+
+use crate::Result;
+use crate::auth::password::Hashing;
+use crate::auth::token::TokenKeys;
+use crate::avatars::Avatars;
+use crate::cache::Caches;
+use crate::events::{self, EventBus, NewEvent};
+use crate::messages;
+use crate::notify::Notifier;
+use crate::write::Writer;
+
+/// What a write's work produced: the answer for its caller, and the events that describe the
+/// change (recorded in the same transaction, published after commit).
+pub(crate) struct Written<T> {
+    pub(crate) answer: T,
+    pub(crate) events: Vec<NewEvent>,
+}
+
+impl<T> Written<T> {
+    /// A change that subscribers hear of through `events`.
+    pub(crate) fn with(answer: T, events: Vec<NewEvent>) -> Self {
+        Written { answer, events }
+    }
+
+    /// A change no subscriber needs to hear of.
+    pub(crate) fn quiet(answer: T) -> Self {
+        Written {
+            answer,
+            events: Vec::new(),
+        }
+    }
+}
+
+pub(crate) struct Context {
+    /// For reads. Every write goes through `writer`.
+    pub(crate) db: DatabaseConnection,
+    pub(crate) writer: Writer,
+    pub(crate) tokens: TokenKeys,
+    pub(crate) session_lifetime: Duration,
+    pub(crate) max_group_members: usize,
+    pub(crate) max_members_per_request: usize,
+    /// Admission to the password hashing threads.
+    pub(crate) hashing: Hashing,
+    pub(crate) events: Arc<dyn EventBus>,
+    pub(crate) notifier: Arc<dyn Notifier>,
+    pub(crate) account_token_lifetime: Duration,
+    pub(crate) account_token_resend_after: Duration,
+    pub(crate) avatars: Avatars,
+    /// Sessions and memberships, cached when this is the only node (see [`crate::cache`]).
+    pub(crate) caches: Option<Caches>,
+    /// The open event streams and their caps.
+    pub(crate) streams: events::Streams,
+    /// Which typing notices are forwarded.
+    pub(crate) typing: messages::TypingThrottle,
+}
+
+impl Context {
+    /// Runs `work` in a transaction (or a savepoint of a group commit), records the events it
+    /// returns in that same transaction, and publishes them once it committed. Every change
+    /// goes through here.
+    ///
+    /// # Errors
+    /// Whatever `work` fails with (nothing is then written or published), or the database's
+    /// failure to commit.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> BoxFuture<'c, Result<Written<T>>>
+            + Send
+            + 'static,
+    {
+        let (answer, events) = self
+            .writer
+            .run(move |txn| {
+                Box::pin(async move {
+                    let Written { answer, events } = work(txn).await?;
+                    let events = events::log::record(txn, events).await?;
+                    Ok((answer, events))
+                })
+            })
+            .await?;
+        self.publish(events);
+        Ok(answer)
+    }
+
+    /// Hands committed events to the bus, and lets the caches forget what they make stale.
+    fn publish(&self, events: Vec<events::Event>) {
+        if !events.is_empty() {
+            if let Some(caches) = &self.caches {
+                caches.observe(&events);
+            }
+            self.events.publish(events);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Sending and forwarding: a new message at the chat's next seq, once per `client_id`.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter,
+};
+use uuid::Uuid;
+
+use super::views::{event_view, reply_view, single_view, view, visible_message};
+use crate::access::{access, membership, sender_access};
+use crate::chats::entity as chats;
+use crate::chats::member_entity as members;
+use crate::clock::now;
+use crate::context::{Context, Written};
+use crate::error::unique_violation;
+use crate::events::{EventKind, NewEvent};
+use crate::messages::entity::{self, Model};
+use crate::messages::receipts::record_mark;
+use crate::messages::{ForwardMessage, Message, SendMessage};
+use crate::sessions::Caller;
+use crate::{Error, MessageId, Result};
+
+async fn find_by_client_id(
+    db: &impl ConnectionTrait,
+    chat_id: Uuid,
+    sender_id: Uuid,
+    client_id: &str,
+) -> Result<Option<Model>> {
+    Ok(entity::Entity::find()
+        .filter(entity::Column::ChatId.eq(chat_id))
+        .filter(entity::Column::SenderId.eq(sender_id))
+        .filter(entity::Column::ClientId.eq(client_id))
+        .one(db)
+        .await?)
+}
+
+/// Takes the chat's next seq and makes the new message its latest, in one statement: the row
+/// lock (PostgreSQL) or the single writer (SQLite) makes seqs contiguous and unique.
+async fn next_seq(
+    txn: &impl ConnectionTrait,
+    chat_id: Uuid,
+    message_id: Uuid,
+    at_micros: i64,
+) -> Result<i64> {
+    let update = Query::update()
+        .table(chats::Entity)
+        .value(
+            chats::Column::LastSeq,
+            Expr::col(chats::Column::LastSeq).add(1),
+        )
+        .value(chats::Column::LastMessageId, message_id)
+        .value(chats::Column::LastActivity, at_micros)
+        .and_where(Expr::col(chats::Column::Id).eq(chat_id))
+        .returning_col(chats::Column::LastSeq)
+        .to_owned();
+    let row = txn
+        .query_one(&update)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// A message about to be stored.
+struct NewMessage {
+    chat_id: Uuid,
+    sender_id: Uuid,
+    text: String,
+    client_id: Option<String>,
+    reply_to_id: Option<Uuid>,
+    forwarded_from: Option<(Uuid, Uuid)>,
+}
+
+/// Stores a message at the chat's next seq; the chat comes back to every member's list and
+/// the sender has read everything up to their own message.
+async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model> {
+    let now = now();
+    let id = MessageId::new().as_uuid();
+    let seq = next_seq(txn, message.chat_id, id, now.timestamp_micros()).await?;
+    let row = entity::ActiveModel {
+        id: Set(id),
+        chat_id: Set(message.chat_id),
+        seq: Set(seq),
+        sender_id: Set(message.sender_id),
+        text: Set(Some(message.text)),
+        client_id: Set(message.client_id),
+        created_at: Set(now),
+        edited_at: Set(None),
+        deleted_at: Set(None),
+        reply_to_id: Set(message.reply_to_id),
+        forwarded_message_id: Set(message.forwarded_from.map(|(message, _)| message)),
+        forwarded_sender_id: Set(message.forwarded_from.map(|(_, sender)| sender)),
+    }
+    .insert(txn)
+    .await
+    .map_err(|error| match unique_violation(&error) {
+        Some(_) => Error::Conflict("message already sent".into()),
+        None => error.into(),
+    })?;
+    // One statement brings the chat back to whoever hid it and moves the sender's read
+    // marker to their message (always forward: it is the chat's newest).
+    members::Entity::update_many()
+        .col_expr(members::Column::Hidden, Expr::value(false))
+        .col_expr(
+            members::Column::LastReadSeq,
+            Expr::case(members::Column::UserId.eq(message.sender_id), seq)
+                .finally(Expr::col(members::Column::LastReadSeq))
+                .into(),
+        )
+        .filter(members::Column::ChatId.eq(message.chat_id))
+        .filter(
+            Condition::any()
+                .add(members::Column::Hidden.eq(true))
+                .add(members::Column::UserId.eq(message.sender_id)),
+        )
+        .exec(txn)
+        .await?;
+    record_mark(txn, message.chat_id, message.sender_id, seq, now).await?;
+    Ok(row)
+}
+
+/// What a send's (or forward's) transaction produced.
+enum Sent {
+    /// The new message as the sender sees it.
+    New(Message),
+    /// The message sent earlier with the same client id, and where the sender's history starts.
+    Existing(Model, i64),
+}
+
+/// Answers a send: shows a new message, or a message sent earlier with the same client id,
+/// and answers a send that lost a race on its client id with the message that
+/// won it.
+async fn settle_send(
+    inner: &Context,
+    sent: Result<Sent>,
+    chat_id: Uuid,
+    me: Uuid,
+    client_id: Option<String>,
+) -> Result<Message> {
+    let (row, visible_from) = match (sent, client_id) {
+        (Ok(Sent::New(message)), _) => return Ok(message),
+        (Ok(Sent::Existing(row, visible_from)), _) => (row, visible_from),
+        (Err(Error::Conflict(_)), Some(client_id)) => {
+            let row = find_by_client_id(&inner.db, chat_id, me, &client_id)
+                .await?
+                .ok_or_else(|| Error::internal("duplicate client id without a message"))?;
+            let member = access(inner, chat_id, me).await?;
+            (row, member.visible_from_seq)
+        }
+        (Err(error), _) => return Err(error),
+    };
+    single_view(&inner.db, me, visible_from, row).await
+}
+
+pub(crate) async fn send(
+    inner: &Context,
+    caller: &Caller,
+    message: SendMessage,
+) -> Result<Message> {
+    let chat_id = message.chat_id.as_uuid();
+    let me = caller.user_id.as_uuid();
+    let client_id = message.client_id.as_ref().map(|id| id.as_str().to_owned());
+    let retry_client_id = client_id.clone();
+    let sent = inner
+        .write(move |txn| {
+            Box::pin(async move {
+                let sender = sender_access(txn, chat_id, me).await?;
+                let visible_from = sender.visible_from_seq;
+                if let Some(client_id) = &client_id
+                    && let Some(existing) = find_by_client_id(txn, chat_id, me, client_id).await?
+                {
+                    return Ok(Written::quiet(Sent::Existing(existing, visible_from)));
+                }
+                sender.ensure_not_blocked(txn, chat_id, me).await?;
+                let original = match message.reply_to {
+                    Some(original) => {
+                        Some(visible_message(txn, chat_id, original.as_uuid(), visible_from).await?)
+                    }
+                    None => None,
+                };
+                let row = insert(
+                    txn,
+                    NewMessage {
+                        chat_id,
+                        sender_id: me,
+                        text: message.text.into(),
+                        client_id,
+                        reply_to_id: message.reply_to.map(|id| id.as_uuid()),
+                        forwarded_from: None,
+                    },
+                )
+                .await?;
+                let events = vec![
+                    NewEvent::chat(
+                        EventKind::MessageCreated,
+                        chat_id,
+                        me,
+                        event_view(&row, original.as_ref().map(|original| original.seq)),
+                    )
+                    .message(row.seq),
+                ];
+                // A new message has no reactions yet: its view needs no further query.
+                let reply_to = row
+                    .reply_to_id
+                    .map(|id| reply_view(id, original.as_ref(), visible_from));
+                Ok(Written::with(
+                    Sent::New(view(row, reply_to, Vec::new())),
+                    events,
+                ))
+            })
+        })
+        .await;
+    settle_send(inner, sent, chat_id, me, retry_client_id).await
+}
+
+pub(crate) async fn forward(
+    inner: &Context,
+    caller: &Caller,
+    request: ForwardMessage,
+) -> Result<Message> {
+    let (from_chat, to_chat) = (request.chat_id.as_uuid(), request.to_chat_id.as_uuid());
+    let me = caller.user_id.as_uuid();
+    let client_id = request.client_id.as_ref().map(|id| id.as_str().to_owned());
+    let retry_client_id = client_id.clone();
+    let sent = inner
+        .write(move |txn| {
+            Box::pin(async move {
+                let source = membership(txn, from_chat, me).await?;
+                let original = visible_message(
+                    txn,
+                    from_chat,
+                    request.message_id.as_uuid(),
+                    source.visible_from_seq,
+                )
+                .await?;
+                let Some(text) = original.text.filter(|_| original.deleted_at.is_none()) else {
+                    return Err(Error::NotFound("message"));
+                };
+                let target = sender_access(txn, to_chat, me).await?;
+                if let Some(client_id) = &client_id
+                    && let Some(existing) = find_by_client_id(txn, to_chat, me, client_id).await?
+                {
+                    return Ok(Written::quiet(Sent::Existing(
+                        existing,
+                        target.visible_from_seq,
+                    )));
+                }
+                target.ensure_not_blocked(txn, to_chat, me).await?;
+                // Forwarding a forward keeps the first origin.
+                let origin = match (original.forwarded_message_id, original.forwarded_sender_id) {
+                    (Some(message), Some(sender)) => (message, sender),
+                    _ => (original.id, original.sender_id),
+                };
+                let row = insert(
+                    txn,
+                    NewMessage {
+                        chat_id: to_chat,
+                        sender_id: me,
+                        text,
+                        client_id,
+                        reply_to_id: None,
+                        forwarded_from: Some(origin),
+                    },
+                )
+                .await?;
+                let events = vec![
+                    NewEvent::chat(
+                        EventKind::MessageCreated,
+                        to_chat,
+                        me,
+                        event_view(&row, None),
+                    )
+                    .message(row.seq),
+                ];
+                // A new message has no reactions and, forwarded, no reply.
+                Ok(Written::with(
+                    Sent::New(view(row, None, Vec::new())),
+                    events,
+                ))
+            })
+        })
+        .await;
+    settle_send(inner, sent, to_chat, me, retry_client_id).await
+}
