@@ -12,7 +12,7 @@ use super::{AvatarImage, AvatarSize, Upload};
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::sessions::Caller;
-use crate::users::queries::caller_row;
+use crate::users::account::{caller_row, profile_changed};
 use crate::users::{User, entity as users};
 use crate::{Error, Result, UserId};
 
@@ -151,7 +151,7 @@ async fn replace(
                 row.avatar = Set(hash);
                 row.updated_at = Set(now());
                 let row = row.update(txn).await?;
-                let events = crate::users::queries::profile_changed(txn, &row).await?;
+                let events = profile_changed(txn, &row).await?;
                 Ok(Written::with((row.into(), previous), events))
             })
         })

@@ -1,6 +1,7 @@
 //! Accounts: registration, login, profiles, search, unregistering, and users that the
 //! embedding application manages itself.
 
+pub(crate) mod account;
 pub(crate) mod entity;
 mod fields;
 pub(crate) mod queries;

@@ -6,6 +6,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::account::{caller_row, find_by_login, profile_changed};
 use super::entity::{self, Model};
 use super::recovery::retire_tokens;
 use super::{
@@ -171,20 +172,6 @@ pub(crate) async fn register(inner: &Context, request: Register) -> Result<Authe
     })
 }
 
-/// The user with this username or email, in any case.
-pub(crate) async fn find_by_login(db: &impl ConnectionTrait, login: &str) -> Result<Option<Model>> {
-    let login = login.trim().to_lowercase();
-    let column = if login.contains('@') {
-        entity::Column::Email
-    } else {
-        entity::Column::UsernameKey
-    };
-    Ok(entity::Entity::find()
-        .filter(column.eq(login))
-        .one(db)
-        .await?)
-}
-
 pub(crate) async fn login(inner: &Context, request: Login) -> Result<Authenticated> {
     let user = find_by_login(&inner.db, &request.login).await?;
     // Every path verifies one argon2 hash, so that timing says nothing about the account.
@@ -218,15 +205,6 @@ async fn new_session(
         })
         .await?;
     sessions::issue(inner, &session)
-}
-
-/// The caller's own row; a caller whose account is gone is no longer authorized.
-pub(crate) async fn caller_row(db: &impl ConnectionTrait, caller: &Caller) -> Result<Model> {
-    entity::Entity::find_by_id(caller.user_id.as_uuid())
-        .one(db)
-        .await?
-        .filter(Model::can_sign_in)
-        .ok_or(Error::NotAuthorized)
 }
 
 pub(crate) async fn get_me(inner: &Context, caller: &Caller) -> Result<User> {
@@ -356,32 +334,6 @@ pub(crate) async fn update_profile(
         })
         .await?;
     Ok(user.into())
-}
-
-/// A `user_updated` event for every chat of the user: the people who share a chat with them
-/// see the new profile.
-pub(crate) async fn profile_changed(
-    txn: &impl ConnectionTrait,
-    user: &Model,
-) -> Result<Vec<crate::events::NewEvent>> {
-    use crate::chats::member_entity as members;
-    use crate::events::{EventKind, NewEvent};
-    let profile = UserProfile::from(user.clone());
-    let chats = members::Entity::find()
-        .filter(members::Column::UserId.eq(user.id))
-        .all(txn)
-        .await?;
-    Ok(chats
-        .into_iter()
-        .map(|member| {
-            NewEvent::chat(
-                EventKind::UserUpdated,
-                member.chat_id,
-                user.id,
-                profile.clone(),
-            )
-        })
-        .collect())
 }
 
 /// Escapes `%`, `_` and the escape character itself for a LIKE pattern.

@@ -11,8 +11,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::Password;
+use super::account::{caller_row, find_by_login};
 use super::entity::{self as users, Model};
-use super::queries::{caller_row, find_by_login};
 use super::token_entity as tokens;
 use crate::auth::secret::{digest, random_code};
 use crate::clock::now;

@@ -212,7 +212,13 @@ fn common_password_list_is_usable() {
         count += 1;
     }
     assert!(count >= 150, "only {count} common passwords");
-    assert_eq!(Password::common().collect::<std::collections::HashSet<_>>().len(), count, "duplicate entries");
+    assert_eq!(
+        Password::common()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        count,
+        "duplicate entries"
+    );
 }
 
 // --- Email -----------------------------------------------------------------------------
