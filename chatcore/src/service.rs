@@ -3,7 +3,6 @@
 use async_trait::async_trait;
 
 use crate::avatars::{AvatarImage, AvatarSize};
-
 use crate::chats::{ChatDetail, ChatListItem, DirectChat, Member};
 use crate::contacts::ListedUser;
 use crate::events::EventStream;
@@ -22,45 +21,7 @@ use crate::users::{
 };
 use crate::{ChatId, MessageId, Readiness, ReportId, Result, SessionId, UserId};
 
-/// Everything chatcore does, for every transport: in-process calls, REST, WebSocket and SSE
-/// all go through this trait, so they cannot disagree.
-///
-/// The trait is object safe; hold it as `Arc<dyn Service>`.
-///
-/// # Contract
-///
-/// Every implementation guarantees:
-///
-/// - **Authorization.** Every operation except [`register`](Service::register),
-///   [`login`](Service::login), [`authenticate`](Service::authenticate), the token
-///   confirmations and the trusted embedding-app operations takes the [`Caller`] and checks
-///   what that user may do. A caller who is not a member of a chat gets
-///   [`Error::NotFound`](crate::Error::NotFound) for everything about it: a chat's existence
-///   is not revealed. Server admins (see [`set_server_role`](Service::set_server_role)) may
-///   also moderate: list and resolve reports, deactivate users, delete any message.
-/// - **History visibility.** A member of a `since_join` group sees only messages sent after
-///   they last joined, in history, chat-list previews, replies, forwards, reactions, receipts
-///   and reports alike.
-/// - **Blocks.** A user blocked by another cannot open a direct chat with them, send into
-///   their direct chat, edit their earlier messages or react there, say they are typing
-///   there, or add them to a group ([`Error::Blocked`](crate::Error::Blocked)); nothing else
-///   tells them.
-/// - **Atomicity.** An operation that fails changes nothing. An operation that returned `Ok`
-///   is durable (on SQLite with `synchronous=FULL`, fsynced).
-/// - **Ordering.** Messages of a chat have a `seq` contiguous from 1, unique under any
-///   concurrency; history pages are in ascending `seq`.
-/// - **Idempotency.** [`start_direct_chat`](Service::start_direct_chat) gives one chat per pair
-///   of users whoever starts it, also when both start it at once;
-///   [`send_message`](Service::send_message) with a `client_id` already used by the same sender
-///   in the same chat returns the original message.
-/// - **Sessions.** [`logout`](Service::logout) and [`revoke_session`](Service::revoke_session)
-///   take effect at once: the token is refused by the next `authenticate`.
-/// - **Secrecy.** Unknown logins and wrong passwords get the same error in about the same time.
-///   Internal failures are [`Error::Internal`](crate::Error::Internal) and reveal nothing.
-/// - **Availability.** Any operation whose storage cannot be reached or cannot take the write
-///   fails with [`Unavailable`](crate::Error::Unavailable), never with `NotAuthorized`: retry
-///   later, writes with the same idempotency key. [`readiness`](Service::readiness) says
-///   whether storage and the event bus answer now.
+#[doc = include_str!("service.md")]
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
     /// Creates an account and opens its first session. A new account is never a server admin,
@@ -147,11 +108,9 @@ pub trait Service: Send + Sync + 'static {
     /// [`InvalidFile`](crate::Error::InvalidFile) for anything but an intact image of those
     /// kinds, or one over [`Options::max_avatar_pixels`](crate::Options::max_avatar_pixels)
     /// or 8192 pixels a side (read from the header, before decoding);
-    /// [`Unavailable`](crate::Error::Unavailable) when
-    /// [`Options::max_avatar_queue`](crate::Options::max_avatar_queue) uploads already wait
-    /// for a processing slot, or none came within
-    /// [`Options::avatar_queue_timeout`](crate::Options::avatar_queue_timeout). A refused
-    /// upload changes nothing.
+    /// [`Unavailable`](crate::Error::Unavailable) when the processing queue is full or the
+    /// wait timed out ([`Options::max_avatar_queue`](crate::Options::max_avatar_queue)). A
+    /// refused upload changes nothing.
     async fn set_avatar(&self, caller: &Caller, image: Vec<u8>) -> Result<User>;
 
     /// [`set_avatar`](Service::set_avatar) with the image in a file (a spooled upload, say),
@@ -165,17 +124,7 @@ pub trait Service: Send + Sync + 'static {
     /// As [`set_avatar`](Service::set_avatar); [`Internal`](crate::Error::Internal) when the
     /// file cannot be read.
     async fn set_avatar_file(&self, caller: &Caller, image: std::fs::File) -> Result<User> {
-        let bytes = tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut image = image;
-            let mut bytes = Vec::new();
-            image.seek(SeekFrom::Start(0))?;
-            image.read_to_end(&mut bytes)?;
-            Ok::<_, std::io::Error>(bytes)
-        })
-        .await
-        .map_err(crate::Error::internal)?
-        .map_err(crate::Error::internal)?;
+        let bytes = crate::avatars::read_whole(image).await?;
         self.set_avatar(caller, bytes).await
     }
 

@@ -169,6 +169,23 @@ fn busy(why: &'static str) -> Error {
     Error::Unavailable(format!("avatar processing is busy (queue {why})").into())
 }
 
+/// The whole of an uploaded file, read from its start (off the async threads).
+///
+/// # Errors
+/// [`Error::Internal`] when the file cannot be read.
+pub(crate) async fn read_whole(mut file: std::fs::File) -> Result<Vec<u8>> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        Ok::<_, std::io::Error>(bytes)
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(Error::internal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
