@@ -72,7 +72,7 @@ pub(crate) async fn ensure_direct_peer_allows(
         )
         .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
         .and_where(Expr::col((members::Entity, members::Column::UserId)).ne(sender))
-        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct.as_str()))
+        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct))
         .limit(1)
         .to_owned();
     match db.query_one(&query).await? {

@@ -16,14 +16,16 @@ use crate::clock::now;
 use crate::contacts::queries::{ensure_none_blocked, ensure_not_blocked};
 use crate::core::Inner;
 use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent, chat_created};
+use crate::events::{
+    ChatDeleted, ChatUpdated, Event, EventData, MemberGone, MemberJoined, NewEvent, chat_created,
+};
 use crate::sessions::Caller;
 use crate::users::entity as users;
 use crate::{ChatId, Error, Result, UserId};
 
 /// How much a role may do: owner > admin > member.
-fn rank(role: &str) -> u8 {
-    match MemberRole::from_db(role) {
+fn rank(role: MemberRole) -> u8 {
+    match role {
         MemberRole::Owner => 2,
         MemberRole::Admin => 1,
         MemberRole::Member => 0,
@@ -38,9 +40,9 @@ pub(crate) async fn require(
     needed: MemberRole,
 ) -> Result<members::Model> {
     let member = membership(txn, chat_id, user_id).await?;
-    if rank(&member.role) < rank(needed.as_str()) {
+    if rank(member.role) < rank(needed) {
         return Err(Error::Forbidden(
-            format!("only a group {} may do this", needed.as_str()).into(),
+            format!("only a group {} may do this", sea_orm::ActiveEnum::to_value(&needed)).into(),
         ));
     }
     Ok(member)
@@ -93,7 +95,7 @@ async fn assign_role(
     role: MemberRole,
 ) -> Result<()> {
     members::Entity::update_many()
-        .col_expr(members::Column::Role, Expr::value(role.as_str()))
+        .col_expr(members::Column::Role, Expr::value(role))
         .filter(members::Column::ChatId.eq(chat_id))
         .filter(members::Column::UserId.eq(user_id))
         .exec(txn)
@@ -111,7 +113,7 @@ fn new_member(
     members::ActiveModel {
         chat_id: Set(chat_id),
         user_id: Set(user_id),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         joined_at: Set(joined_at),
         last_read_seq: Set(visible_from_seq),
         hidden: Set(false),
@@ -149,7 +151,7 @@ pub(crate) async fn create(
                 let chat_id = ChatId::new().as_uuid();
                 chats::Entity::insert(chats::ActiveModel {
                     id: Set(chat_id),
-                    kind: Set(ChatKind::Group.as_str().to_owned()),
+                    kind: Set(ChatKind::Group),
                     title: Set(Some(group.title.as_str().to_owned())),
                     direct_key: Set(None),
                     created_by: Set(me),
@@ -157,7 +159,7 @@ pub(crate) async fn create(
                     last_seq: Set(0),
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
-                    history: Set(group.history.as_str().to_owned()),
+                    history: Set(group.history),
                 })
                 .exec_without_returning(txn)
                 .await?;
@@ -202,10 +204,11 @@ pub(crate) async fn rename(
                 record(
                     txn,
                     vec![NewEvent::chat(
-                        EventKind::ChatUpdated,
                         id,
                         me,
-                        serde_json::json!({ "title": title.as_str() }),
+                        EventData::ChatUpdated(ChatUpdated {
+                            title: title.into(),
+                        }),
                     )],
                 )
                 .await
@@ -247,12 +250,7 @@ async fn deleted_notices(
         .await?
         .into_iter()
         .map(|member| {
-            NewEvent::chat(
-                EventKind::ChatDeleted,
-                chat_id,
-                actor,
-                serde_json::json!({}),
-            )
+            NewEvent::chat(chat_id, actor, EventData::ChatDeleted(ChatDeleted {}))
             .about(member.user_id)
         })
         .collect())
@@ -315,7 +313,7 @@ pub(crate) async fn join(
     if count >= limit as u64 {
         return Err(Error::Conflict("the group is full".into()));
     }
-    let visible_from = match HistoryVisibility::from_db(&chat.history) {
+    let visible_from = match chat.history {
         HistoryVisibility::SinceJoin => chat.last_seq,
         HistoryVisibility::Full => 0,
     };
@@ -330,24 +328,15 @@ pub(crate) async fn join(
     .await?;
     let member = member_view(txn, chat_id, user_id).await?;
     // The joiner's stream learns from the event where their history starts.
-    let joined = Joined {
+    let joined = EventData::MemberJoined(MemberJoined {
         member,
         visible_from_seq: visible_from,
-    };
+    });
     record(
         txn,
-        vec![NewEvent::chat(EventKind::MemberJoined, chat_id, actor, joined).about(user_id)],
+        vec![NewEvent::chat(chat_id, actor, joined).about(user_id)],
     )
     .await
-}
-
-/// What a `member_joined` event carries: the member, and the seq after which they see the
-/// group's messages.
-#[derive(serde::Serialize)]
-struct Joined {
-    #[serde(flatten)]
-    member: Member,
-    visible_from_seq: i64,
 }
 
 pub(crate) async fn remove_member(
@@ -371,7 +360,7 @@ pub(crate) async fn remove_member(
                 let mine = require(txn, id, me, MemberRole::Admin).await?;
                 let target = target_member(txn, id, user).await?;
                 // Nobody removes the owner; only the owner removes an admin.
-                if rank(&target.role) >= rank(&mine.role) {
+                if rank(target.role) >= rank(mine.role) {
                     return Err(Error::Forbidden(
                         "cannot remove a member of equal or higher role".into(),
                     ));
@@ -381,10 +370,11 @@ pub(crate) async fn remove_member(
                     txn,
                     vec![
                         NewEvent::chat(
-                            EventKind::MemberRemoved,
                             id,
                             me,
-                            serde_json::json!({ "user_id": user }),
+                            EventData::MemberRemoved(MemberGone {
+                                user_id: user.into(),
+                            }),
                         )
                         .about(user),
                     ],
@@ -408,7 +398,7 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                     .one(txn)
                     .await?
                     .ok_or(Error::NotFound("chat"))?;
-                if ChatKind::from_db(&chat.kind) == ChatKind::Direct {
+                if chat.kind == ChatKind::Direct {
                     return Err(Error::Forbidden(
                         "a direct chat cannot be left; hide it instead".into(),
                     ));
@@ -416,10 +406,9 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                 members::Entity::delete_by_id((id, me)).exec(txn).await?;
                 let mut events = vec![
                     NewEvent::chat(
-                        EventKind::MemberLeft,
                         id,
                         me,
-                        serde_json::json!({ "user_id": me }),
+                        EventData::MemberLeft(MemberGone { user_id: me.into() }),
                     )
                     .about(me),
                 ];
@@ -434,17 +423,17 @@ pub(crate) async fn leave(inner: &Inner, caller: &Caller, chat_id: ChatId) -> Re
                     chats::Entity::delete_by_id(id).exec(txn).await?;
                     return record(txn, events).await;
                 }
-                if MemberRole::from_db(&mine.role) == MemberRole::Owner {
+                if mine.role == MemberRole::Owner {
                     // Ownership goes to the longest-standing admin, else member.
                     let heir = remaining
                         .iter()
-                        .find(|member| MemberRole::from_db(&member.role) == MemberRole::Admin)
+                        .find(|member| member.role == MemberRole::Admin)
                         .unwrap_or(&remaining[0]);
                     assign_role(txn, id, heir.user_id, MemberRole::Owner).await?;
                     let heir = member_view(txn, id, heir.user_id).await?;
                     let heir_id = heir.user.id.as_uuid();
                     events.push(
-                        NewEvent::chat(EventKind::MemberRoleChanged, id, me, heir).about(heir_id),
+                        NewEvent::chat(id, me, EventData::MemberRoleChanged(heir)).about(heir_id),
                     );
                 }
                 record(txn, events).await
@@ -473,7 +462,7 @@ pub(crate) async fn set_role(
             Box::pin(async move {
                 require(txn, id, me, MemberRole::Owner).await?;
                 let target = target_member(txn, id, user).await?;
-                if MemberRole::from_db(&target.role) == MemberRole::Owner {
+                if target.role == MemberRole::Owner {
                     return Err(Error::Forbidden("the owner's role cannot change".into()));
                 }
                 assign_role(txn, id, user, role.into()).await?;
@@ -481,7 +470,7 @@ pub(crate) async fn set_role(
                 let events = record(
                     txn,
                     vec![
-                        NewEvent::chat(EventKind::MemberRoleChanged, id, me, member.clone())
+                        NewEvent::chat(id, me, EventData::MemberRoleChanged(member.clone()))
                             .about(user),
                     ],
                 )

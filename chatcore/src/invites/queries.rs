@@ -66,7 +66,7 @@ async fn require_group_admin(
         .one(txn)
         .await?
         .ok_or(Error::NotFound("chat"))?;
-    if ChatKind::from_db(&chat.kind) != ChatKind::Group {
+    if chat.kind != ChatKind::Group {
         return Err(Error::Forbidden("only groups have invite links".into()));
     }
     Ok(())

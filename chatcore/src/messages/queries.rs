@@ -23,7 +23,7 @@ use crate::clock::now;
 use crate::core::Inner;
 use crate::error::unique_violation;
 use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent};
+use crate::events::{Event, EventData, MessageDeleted, NewEvent};
 use crate::moderation::queries::is_server_admin;
 use crate::sessions::Caller;
 use crate::{ChatId, Error, MessageId, Result};
@@ -329,10 +329,12 @@ pub(crate) async fn send(inner: &Inner, caller: &Caller, message: SendMessage) -
                     txn,
                     vec![
                         NewEvent::chat(
-                            EventKind::MessageCreated,
                             chat_id,
                             me,
-                            event_view(&row, original.as_ref().map(|original| original.seq)),
+                            EventData::MessageCreated(event_view(
+                                &row,
+                                original.as_ref().map(|original| original.seq),
+                            )),
                         )
                         .message(row.seq),
                     ],
@@ -401,10 +403,9 @@ pub(crate) async fn forward(
                     txn,
                     vec![
                         NewEvent::chat(
-                            EventKind::MessageCreated,
                             to_chat,
                             me,
-                            event_view(&row, None),
+                            EventData::MessageCreated(event_view(&row, None)),
                         )
                         .message(row.seq),
                     ],
@@ -465,10 +466,9 @@ pub(crate) async fn edit(
                     txn,
                     vec![
                         NewEvent::chat(
-                            EventKind::MessageEdited,
                             chat_id,
                             me,
-                            event_view(&row, reply_seq),
+                            EventData::MessageEdited(event_view(&row, reply_seq)),
                         )
                         .message(row.seq),
                     ],
@@ -542,7 +542,7 @@ pub(crate) async fn delete(
                     visible_message(txn, chat_id, message_id.as_uuid(), visible_from).await?;
                 if message.sender_id != me {
                     let group_admin = member.as_ref().is_some_and(|member| {
-                        MemberRole::from_db(&member.role) != MemberRole::Member
+                        member.role != MemberRole::Member
                     });
                     if !group_admin && !is_server_admin(txn, me).await? {
                         return Err(Error::Forbidden(
@@ -566,10 +566,12 @@ pub(crate) async fn delete(
                     txn,
                     vec![
                         NewEvent::chat(
-                            EventKind::MessageDeleted,
                             chat_id,
                             me,
-                            serde_json::json!({ "message_id": id, "seq": seq }),
+                            EventData::MessageDeleted(MessageDeleted {
+                                message_id: id.into(),
+                                seq,
+                            }),
                         )
                         .message(seq),
                     ],

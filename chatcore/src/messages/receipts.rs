@@ -16,7 +16,7 @@ use crate::clock::now;
 use crate::contacts::queries::ensure_direct_peer_allows;
 use crate::core::Inner;
 use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent};
+use crate::events::{Event, EventData, NewEvent, ReadMarkerMoved, Typing};
 use crate::sessions::Caller;
 use crate::users::queries::profiles;
 use crate::{ChatId, Error, MessageId, Result};
@@ -100,10 +100,12 @@ pub(crate) async fn mark_read(
                     txn,
                     vec![
                         NewEvent::chat(
-                            EventKind::ReadMarkerMoved,
                             chat,
                             me,
-                            serde_json::json!({ "user_id": me, "seq": target }),
+                            EventData::ReadMarkerMoved(ReadMarkerMoved {
+                                user_id: me.into(),
+                                seq: target,
+                            }),
                         )
                         .message(target),
                     ],
@@ -193,11 +195,12 @@ pub(crate) async fn typing(inner: &Inner, caller: &Caller, chat_id: ChatId) -> R
     }
     inner.events.publish_ephemeral(Event {
         cursor: 0,
-        kind: EventKind::Typing,
+        data: EventData::Typing(Typing {
+            user_id: caller.user_id,
+        }),
         chat_id: Some(chat_id),
         user_id: None,
         actor_id: Some(caller.user_id),
-        data: serde_json::json!({ "user_id": caller.user_id }),
         created_at: now(),
         ephemeral: true,
         message_seq: None,

@@ -27,7 +27,7 @@ pub(crate) async fn is_server_admin(db: &impl ConnectionTrait, user_id: Uuid) ->
     Ok(users::Entity::find_by_id(user_id)
         .one(db)
         .await?
-        .is_some_and(|user| user.can_sign_in() && Role::from_db(&user.role) == Role::Admin))
+        .is_some_and(|user| user.can_sign_in() && user.role == Role::Admin))
 }
 
 async fn require_server_admin(db: &impl ConnectionTrait, user_id: Uuid) -> Result<()> {
@@ -67,7 +67,7 @@ async fn views(db: &impl ConnectionTrait, rows: Vec<Model>) -> Result<Vec<Report
                 chat_id: row.chat_id.into(),
                 message_id: row.message_id.map(Into::into),
                 message_text: row.message_text,
-                reason: ReportReason::from_db(&row.reason),
+                reason: row.reason,
                 note: row.note,
                 created_at: row.created_at,
                 resolved_at: row.resolved_at,
@@ -108,7 +108,7 @@ pub(crate) async fn report(inner: &Inner, caller: &Caller, report: NewReport) ->
                     chat_id: Set(chat_id),
                     message_id: Set(report.message_id.map(|id| id.as_uuid())),
                     message_text: Set(message_text),
-                    reason: Set(report.reason.as_str().to_owned()),
+                    reason: Set(report.reason),
                     note: Set(note),
                     created_at: Set(now()),
                     resolved_at: Set(None),
@@ -246,7 +246,7 @@ pub(crate) async fn set_role(inner: &Inner, user: UserRef, role: Role) -> Result
                     return Err(Error::Conflict("the account was deleted".into()));
                 }
                 let mut row = found.into_active_model();
-                row.role = Set(role.as_str().to_owned());
+                row.role = Set(role);
                 row.updated_at = Set(now());
                 Ok(row.update(txn).await?)
             })

@@ -14,7 +14,7 @@ use crate::cache::CachedSession;
 use crate::clock::now;
 use crate::core::Inner;
 use crate::events::log::record;
-use crate::events::{Event, EventKind, NewEvent};
+use crate::events::{Event, EventData, NewEvent, SessionRevoked};
 use crate::users::{Role, entity as users};
 use crate::{Error, Result, SessionId};
 
@@ -120,7 +120,7 @@ async fn load(inner: &Inner, session_id: Uuid) -> Result<CachedSession> {
         .ok_or(Error::NotAuthorized)?;
     Ok(CachedSession {
         user_id: session.user_id,
-        role: Role::from_db(&user.role),
+        role: user.role,
         expires_at: session.expires_at,
         last_seen_at: session.last_seen_at,
     })
@@ -180,10 +180,12 @@ pub(crate) async fn revoke(inner: &Inner, caller: &Caller, session_id: SessionId
                 record(
                     txn,
                     vec![NewEvent::personal(
-                        EventKind::SessionRevoked,
                         user_id,
                         Some(user_id),
-                        serde_json::json!({ "session_id": session.id }),
+                        EventData::SessionRevoked(SessionRevoked {
+                            session_id: Some(session.id.into()),
+                            except: None,
+                        }),
                     )],
                 )
                 .await
@@ -212,10 +214,12 @@ pub(crate) async fn revoke_all(
     record(
         txn,
         vec![NewEvent::personal(
-            EventKind::SessionRevoked,
             user_id,
             None,
-            serde_json::json!({ "session_id": null, "except": keep }),
+            EventData::SessionRevoked(SessionRevoked {
+                session_id: None,
+                except: keep,
+            }),
         )],
     )
     .await

@@ -30,7 +30,7 @@ impl From<Model> for User {
             display_name: model.display_name,
             status: model.status,
             phone: model.phone,
-            role: Role::from_db(&model.role),
+            role: model.role,
             active: model.active,
             verified: model.verified,
             external_id: model.external_id,
@@ -149,7 +149,7 @@ pub(crate) async fn register(inner: &Inner, request: Register) -> Result<Authent
                     password_hash: Set(Some(password_hash)),
                     external_id: Set(None),
                     // Server admin is granted to an account later, never to a name.
-                    role: Set(Role::User.as_str().to_owned()),
+                    role: Set(Role::User),
                     active: Set(true),
                     verified: Set(false),
                     avatar: Set(None),
@@ -366,7 +366,7 @@ pub(crate) async fn profile_changed(
     user: &Model,
 ) -> Result<Vec<crate::events::Event>> {
     use crate::chats::member_entity as members;
-    use crate::events::{EventKind, NewEvent};
+    use crate::events::{EventData, NewEvent};
     let profile = UserProfile::from(user.clone());
     let chats = members::Entity::find()
         .filter(members::Column::UserId.eq(user.id))
@@ -376,10 +376,9 @@ pub(crate) async fn profile_changed(
         .into_iter()
         .map(|member| {
             NewEvent::chat(
-                EventKind::UserUpdated,
                 member.chat_id,
                 user.id,
-                profile.clone(),
+                EventData::UserUpdated(profile.clone()),
             )
         })
         .collect();
@@ -511,7 +510,7 @@ pub(crate) async fn upsert_external(inner: &Inner, user: ExternalUser) -> Result
                             phone: Set(None),
                             status: Set(None),
                             password_hash: Set(None),
-                            role: Set(Role::User.as_str().to_owned()),
+                            role: Set(Role::User),
                             active: Set(true),
                             verified: Set(true),
                             created_at: Set(now),
