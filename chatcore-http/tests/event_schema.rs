@@ -25,13 +25,20 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 fn check(document: &Value, schema: &Value, value: &Value, path: &str) -> Result<(), String> {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.trim_start_matches("#/components/schemas/");
-        return check(document, &document["components"]["schemas"][name], value, path);
+        return check(
+            document,
+            &document["components"]["schemas"][name],
+            value,
+            path,
+        );
     }
     if value.is_null() {
         return if schema["nullable"] == true {
             Ok(())
         } else {
-            Err(format!("{path}: null where the schema does not say nullable"))
+            Err(format!(
+                "{path}: null where the schema does not say nullable"
+            ))
         };
     }
     for part in schema["allOf"].as_array().into_iter().flatten() {
@@ -183,10 +190,7 @@ async fn every_kind_of_event(
         .rename_group(ann, group, ChatTitle::parse("Better plans").unwrap())
         .await
         .unwrap();
-    service
-        .add_member(ann, group, cat.user_id())
-        .await
-        .unwrap();
+    service.add_member(ann, group, cat.user_id()).await.unwrap();
     service
         .set_member_role(ann, group, cat.user_id(), AssignableRole::Admin)
         .await
@@ -195,11 +199,17 @@ async fn every_kind_of_event(
         .remove_member(ann, group, cat.user_id())
         .await
         .unwrap();
-    service.remove_member(ben, group, ben.user_id()).await.unwrap();
+    service
+        .remove_member(ben, group, ben.user_id())
+        .await
+        .unwrap();
     let gone = service
         .create_group(
             ben,
-            CreateGroup::new(ChatTitle::parse("Short-lived").unwrap(), vec![ann.user_id()]),
+            CreateGroup::new(
+                ChatTitle::parse("Short-lived").unwrap(),
+                vec![ann.user_id()],
+            ),
         )
         .await
         .unwrap()
@@ -254,7 +264,10 @@ async fn every_event_keeps_the_served_event_schema() {
         .into_acceptor()
         .await
         .unwrap();
-    let address = acceptor.local_addr()[0].as_socket_addr().unwrap().to_owned();
+    let address = acceptor.local_addr()[0]
+        .as_socket_addr()
+        .unwrap()
+        .to_owned();
     tokio::spawn(
         poem::Server::new_with_acceptor(acceptor).run(app(shared, HttpOptions::default())),
     );
@@ -300,7 +313,9 @@ async fn every_event_keeps_the_served_event_schema() {
         }
         seen.insert(event["kind"].as_str().unwrap().to_owned());
         // The last stored event is ann's other sessions ending: the history is all in.
-        if !typing_sent && event["kind"] == "session_revoked" && event["data"]["session_id"].is_null()
+        if !typing_sent
+            && event["kind"] == "session_revoked"
+            && event["data"]["session_id"].is_null()
         {
             service.send_typing(&ben, direct).await.unwrap();
             typing_sent = true;

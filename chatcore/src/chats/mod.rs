@@ -13,7 +13,18 @@ use crate::messages::MessagePreview;
 use crate::users::UserProfile;
 
 /// What kind of chat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),
@@ -30,7 +41,18 @@ pub enum ChatKind {
 }
 
 /// A member's role in a chat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),

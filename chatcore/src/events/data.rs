@@ -305,7 +305,10 @@ mod openapi {
             };
             MetaSchemaRef::Inline(Box::new(MetaSchema {
                 required: vec!["kind", "data"],
-                properties: vec![("kind", kind), ("data", MetaSchemaRef::Inline(Box::new(data)))],
+                properties: vec![
+                    ("kind", kind),
+                    ("data", MetaSchemaRef::Inline(Box::new(data))),
+                ],
                 ..MetaSchema::new("object")
             }))
         }

@@ -27,7 +27,10 @@ impl TryFrom<event::Model> for Event {
         Ok(Event {
             cursor: row.seq,
             data: from_columns(&row.kind, &row.data).map_err(|cause| {
-                Error::internal(format!("event {} ({:?}) cannot be read: {cause}", row.seq, row.kind))
+                Error::internal(format!(
+                    "event {} ({:?}) cannot be read: {cause}",
+                    row.seq, row.kind
+                ))
             })?,
             chat_id: row.chat_id.map(Into::into),
             user_id: row.user_id.map(Into::into),

@@ -9,7 +9,19 @@ use crate::users::{HIDDEN_MESSAGE, has_hidden_characters};
 use crate::{Error, Result, UserId};
 
 /// Which messages a group's members see.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),

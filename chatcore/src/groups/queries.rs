@@ -42,7 +42,11 @@ pub(crate) async fn require(
     let member = membership(txn, chat_id, user_id).await?;
     if rank(member.role) < rank(needed) {
         return Err(Error::Forbidden(
-            format!("only a group {} may do this", sea_orm::ActiveEnum::to_value(&needed)).into(),
+            format!(
+                "only a group {} may do this",
+                sea_orm::ActiveEnum::to_value(&needed)
+            )
+            .into(),
         ));
     }
     Ok(member)
@@ -251,7 +255,7 @@ async fn deleted_notices(
         .into_iter()
         .map(|member| {
             NewEvent::chat(chat_id, actor, EventData::ChatDeleted(ChatDeleted {}))
-            .about(member.user_id)
+                .about(member.user_id)
         })
         .collect())
 }

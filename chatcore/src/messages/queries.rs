@@ -541,9 +541,9 @@ pub(crate) async fn delete(
                 let message =
                     visible_message(txn, chat_id, message_id.as_uuid(), visible_from).await?;
                 if message.sender_id != me {
-                    let group_admin = member.as_ref().is_some_and(|member| {
-                        member.role != MemberRole::Member
-                    });
+                    let group_admin = member
+                        .as_ref()
+                        .is_some_and(|member| member.role != MemberRole::Member);
                     if !group_admin && !is_server_admin(txn, me).await? {
                         return Err(Error::Forbidden(
                             "only the sender or an admin may delete this message".into(),

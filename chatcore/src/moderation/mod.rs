@@ -12,7 +12,18 @@ use crate::users::UserProfile;
 use crate::{ChatId, MessageId, ReportId, UserId};
 
 /// Why something was reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),

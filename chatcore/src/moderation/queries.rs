@@ -8,7 +8,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{self, Model};
-use super::{NewReport, Report, ReportQuery, ReportReason};
+use super::{NewReport, Report, ReportQuery};
 use crate::chats::queries::membership;
 use crate::clock::now;
 use crate::core::Inner;

@@ -15,7 +15,7 @@ use crate::clock::now;
 use crate::core::Inner;
 use crate::events::log::record;
 use crate::events::{Event, EventData, NewEvent, SessionRevoked};
-use crate::users::{Role, entity as users};
+use crate::users::entity as users;
 use crate::{Error, Result, SessionId};
 
 /// Last-seen is written at most this often per session.

@@ -530,7 +530,11 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         assert_eq!(created.actor_id, Some(owner.id()));
         assert_eq!(data(&created)["member_count"], 5);
         assert_eq!(data(&created)["title"], "Bounded");
-        assert!(data(&created).get("members").is_none(), "{}", data(&created));
+        assert!(
+            data(&created).get("members").is_none(),
+            "{}",
+            data(&created)
+        );
     }
     // The outsider hears of its own direct chat only; its notice does not list anyone.
     let events = until_text(&mut outsider_stream, "the end").await;

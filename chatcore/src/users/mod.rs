@@ -18,7 +18,18 @@ use crate::pagination::PageRequest;
 use crate::sessions::NewSession;
 
 /// A server-wide role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sea_orm::EnumIter, sea_orm::DeriveActiveEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),
