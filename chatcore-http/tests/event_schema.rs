@@ -149,7 +149,7 @@ async fn every_kind_of_event(
         .unwrap();
     let mut reply = SendMessage::new(direct, text("hello to you"));
     reply.reply_to = Some(first.id);
-    service.send_message(ann, reply).await.unwrap();
+    let answer = service.send_message(ann, reply).await.unwrap();
     service
         .edit_message(ben, direct, first.id, text("hello!"))
         .await
@@ -163,7 +163,7 @@ async fn every_kind_of_event(
         .remove_reaction(ben, direct, first.id, thumbs)
         .await
         .unwrap();
-    service.mark_read(ben, direct, first.seq).await.unwrap();
+    service.mark_read(ben, direct, answer.seq).await.unwrap();
 
     let group = service
         .create_group(
