@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chatcore::events::{Event, EventKind, EventStream};
+use chatcore::events::{Event, EventData, EventKind, EventStream};
 use chatcore::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use chatcore::testkit::say;
 use chatcore::{ChatCore, Service};
@@ -51,14 +51,17 @@ async fn next(stream: &mut EventStream) -> Event {
 async fn next_of(stream: &mut EventStream, kind: EventKind) -> Event {
     loop {
         let event = next(stream).await;
-        if event.kind == kind {
+        if event.kind() == kind {
             return event;
         }
     }
 }
 
 fn text_of(event: &Event) -> String {
-    event.data["text"].as_str().unwrap_or_default().to_owned()
+    match &event.data {
+        EventData::MessageCreated(message) => message.text.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
 }
 
 #[tokio::test]
@@ -162,7 +165,7 @@ async fn typing_on_one_node_reaches_subscribers_on_another() {
     );
     say(&cluster.a, &ann, chat, "after").await;
     let after = next(&mut on_a).await;
-    assert_eq!(after.kind, EventKind::MessageCreated);
+    assert_eq!(after.kind(), EventKind::MessageCreated);
     assert_eq!(text_of(&after), "after");
 }
 

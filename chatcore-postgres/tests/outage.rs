@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chatcore::events::{EventKind, EventStream};
+use chatcore::events::{EventData, EventStream};
 use chatcore::messages::{ClientId, HistoryQuery, MessageText, SendMessage};
 use chatcore::sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use chatcore::testkit::register;
@@ -110,8 +110,8 @@ impl Subscriber {
                         if !event.ephemeral {
                             cursor = Some(event.cursor);
                         }
-                        if event.kind == EventKind::MessageCreated {
-                            let text = event.data["text"].as_str().unwrap().to_owned();
+                        if let EventData::MessageCreated(message) = &event.data {
+                            let text = message.text.clone().unwrap();
                             received.lock().unwrap().push((event.cursor, text));
                         }
                     }

@@ -53,7 +53,7 @@ pub(crate) async fn access(inner: &Context, chat_id: Uuid, user_id: Uuid) -> Res
 #[derive(FromQueryResult)]
 struct SenderRow {
     visible_from_seq: i64,
-    kind: String,
+    kind: ChatKind,
 }
 
 /// A member about to post into a chat, as [`sender_access`] found them.
@@ -104,7 +104,7 @@ pub(crate) async fn sender_access(
         .ok_or(Error::NotFound("chat"))?;
     Ok(Sender {
         visible_from_seq: row.visible_from_seq,
-        direct: ChatKind::from_db(&row.kind) == ChatKind::Direct,
+        direct: row.kind == ChatKind::Direct,
     })
 }
 
@@ -113,8 +113,8 @@ pub(crate) async fn sender_access(
 // ---------------------------------------------------------------------------------------------
 
 /// How much a role may do: owner > admin > member.
-pub(crate) fn rank(role: &str) -> u8 {
-    match MemberRole::from_db(role) {
+pub(crate) fn rank(role: MemberRole) -> u8 {
+    match role {
         MemberRole::Owner => 2,
         MemberRole::Admin => 1,
         MemberRole::Member => 0,
@@ -129,9 +129,13 @@ pub(crate) async fn require_role(
     needed: MemberRole,
 ) -> Result<members::Model> {
     let member = membership(txn, chat_id, user_id).await?;
-    if rank(&member.role) < rank(needed.as_str()) {
+    if rank(member.role) < rank(needed) {
         return Err(Error::Forbidden(
-            format!("only a group {} may do this", needed.as_str()).into(),
+            format!(
+                "only a group {} may do this",
+                sea_orm::ActiveEnum::to_value(&needed)
+            )
+            .into(),
         ));
     }
     Ok(member)
@@ -148,7 +152,7 @@ pub(crate) async fn require_group_admin(
         .one(txn)
         .await?
         .ok_or(Error::NotFound("chat"))?;
-    if ChatKind::from_db(&chat.kind) != ChatKind::Group {
+    if chat.kind != ChatKind::Group {
         return Err(Error::Forbidden("only groups have invite links".into()));
     }
     Ok(())
@@ -164,7 +168,7 @@ pub(crate) async fn is_server_admin(db: &impl ConnectionTrait, user_id: Uuid) ->
     Ok(users::Entity::find_by_id(user_id)
         .one(db)
         .await?
-        .is_some_and(|user| user.can_sign_in() && Role::from_db(&user.role) == Role::Admin))
+        .is_some_and(|user| user.can_sign_in() && user.role == Role::Admin))
 }
 
 /// Refuses anyone but an active server admin.
@@ -237,7 +241,7 @@ pub(crate) async fn ensure_direct_peer_allows(
         )
         .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
         .and_where(Expr::col((members::Entity, members::Column::UserId)).ne(sender))
-        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct.as_str()))
+        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct))
         .limit(1)
         .to_owned();
     match db.query_one(&query).await? {

@@ -143,7 +143,7 @@ impl Caches {
         // records one event per member.
         let mut chats = std::collections::HashSet::new();
         for event in events {
-            match event.kind {
+            match event.kind() {
                 EventKind::SessionRevoked => self.forget_user(event.user_id.map(|id| id.as_uuid())),
                 EventKind::ChatCreated
                 | EventKind::ChatDeleted

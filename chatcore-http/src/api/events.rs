@@ -77,7 +77,7 @@ impl EventsApi {
                 .keep_alive(KEEP_ALIVE)
                 .to_event(|event| {
                     let data = serde_json::to_string(&event).unwrap_or_default();
-                    let message = sse::Event::message(data).event_type(event.kind.as_str());
+                    let message = sse::Event::message(data).event_type(event.kind().as_str());
                     if event.ephemeral {
                         message
                     } else {

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     /// `direct` or `group`.
-    pub kind: String,
+    pub kind: crate::chats::ChatKind,
     pub title: Option<String>,
     /// For direct chats, `"<smaller user id>:<larger user id>"`: one chat per pair.
     #[sea_orm(unique)]
@@ -22,7 +22,7 @@ pub struct Model {
     /// (an integer so that it orders the same on every backend).
     pub last_activity: i64,
     /// `since_join` (members see messages from their latest join on) or `full`.
-    pub history: String,
+    pub history: crate::groups::HistoryVisibility,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

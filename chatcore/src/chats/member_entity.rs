@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
     /// `owner`, `admin` or `member`.
-    pub role: String,
+    pub role: crate::chats::MemberRole,
     pub joined_at: DateTimeUtc,
     /// The member's read marker: every message with `seq <= last_read_seq` is read.
     pub last_read_seq: i64,

@@ -5,7 +5,7 @@ pub(crate) mod member_entity;
 pub(crate) mod queries;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ChatId;
 use crate::groups::HistoryVisibility;
@@ -13,13 +13,26 @@ use crate::messages::MessagePreview;
 use crate::users::UserProfile;
 
 /// What kind of chat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),
     oai(rename_all = "snake_case")
 )]
 #[serde(rename_all = "snake_case")]
+// Stored as its snake_case name; a stored value naming no variant fails the read.
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum ChatKind {
     /// Between exactly two users; one per pair.
     Direct,
@@ -27,31 +40,27 @@ pub enum ChatKind {
     Group,
 }
 
-impl ChatKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ChatKind::Direct => "direct",
-            ChatKind::Group => "group",
-        }
-    }
-
-    pub(crate) fn from_db(value: &str) -> ChatKind {
-        if value == "group" {
-            ChatKind::Group
-        } else {
-            ChatKind::Direct
-        }
-    }
-}
-
 /// A member's role in a chat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),
     oai(rename_all = "snake_case")
 )]
 #[serde(rename_all = "snake_case")]
+// Stored as its snake_case name; a stored value naming no variant fails the read.
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum MemberRole {
     /// Owns the group.
     Owner,
@@ -61,26 +70,8 @@ pub enum MemberRole {
     Member,
 }
 
-impl MemberRole {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            MemberRole::Owner => "owner",
-            MemberRole::Admin => "admin",
-            MemberRole::Member => "member",
-        }
-    }
-
-    pub(crate) fn from_db(value: &str) -> MemberRole {
-        match value {
-            "owner" => MemberRole::Owner,
-            "admin" => MemberRole::Admin,
-            _ => MemberRole::Member,
-        }
-    }
-}
-
 /// A chat's own fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),
@@ -92,6 +83,7 @@ pub struct Chat {
     /// Direct or group.
     pub kind: ChatKind,
     /// The title (groups).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Which messages members see.
     pub history: HistoryVisibility,
@@ -102,7 +94,7 @@ pub struct Chat {
 }
 
 /// A member of a chat.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),

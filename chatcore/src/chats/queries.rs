@@ -30,9 +30,9 @@ impl From<chats::Model> for Chat {
     fn from(model: chats::Model) -> Self {
         Chat {
             id: model.id.into(),
-            kind: ChatKind::from_db(&model.kind),
+            kind: model.kind,
             title: model.title,
-            history: HistoryVisibility::from_db(&model.history),
+            history: model.history,
             created_at: model.created_at,
             last_activity_at: from_micros(model.last_activity),
         }
@@ -72,7 +72,7 @@ pub(crate) async fn start_direct(
                 // once both end up with the one row that won.
                 let inserted = chats::Entity::insert(chats::ActiveModel {
                     id: Set(chat_id),
-                    kind: Set(ChatKind::Direct.as_str().to_owned()),
+                    kind: Set(ChatKind::Direct),
                     title: Set(None),
                     direct_key: Set(Some(key.clone())),
                     created_by: Set(me),
@@ -80,7 +80,7 @@ pub(crate) async fn start_direct(
                     last_seq: Set(0),
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
-                    history: Set(HistoryVisibility::Full.as_str().to_owned()),
+                    history: Set(HistoryVisibility::Full),
                 })
                 .on_conflict(
                     OnConflict::column(chats::Column::DirectKey)
@@ -107,7 +107,7 @@ pub(crate) async fn start_direct(
                 let member = |user_id| members::ActiveModel {
                     chat_id: Set(chat_id),
                     user_id: Set(user_id),
-                    role: Set(MemberRole::Member.as_str().to_owned()),
+                    role: Set(MemberRole::Member),
                     joined_at: Set(now),
                     last_read_seq: Set(0),
                     hidden: Set(false),
@@ -175,7 +175,7 @@ pub(crate) async fn member_views(
         .filter_map(|row| {
             Some(Member {
                 user: profiles.get(&row.user_id)?.clone(),
-                role: MemberRole::from_db(&row.role),
+                role: row.role,
                 joined_at: row.joined_at,
             })
         })
@@ -192,12 +192,12 @@ fn by_id(profiles: Vec<UserProfile>) -> HashMap<Uuid, UserProfile> {
 #[derive(FromQueryResult)]
 struct ListedChat {
     id: Uuid,
-    kind: String,
+    kind: ChatKind,
     title: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
     last_activity: i64,
     last_message_id: Option<Uuid>,
-    history: String,
+    history: HistoryVisibility,
     visible_from_seq: i64,
 }
 
@@ -317,7 +317,7 @@ pub(crate) async fn list(
     let direct_ids: Vec<Uuid> = page
         .items
         .iter()
-        .filter(|chat| ChatKind::from_db(&chat.kind) == ChatKind::Direct)
+        .filter(|chat| chat.kind == ChatKind::Direct)
         .map(|chat| chat.id)
         .collect();
     let peers: HashMap<Uuid, Uuid> = if direct_ids.is_empty() {
@@ -373,9 +373,9 @@ pub(crate) async fn list(
                     .unwrap_or(0),
                 chat: Chat {
                     id: listed.id.into(),
-                    kind: ChatKind::from_db(&listed.kind),
+                    kind: listed.kind,
                     title: listed.title,
-                    history: HistoryVisibility::from_db(&listed.history),
+                    history: listed.history,
                     created_at: listed.created_at,
                     last_activity_at: from_micros(listed.last_activity),
                 },

@@ -6,10 +6,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, de::Error as _};
+use serde::{Deserialize, Deserializer};
 use tokio::sync::broadcast;
 
-use super::{Event, EventKind};
+use super::{Event, EventData};
 use crate::{ChatId, UserId};
 
 /// Carries committed events to subscribers. The in-process bus serves one node; a backend
@@ -151,44 +151,35 @@ impl EventBus for InProcessBus {
     }
 }
 
-/// Events cross between nodes as their JSON (a bus that reaches other nodes reads them back).
+/// Events cross between nodes as their JSON (a bus that reaches other nodes reads them back):
+/// the same JSON as subscribers get, typed data included.
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         struct Wire {
             cursor: i64,
-            kind: EventKind,
+            #[serde(flatten)]
+            data: EventData,
+            #[serde(default)]
             chat_id: Option<ChatId>,
+            #[serde(default)]
             user_id: Option<UserId>,
+            #[serde(default)]
             actor_id: Option<UserId>,
-            data: serde_json::Value,
             created_at: DateTime<Utc>,
             ephemeral: bool,
         }
         let wire = Wire::deserialize(deserializer)?;
         Ok(Event {
             cursor: wire.cursor,
-            kind: wire.kind,
+            data: wire.data,
             chat_id: wire.chat_id,
             user_id: wire.user_id,
             actor_id: wire.actor_id,
-            data: wire.data,
             created_at: wire.created_at,
             ephemeral: wire.ephemeral,
             message_seq: None,
         })
-    }
-}
-
-impl<'de> Deserialize<'de> for EventKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        let kind = EventKind::from_db(&name);
-        if kind.as_str() == name {
-            Ok(kind)
-        } else {
-            Err(D::Error::custom(format!("unknown event kind {name:?}")))
-        }
     }
 }
 
@@ -201,16 +192,17 @@ impl std::fmt::Debug for dyn EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::EventKind;
+    use crate::events::{ChatUpdated, EventKind, Typing};
 
     fn event(cursor: i64) -> Event {
         Event {
             cursor,
-            kind: EventKind::ChatUpdated,
+            data: EventData::ChatUpdated(ChatUpdated {
+                title: "Title".into(),
+            }),
             chat_id: None,
             user_id: None,
             actor_id: None,
-            data: serde_json::Value::Null,
             created_at: chrono::Utc::now(),
             ephemeral: false,
             message_seq: None,
@@ -276,14 +268,19 @@ mod tests {
     #[test]
     fn events_read_back_from_their_json() {
         let mut typing = event(0);
-        typing.kind = EventKind::Typing;
+        let user_id = UserId::new();
+        typing.data = EventData::Typing(Typing { user_id });
         typing.chat_id = Some(ChatId::new());
-        typing.actor_id = Some(UserId::new());
-        typing.data = serde_json::json!({ "user_id": typing.actor_id });
+        typing.actor_id = Some(user_id);
         typing.ephemeral = true;
         let json = serde_json::to_string(&typing).unwrap();
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), typing);
+        assert_eq!(typing.kind(), EventKind::Typing);
+        // Absent fields are left out, not sent as `null`.
+        assert!(!json.contains("null"), "{json}");
         let unknown = json.replace("\"typing\"", "\"teleported\"");
         assert!(serde_json::from_str::<Event>(&unknown).is_err());
+        let malformed = json.replace("\"user_id\"", "\"someone\"");
+        assert!(serde_json::from_str::<Event>(&malformed).is_err());
     }
 }

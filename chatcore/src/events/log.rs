@@ -11,25 +11,53 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{event, head};
-use super::{Event, EventKind, NewEvent};
+use super::{Event, EventData, EventKind, NewEvent};
 use crate::chats::member_entity as members;
 use crate::clock::now;
 use crate::{Error, Result};
 
-impl From<event::Model> for Event {
-    fn from(row: event::Model) -> Self {
-        Event {
+/// A stored event read back. Its `kind` column must name a kind and its `data` column hold
+/// that kind's payload: anything else (a row written by a newer version, or edited by hand)
+/// fails loudly as [`Error::Internal`] naming the cursor and the cause, rather than reaching
+/// subscribers as some other event. Subscribers then see the error and their stream ends.
+impl TryFrom<event::Model> for Event {
+    type Error = Error;
+
+    fn try_from(row: event::Model) -> Result<Self> {
+        Ok(Event {
             cursor: row.seq,
-            kind: EventKind::from_db(&row.kind),
+            data: from_columns(&row.kind, &row.data).map_err(|cause| {
+                Error::internal(format!(
+                    "event {} ({:?}) cannot be read: {cause}",
+                    row.seq, row.kind
+                ))
+            })?,
             chat_id: row.chat_id.map(Into::into),
             user_id: row.user_id.map(Into::into),
             actor_id: row.actor_id.map(Into::into),
-            data: serde_json::from_str(&row.data).unwrap_or_default(),
             created_at: row.created_at,
             ephemeral: false,
             message_seq: row.message_seq,
-        }
+        })
     }
+}
+
+/// The `kind` and `data` columns of an event: the kind's name, and the payload as JSON.
+fn to_columns(data: &EventData) -> Result<(String, String)> {
+    let tagged = serde_json::to_value(data).map_err(Error::internal)?;
+    let payload = tagged.get("data").cloned().unwrap_or_default();
+    Ok((data.kind().as_str().to_owned(), payload.to_string()))
+}
+
+/// The payload of the `kind` and `data` columns.
+fn from_columns(kind: &str, data: &str) -> serde_json::Result<EventData> {
+    let payload: serde_json::Value = serde_json::from_str(data)?;
+    serde_json::from_value(serde_json::json!({ "kind": kind, "data": payload }))
+}
+
+/// Rows of the event log as events, oldest first.
+fn read_back(rows: Vec<event::Model>) -> Result<Vec<Event>> {
+    rows.into_iter().map(Event::try_from).collect()
 }
 
 /// Writes events inside the change's transaction. Call it last: taking the cursors locks the
@@ -54,33 +82,36 @@ pub(crate) async fn record(
         .ok_or_else(|| Error::internal("event head missing"))?
         .try_get_by_index(0)?;
     let created_at = now();
-    let rows: Vec<event::Model> = events
-        .into_iter()
-        .enumerate()
-        .map(|(index, new)| event::Model {
-            seq: last - count + 1 + index as i64,
-            kind: new.kind.as_str().to_owned(),
-            chat_id: new.chat_id,
-            user_id: new.user_id,
-            actor_id: new.actor_id,
-            data: new.data.to_string(),
+    let mut rows = Vec::with_capacity(events.len());
+    let mut recorded = Vec::with_capacity(events.len());
+    for (index, new) in events.into_iter().enumerate() {
+        let seq = last - count + 1 + index as i64;
+        let (kind, data) = to_columns(&new.data)?;
+        rows.push(event::ActiveModel {
+            seq: Set(seq),
+            kind: Set(kind),
+            chat_id: Set(new.chat_id),
+            user_id: Set(new.user_id),
+            actor_id: Set(new.actor_id),
+            data: Set(data),
+            created_at: Set(created_at),
+            message_seq: Set(new.message_seq),
+        });
+        recorded.push(Event {
+            cursor: seq,
+            data: new.data,
+            chat_id: new.chat_id.map(Into::into),
+            user_id: new.user_id.map(Into::into),
+            actor_id: new.actor_id.map(Into::into),
             created_at,
+            ephemeral: false,
             message_seq: new.message_seq,
-        })
-        .collect();
-    event::Entity::insert_many(rows.iter().cloned().map(|row| event::ActiveModel {
-        seq: Set(row.seq),
-        kind: Set(row.kind),
-        chat_id: Set(row.chat_id),
-        user_id: Set(row.user_id),
-        actor_id: Set(row.actor_id),
-        data: Set(row.data),
-        created_at: Set(row.created_at),
-        message_seq: Set(row.message_seq),
-    }))
-    .exec_without_returning(txn)
-    .await?;
-    Ok(rows.into_iter().map(Event::from).collect())
+        });
+    }
+    event::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(recorded)
 }
 
 /// The last cursor given out, and up to where events were pruned.
@@ -135,14 +166,13 @@ pub(crate) async fn catch_up(
     if let Some(upto) = upto {
         select = select.filter(event::Column::Seq.lte(upto));
     }
-    Ok(select
-        .order_by_asc(event::Column::Seq)
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(Event::from)
-        .collect())
+    read_back(
+        select
+            .order_by_asc(event::Column::Seq)
+            .limit(limit)
+            .all(db)
+            .await?,
+    )
 }
 
 /// The chats the user is in now, each with the seq after which they see its messages.
@@ -186,16 +216,15 @@ pub(crate) async fn range(
     upto: i64,
     limit: u64,
 ) -> Result<Vec<Event>> {
-    Ok(event::Entity::find()
-        .filter(event::Column::Seq.gt(after))
-        .filter(event::Column::Seq.lte(upto))
-        .order_by_asc(event::Column::Seq)
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(Event::from)
-        .collect())
+    read_back(
+        event::Entity::find()
+            .filter(event::Column::Seq.gt(after))
+            .filter(event::Column::Seq.lte(upto))
+            .order_by_asc(event::Column::Seq)
+            .limit(limit)
+            .all(db)
+            .await?,
+    )
 }
 
 #[cfg(test)]
@@ -252,7 +281,7 @@ mod tests {
             .unwrap();
 
         let kinds = |events: Vec<Event>| -> Vec<EventKind> {
-            events.into_iter().map(|event| event.kind).collect()
+            events.into_iter().map(|event| event.kind()).collect()
         };
         let joiner_sees = catch_up(chat.connection(), joiner.user_id().as_uuid(), 0, None, 100)
             .await
@@ -276,5 +305,38 @@ mod tests {
                 EventKind::MessageCreated,
             ]
         );
+    }
+
+    /// A row that names no kind, or whose data is not its kind's payload, is an error, never
+    /// some other event.
+    #[tokio::test]
+    async fn unreadable_rows_fail_loudly() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let chat = ChatCore::open(db, Options::default()).await.unwrap();
+        let rows = [
+            (1001, "teleported", r#"{"title": "Somewhere"}"#),
+            (1002, "chat_updated", r#"{"name": "no title"}"#),
+            (1003, "chat_updated", "not json"),
+        ];
+        for (seq, kind, data) in rows {
+            event::Entity::insert(event::ActiveModel {
+                seq: Set(seq),
+                kind: Set(kind.to_owned()),
+                chat_id: Set(None),
+                user_id: Set(None),
+                actor_id: Set(None),
+                data: Set(data.to_owned()),
+                created_at: Set(now()),
+                message_seq: Set(None),
+            })
+            .exec_without_returning(chat.connection())
+            .await
+            .unwrap();
+            let read = range(chat.connection(), seq - 1, seq, 10).await;
+            assert!(
+                matches!(read, Err(Error::Internal(_))),
+                "{kind} {data}: {read:?}"
+            );
+        }
     }
 }

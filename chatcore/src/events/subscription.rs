@@ -8,10 +8,10 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::streams::FollowerAlive;
-use super::{Event, EventKind, EventStream, log};
+use super::{Event, EventData, EventStream, log};
 use crate::context::Context;
 use crate::sessions::Caller;
-use crate::{Error, Result};
+use crate::{Error, Result, SessionId};
 
 /// Events read from the database per query.
 const BATCH: u64 = 500;
@@ -43,7 +43,7 @@ pub(crate) async fn subscribe(
     let follower = Follower {
         db: db.clone(),
         me,
-        session: caller.session_id.as_uuid(),
+        session: caller.session_id,
         chats,
         seen: start,
         outbox,
@@ -59,7 +59,7 @@ pub(crate) async fn subscribe(
 struct Follower {
     db: DatabaseConnection,
     me: Uuid,
-    session: Uuid,
+    session: SessionId,
     /// The chats whose events reach this subscriber, each with the seq after which the
     /// subscriber sees its messages; kept up to date by the events themselves.
     chats: HashMap<Uuid, i64>,
@@ -162,13 +162,12 @@ impl Follower {
         // Put in a chat: at its creation every member sees it all; a joiner sees what comes
         // after the seq their join recorded.
         if about_me && let Some(chat) = chat {
-            match event.kind {
-                EventKind::ChatCreated => {
+            match &event.data {
+                EventData::ChatCreated(_) => {
                     self.chats.insert(chat, 0);
                 }
-                EventKind::MemberJoined => {
-                    let visible_from = event.data["visible_from_seq"].as_i64().unwrap_or(0);
-                    self.chats.insert(chat, visible_from);
+                EventData::MemberJoined(joined) => {
+                    self.chats.insert(chat, joined.visible_from_seq);
                 }
                 _ => {}
             }
@@ -176,17 +175,12 @@ impl Follower {
         if !event.is_for(self.me, &self.chats) {
             return Ok(());
         }
-        let session = self.session.to_string();
         let ends_session = about_me
-            && event.kind == EventKind::SessionRevoked
-            && match event.data.get("session_id").and_then(|id| id.as_str()) {
-                None => event.data.get("except").and_then(|id| id.as_str()) != Some(&session),
-                Some(id) => id == session,
-            };
+            && matches!(&event.data, EventData::SessionRevoked(revoked) if revoked.ends(self.session));
         let leaves = about_me
             && matches!(
-                event.kind,
-                EventKind::MemberLeft | EventKind::MemberRemoved | EventKind::ChatDeleted
+                event.data,
+                EventData::MemberLeft(_) | EventData::MemberRemoved(_) | EventData::ChatDeleted(_)
             );
         self.send(Ok(event)).await?;
         if leaves && let Some(chat) = chat {

@@ -15,7 +15,9 @@ use crate::chats::queries::{detail, load_chat, member_views};
 use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
 use crate::clock::now;
 use crate::context::{Context, Written};
-use crate::events::{EventKind, NewEvent, chat_created};
+use crate::events::{
+    ChatDeleted, ChatUpdated, EventData, MemberGone, MemberJoined, NewEvent, chat_created,
+};
 use crate::sessions::Caller;
 use crate::users::entity as users;
 use crate::{ChatId, Error, Result, UserId};
@@ -67,7 +69,7 @@ async fn assign_role(
     role: MemberRole,
 ) -> Result<()> {
     members::Entity::update_many()
-        .col_expr(members::Column::Role, Expr::value(role.as_str()))
+        .col_expr(members::Column::Role, Expr::value(role))
         .filter(members::Column::ChatId.eq(chat_id))
         .filter(members::Column::UserId.eq(user_id))
         .exec(txn)
@@ -85,7 +87,7 @@ fn new_member(
     members::ActiveModel {
         chat_id: Set(chat_id),
         user_id: Set(user_id),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         joined_at: Set(joined_at),
         last_read_seq: Set(visible_from_seq),
         hidden: Set(false),
@@ -122,7 +124,7 @@ pub(crate) async fn create(
                 let chat_id = ChatId::new().as_uuid();
                 chats::Entity::insert(chats::ActiveModel {
                     id: Set(chat_id),
-                    kind: Set(ChatKind::Group.as_str().to_owned()),
+                    kind: Set(ChatKind::Group),
                     title: Set(Some(group.title.as_str().to_owned())),
                     direct_key: Set(None),
                     created_by: Set(me),
@@ -130,7 +132,7 @@ pub(crate) async fn create(
                     last_seq: Set(0),
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
-                    history: Set(group.history.as_str().to_owned()),
+                    history: Set(group.history),
                 })
                 .exec_without_returning(txn)
                 .await?;
@@ -173,10 +175,11 @@ pub(crate) async fn rename(
                 Ok(Written::with(
                     (),
                     vec![NewEvent::chat(
-                        EventKind::ChatUpdated,
                         id,
                         me,
-                        serde_json::json!({ "title": title.as_str() }),
+                        EventData::ChatUpdated(ChatUpdated {
+                            title: title.into(),
+                        }),
                     )],
                 ))
             })
@@ -214,13 +217,8 @@ async fn deleted_notices(
         .await?
         .into_iter()
         .map(|member| {
-            NewEvent::chat(
-                EventKind::ChatDeleted,
-                chat_id,
-                actor,
-                serde_json::json!({}),
-            )
-            .about(member.user_id)
+            NewEvent::chat(chat_id, actor, EventData::ChatDeleted(ChatDeleted {}))
+                .about(member.user_id)
         })
         .collect())
 }
@@ -277,7 +275,7 @@ pub(crate) async fn join(
     if count >= limit as u64 {
         return Err(Error::Conflict("the group is full".into()));
     }
-    let visible_from = match HistoryVisibility::from_db(&chat.history) {
+    let visible_from = match chat.history {
         HistoryVisibility::SinceJoin => chat.last_seq,
         HistoryVisibility::Full => 0,
     };
@@ -292,22 +290,11 @@ pub(crate) async fn join(
     .await?;
     let member = member_view(txn, chat_id, user_id).await?;
     // The joiner's stream learns from the event where their history starts.
-    let joined = Joined {
+    let joined = EventData::MemberJoined(MemberJoined {
         member,
         visible_from_seq: visible_from,
-    };
-    Ok(vec![
-        NewEvent::chat(EventKind::MemberJoined, chat_id, actor, joined).about(user_id),
-    ])
-}
-
-/// What a `member_joined` event carries: the member, and the seq after which they see the
-/// group's messages.
-#[derive(serde::Serialize)]
-struct Joined {
-    #[serde(flatten)]
-    member: Member,
-    visible_from_seq: i64,
+    });
+    Ok(vec![NewEvent::chat(chat_id, actor, joined).about(user_id)])
 }
 
 pub(crate) async fn remove_member(
@@ -330,7 +317,7 @@ pub(crate) async fn remove_member(
                 let mine = require_role(txn, id, me, MemberRole::Admin).await?;
                 let target = target_member(txn, id, user).await?;
                 // Nobody removes the owner; only the owner removes an admin.
-                if rank(&target.role) >= rank(&mine.role) {
+                if rank(target.role) >= rank(mine.role) {
                     return Err(Error::Forbidden(
                         "cannot remove a member of equal or higher role".into(),
                     ));
@@ -340,10 +327,11 @@ pub(crate) async fn remove_member(
                     (),
                     vec![
                         NewEvent::chat(
-                            EventKind::MemberRemoved,
                             id,
                             me,
-                            serde_json::json!({ "user_id": user }),
+                            EventData::MemberRemoved(MemberGone {
+                                user_id: user.into(),
+                            }),
                         )
                         .about(user),
                     ],
@@ -364,7 +352,7 @@ pub(crate) async fn leave(inner: &Context, caller: &Caller, chat_id: ChatId) -> 
                     .one(txn)
                     .await?
                     .ok_or(Error::NotFound("chat"))?;
-                if ChatKind::from_db(&chat.kind) == ChatKind::Direct {
+                if chat.kind == ChatKind::Direct {
                     return Err(Error::Forbidden(
                         "a direct chat cannot be left; hide it instead".into(),
                     ));
@@ -372,10 +360,9 @@ pub(crate) async fn leave(inner: &Context, caller: &Caller, chat_id: ChatId) -> 
                 members::Entity::delete_by_id((id, me)).exec(txn).await?;
                 let mut events = vec![
                     NewEvent::chat(
-                        EventKind::MemberLeft,
                         id,
                         me,
-                        serde_json::json!({ "user_id": me }),
+                        EventData::MemberLeft(MemberGone { user_id: me.into() }),
                     )
                     .about(me),
                 ];
@@ -390,17 +377,17 @@ pub(crate) async fn leave(inner: &Context, caller: &Caller, chat_id: ChatId) -> 
                     chats::Entity::delete_by_id(id).exec(txn).await?;
                     return Ok(Written::with((), events));
                 }
-                if MemberRole::from_db(&mine.role) == MemberRole::Owner {
+                if mine.role == MemberRole::Owner {
                     // Ownership goes to the longest-standing admin, else member.
                     let heir = remaining
                         .iter()
-                        .find(|member| MemberRole::from_db(&member.role) == MemberRole::Admin)
+                        .find(|member| member.role == MemberRole::Admin)
                         .unwrap_or(&remaining[0]);
                     assign_role(txn, id, heir.user_id, MemberRole::Owner).await?;
                     let heir = member_view(txn, id, heir.user_id).await?;
                     let heir_id = heir.user.id.as_uuid();
                     events.push(
-                        NewEvent::chat(EventKind::MemberRoleChanged, id, me, heir).about(heir_id),
+                        NewEvent::chat(id, me, EventData::MemberRoleChanged(heir)).about(heir_id),
                     );
                 }
                 Ok(Written::with((), events))
@@ -427,12 +414,12 @@ pub(crate) async fn set_role(
             Box::pin(async move {
                 require_role(txn, id, me, MemberRole::Owner).await?;
                 let target = target_member(txn, id, user).await?;
-                if MemberRole::from_db(&target.role) == MemberRole::Owner {
+                if target.role == MemberRole::Owner {
                     return Err(Error::Forbidden("the owner's role cannot change".into()));
                 }
                 assign_role(txn, id, user, role.into()).await?;
                 let member = member_view(txn, id, user).await?;
-                let changed = NewEvent::chat(EventKind::MemberRoleChanged, id, me, member.clone())
+                let changed = NewEvent::chat(id, me, EventData::MemberRoleChanged(member.clone()))
                     .about(user);
                 Ok(Written::with(member, vec![changed]))
             })

@@ -11,7 +11,7 @@ mod text;
 mod typing;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub(crate) use text::preview;
 pub use text::{ClientId, Emoji, MessageText};
@@ -21,7 +21,7 @@ use crate::users::UserProfile;
 use crate::{ChatId, Error, MessageId, Result, UserId};
 
 /// A message in a chat's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),
@@ -37,25 +37,30 @@ pub struct Message {
     /// Who sent it.
     pub sender_id: UserId,
     /// The text; `None` once deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// The sender's idempotency key, if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// When it was sent.
     pub created_at: DateTime<Utc>,
     /// When it was last edited.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<DateTime<Utc>>,
     /// Whether it was deleted (a tombstone keeping its seq).
     pub deleted: bool,
     /// The message it answers, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyTo>,
     /// Where a forwarded message first came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_from: Option<ForwardedFrom>,
     /// Reactions, most frequent first.
     pub reactions: Vec<ReactionCount>,
 }
 
 /// The message a reply answers, as the reader may see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),
@@ -70,15 +75,17 @@ pub struct ReplyTo {
     /// before they joined); when not, the fields below are empty.
     pub visible: bool,
     /// Who sent the original.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sender_id: Option<UserId>,
     /// The start of the original's text (at most 100 characters); `None` once deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// Whether the original was deleted.
     pub deleted: bool,
 }
 
 /// The origin of a forwarded message: forwarding a forward keeps the first origin.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),
@@ -92,7 +99,7 @@ pub struct ForwardedFrom {
 }
 
 /// How many people reacted to a message with one emoji.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),

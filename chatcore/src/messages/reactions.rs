@@ -11,7 +11,7 @@ use super::{Emoji, ReactionCount, reaction_entity as reactions};
 use crate::access::sender_access;
 use crate::clock::now;
 use crate::context::{Context, Written};
-use crate::events::{EventKind, NewEvent};
+use crate::events::{EventData, NewEvent, ReactionChanged};
 use crate::sessions::Caller;
 use crate::{ChatId, Error, MessageId, Result};
 
@@ -83,15 +83,14 @@ pub(crate) async fn react(
                 let seq = message.seq;
                 let changed = |emoji: &str| {
                     NewEvent::chat(
-                        EventKind::ReactionChanged,
                         chat_id,
                         me,
-                        serde_json::json!({
-                            "message_id": message_id,
-                            "seq": seq,
-                            "emoji": emoji,
-                            "user_id": me,
-                            "added": add,
+                        EventData::ReactionChanged(ReactionChanged {
+                            message_id: message_id.into(),
+                            seq,
+                            emoji: emoji.to_owned(),
+                            user_id: me.into(),
+                            added: add,
                         }),
                     )
                     .message(seq)

@@ -14,7 +14,7 @@ use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
 use crate::clock::now;
 use crate::context::{Context, Written};
-use crate::events::{Event, EventKind, NewEvent};
+use crate::events::{Event, EventData, NewEvent, ReadMarkerMoved, Typing};
 use crate::sessions::Caller;
 use crate::users::queries::profiles;
 use crate::{ChatId, Error, MessageId, Result};
@@ -95,10 +95,12 @@ pub(crate) async fn mark_read(
                 advance_marker(txn, chat, me, target, now()).await?;
                 let events = vec![
                     NewEvent::chat(
-                        EventKind::ReadMarkerMoved,
                         chat,
                         me,
-                        serde_json::json!({ "user_id": me, "seq": target }),
+                        EventData::ReadMarkerMoved(ReadMarkerMoved {
+                            user_id: me.into(),
+                            seq: target,
+                        }),
                     )
                     .message(target),
                 ];
@@ -185,11 +187,12 @@ pub(crate) async fn typing(inner: &Context, caller: &Caller, chat_id: ChatId) ->
     }
     inner.events.publish_ephemeral(Event {
         cursor: 0,
-        kind: EventKind::Typing,
+        data: EventData::Typing(Typing {
+            user_id: caller.user_id,
+        }),
         chat_id: Some(chat_id),
         user_id: None,
         actor_id: Some(caller.user_id),
-        data: serde_json::json!({ "user_id": caller.user_id }),
         created_at: now(),
         ephemeral: true,
         message_seq: None,

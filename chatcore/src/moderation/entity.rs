@@ -13,7 +13,7 @@ pub struct Model {
     /// The reported message's text when it was reported (it may be edited or deleted since).
     pub message_text: Option<String>,
     /// `spam`, `abuse` or `other`.
-    pub reason: String,
+    pub reason: crate::moderation::ReportReason,
     pub note: Option<String>,
     pub created_at: DateTimeUtc,
     pub resolved_at: Option<DateTimeUtc>,

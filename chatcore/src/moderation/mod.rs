@@ -12,13 +12,26 @@ use crate::users::UserProfile;
 use crate::{ChatId, MessageId, ReportId, UserId};
 
 /// Why something was reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),
     oai(rename_all = "snake_case")
 )]
 #[serde(rename_all = "snake_case")]
+// Stored as its snake_case name; a stored value naming no variant fails the read.
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum ReportReason {
     /// Unsolicited advertising or bulk messages.
     Spam,
@@ -26,24 +39,6 @@ pub enum ReportReason {
     Abuse,
     /// Anything else (say what in the note).
     Other,
-}
-
-impl ReportReason {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            ReportReason::Spam => "spam",
-            ReportReason::Abuse => "abuse",
-            ReportReason::Other => "other",
-        }
-    }
-
-    pub(crate) fn from_db(value: &str) -> ReportReason {
-        match value {
-            "spam" => ReportReason::Spam,
-            "abuse" => ReportReason::Abuse,
-            _ => ReportReason::Other,
-        }
-    }
 }
 
 /// Reports a chat, or one message of it, to the server's admins.

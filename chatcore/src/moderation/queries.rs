@@ -8,7 +8,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entity::{self, Model};
-use super::{NewReport, Report, ReportQuery, ReportReason};
+use super::{NewReport, Report, ReportQuery};
 use crate::access::{membership, require_server_admin};
 use crate::clock::now;
 use crate::context::{Context, Written};
@@ -50,7 +50,7 @@ async fn views(db: &impl ConnectionTrait, rows: Vec<Model>) -> Result<Vec<Report
                 chat_id: row.chat_id.into(),
                 message_id: row.message_id.map(Into::into),
                 message_text: row.message_text,
-                reason: ReportReason::from_db(&row.reason),
+                reason: row.reason,
                 note: row.note,
                 created_at: row.created_at,
                 resolved_at: row.resolved_at,
@@ -90,7 +90,7 @@ pub(crate) async fn report(inner: &Context, caller: &Caller, report: NewReport) 
                     chat_id: Set(chat_id),
                     message_id: Set(report.message_id.map(|id| id.as_uuid())),
                     message_text: Set(message_text),
-                    reason: Set(report.reason.as_str().to_owned()),
+                    reason: Set(report.reason),
                     note: Set(note),
                     created_at: Set(now()),
                     resolved_at: Set(None),
@@ -225,7 +225,7 @@ pub(crate) async fn set_role(inner: &Context, user: UserRef, role: Role) -> Resu
                     return Err(Error::Conflict("the account was deleted".into()));
                 }
                 let mut row = found.into_active_model();
-                row.role = Set(role.as_str().to_owned());
+                row.role = Set(role);
                 row.updated_at = Set(now());
                 Ok(Written::quiet(row.update(txn).await?))
             })

@@ -13,8 +13,8 @@ use super::{Caller, NewSession, Session};
 use crate::cache::CachedSession;
 use crate::clock::now;
 use crate::context::{Context, Written};
-use crate::events::{EventKind, NewEvent};
-use crate::users::{Role, entity as users};
+use crate::events::{EventData, NewEvent, SessionRevoked};
+use crate::users::entity as users;
 use crate::{Error, Result, SessionId};
 
 /// Last-seen is written at most this often per session.
@@ -119,7 +119,7 @@ async fn load(inner: &Context, session_id: Uuid) -> Result<CachedSession> {
         .ok_or(Error::NotAuthorized)?;
     Ok(CachedSession {
         user_id: session.user_id,
-        role: Role::from_db(&user.role),
+        role: user.role,
         expires_at: session.expires_at,
         last_seen_at: session.last_seen_at,
     })
@@ -175,10 +175,12 @@ pub(crate) async fn revoke(inner: &Context, caller: &Caller, session_id: Session
                     .exec(txn)
                     .await?;
                 let revoked = NewEvent::personal(
-                    EventKind::SessionRevoked,
                     user_id,
                     Some(user_id),
-                    serde_json::json!({ "session_id": session.id }),
+                    EventData::SessionRevoked(SessionRevoked {
+                        session_id: Some(session.id.into()),
+                        except: None,
+                    }),
                 );
                 Ok(Written::with((), vec![revoked]))
             })
@@ -201,9 +203,11 @@ pub(crate) async fn revoke_all(
     }
     update.exec(txn).await?;
     Ok(vec![NewEvent::personal(
-        EventKind::SessionRevoked,
         user_id,
         None,
-        serde_json::json!({ "session_id": null, "except": keep }),
+        EventData::SessionRevoked(SessionRevoked {
+            session_id: None,
+            except: keep,
+        }),
     )])
 }

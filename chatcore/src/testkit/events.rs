@@ -7,7 +7,7 @@ use futures::StreamExt;
 use futures::future::join_all;
 
 use super::{TestUser, register, say};
-use crate::events::{Event, EventKind, EventStream};
+use crate::events::{Event, EventData, EventKind, EventStream};
 use crate::groups::{ChatTitle, CreateGroup};
 use crate::{ChatId, Service};
 
@@ -24,10 +24,15 @@ async fn next(stream: &mut EventStream) -> Event {
 async fn next_of(stream: &mut EventStream, kinds: &[EventKind]) -> Event {
     loop {
         let event = next(stream).await;
-        if kinds.contains(&event.kind) {
+        if kinds.contains(&event.kind()) {
             return event;
         }
     }
+}
+
+/// An event's `data` as subscribers receive it in JSON.
+pub(crate) fn data(event: &Event) -> serde_json::Value {
+    serde_json::to_value(event).expect("an event in JSON")["data"].clone()
 }
 
 async fn direct(service: &dyn Service, a: &TestUser, b: &TestUser) -> ChatId {
@@ -41,7 +46,12 @@ async fn direct(service: &dyn Service, a: &TestUser, b: &TestUser) -> ChatId {
 }
 
 fn text_of(event: &Event) -> Option<&str> {
-    event.data.get("text").and_then(|text| text.as_str())
+    match &event.data {
+        EventData::MessageCreated(message) | EventData::MessageEdited(message) => {
+            message.text.as_deref()
+        }
+        _ => None,
+    }
 }
 
 pub async fn subscribers_receive_their_chats_events(service: &dyn Service) {
@@ -51,20 +61,20 @@ pub async fn subscribers_receive_their_chats_events(service: &dyn Service) {
     let chat = direct(service, &ben, &ann).await;
 
     let created = next(&mut stream).await;
-    assert_eq!(created.kind, EventKind::ChatCreated);
+    assert_eq!(created.kind(), EventKind::ChatCreated);
     assert_eq!(created.chat_id, Some(chat));
     let message = say(service, &ben, chat, "hello").await;
     let event = next(&mut stream).await;
-    assert_eq!(event.kind, EventKind::MessageCreated);
+    assert_eq!(event.kind(), EventKind::MessageCreated);
     assert_eq!(event.actor_id, Some(ben.id()));
     assert_eq!(text_of(&event), Some("hello"));
-    assert_eq!(event.data["seq"], message.seq);
+    assert_eq!(data(&event)["seq"], message.seq);
     assert!(event.cursor > created.cursor);
 
     // Typing is delivered to the others, and carries no cursor.
     service.send_typing(&ben.caller, chat).await.unwrap();
     let typing = next(&mut stream).await;
-    assert_eq!(typing.kind, EventKind::Typing);
+    assert_eq!(typing.kind(), EventKind::Typing);
     assert!(typing.ephemeral);
 
     // Edits, reactions, read markers, deletes.
@@ -87,19 +97,19 @@ pub async fn subscribers_receive_their_chats_events(service: &dyn Service) {
         )
         .await
         .unwrap();
-    assert_eq!(next(&mut stream).await.kind, EventKind::ReactionChanged);
+    assert_eq!(next(&mut stream).await.kind(), EventKind::ReactionChanged);
     service
         .mark_read(&ann.caller, chat, message.seq)
         .await
         .unwrap();
     let marker = next(&mut stream).await;
-    assert_eq!(marker.kind, EventKind::ReadMarkerMoved);
-    assert_eq!(marker.data["seq"], message.seq);
+    assert_eq!(marker.kind(), EventKind::ReadMarkerMoved);
+    assert_eq!(data(&marker)["seq"], message.seq);
     service
         .delete_message(&ben.caller, chat, message.id)
         .await
         .unwrap();
-    assert_eq!(next(&mut stream).await.kind, EventKind::MessageDeleted);
+    assert_eq!(next(&mut stream).await.kind(), EventKind::MessageDeleted);
 
     // Profile changes reach those who share a chat.
     let update = crate::users::ProfileUpdate {
@@ -108,8 +118,8 @@ pub async fn subscribers_receive_their_chats_events(service: &dyn Service) {
     };
     service.update_profile(&ben.caller, update).await.unwrap();
     let updated = next(&mut stream).await;
-    assert_eq!(updated.kind, EventKind::UserUpdated);
-    assert_eq!(updated.data["display_name"], "Ben");
+    assert_eq!(updated.kind(), EventKind::UserUpdated);
+    assert_eq!(data(&updated)["display_name"], "Ben");
 }
 
 pub async fn events_stop_at_the_membership_boundary(service: &dyn Service) {
@@ -251,8 +261,8 @@ pub async fn resuming_from_a_cursor_loses_and_repeats_nothing(service: &dyn Serv
                 }
                 let event = next(&mut stream).await;
                 cursor = Some(event.cursor);
-                if event.kind == EventKind::MessageCreated {
-                    seqs.push(event.data["seq"].as_i64().unwrap());
+                if event.kind() == EventKind::MessageCreated {
+                    seqs.push(data(&event)["seq"].as_i64().unwrap());
                 }
             }
             drop(stream);
@@ -298,7 +308,7 @@ pub async fn a_slow_consumer_catches_up_without_slowing_others(service: &dyn Ser
     let keep_up = async {
         let mut seen = 0;
         while seen < total {
-            if next(&mut fast).await.kind == EventKind::MessageCreated {
+            if next(&mut fast).await.kind() == EventKind::MessageCreated {
                 seen += 1;
             }
         }
@@ -308,8 +318,8 @@ pub async fn a_slow_consumer_catches_up_without_slowing_others(service: &dyn Ser
     let mut seqs = Vec::with_capacity(total);
     while seqs.len() < total {
         let event = next(&mut slow).await;
-        if event.kind == EventKind::MessageCreated && event.chat_id == Some(group) {
-            seqs.push(event.data["seq"].as_i64().unwrap());
+        if event.kind() == EventKind::MessageCreated && event.chat_id == Some(group) {
+            seqs.push(data(&event)["seq"].as_i64().unwrap());
         }
     }
     assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
@@ -320,7 +330,7 @@ async fn until_text(stream: &mut EventStream, text: &str) -> Vec<Event> {
     let mut seen = Vec::new();
     loop {
         let event = next(stream).await;
-        let done = event.kind == EventKind::MessageCreated && text_of(&event) == Some(text);
+        let done = event.kind() == EventKind::MessageCreated && text_of(&event) == Some(text);
         seen.push(event);
         if done {
             return seen;
@@ -334,15 +344,15 @@ fn about_seq(events: &[Event], seq: i64) -> Vec<EventKind> {
         .iter()
         .filter(|event| {
             matches!(
-                event.kind,
+                event.kind(),
                 EventKind::MessageCreated
                     | EventKind::MessageEdited
                     | EventKind::MessageDeleted
                     | EventKind::ReactionChanged
                     | EventKind::ReadMarkerMoved
-            ) && event.data["seq"] == seq
+            ) && data(&event)["seq"] == seq
         })
-        .map(|event| event.kind)
+        .map(|event| event.kind())
         .collect()
 }
 
@@ -456,7 +466,7 @@ pub async fn events_about_messages_before_a_join_reach_only_who_can_see_them(
         assert!(
             !events
                 .iter()
-                .any(|event| event.data.to_string().contains("before the join")),
+                .any(|event| data(&event).to_string().contains("before the join")),
             "{stream}: leaked the old text"
         );
         assert_eq!(about_seq(events, 2), AFTER_THE_JOIN, "{stream}");
@@ -511,28 +521,32 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         let events = until_text(stream, "the end").await;
         let created: Vec<&Event> = events
             .iter()
-            .filter(|event| event.kind == EventKind::ChatCreated && event.chat_id == Some(group))
+            .filter(|event| event.kind() == EventKind::ChatCreated && event.chat_id == Some(group))
             .collect();
         // One notice for each member, addressed to them, not one per member to everyone.
         assert_eq!(created.len(), 1, "{events:#?}");
         let created = created[0];
         assert_eq!(created.user_id, Some(user.id()));
         assert_eq!(created.actor_id, Some(owner.id()));
-        assert_eq!(created.data["member_count"], 5);
-        assert_eq!(created.data["title"], "Bounded");
-        assert!(created.data.get("members").is_none(), "{}", created.data);
+        assert_eq!(data(&created)["member_count"], 5);
+        assert_eq!(data(&created)["title"], "Bounded");
+        assert!(
+            data(&created).get("members").is_none(),
+            "{}",
+            data(&created)
+        );
     }
     // The outsider hears of its own direct chat only; its notice does not list anyone.
     let events = until_text(&mut outsider_stream, "the end").await;
     assert!(events.iter().all(|event| event.chat_id != Some(group)));
     let created = events
         .iter()
-        .find(|event| event.kind == EventKind::ChatCreated)
+        .find(|event| event.kind() == EventKind::ChatCreated)
         .unwrap();
     assert_eq!(created.chat_id, Some(direct_chat));
-    assert_eq!(created.data["member_count"], 2);
-    assert_eq!(created.data["kind"], "direct");
-    assert!(created.data.get("members").is_none());
+    assert_eq!(data(&created)["member_count"], 2);
+    assert_eq!(data(&created)["kind"], "direct");
+    assert!(data(&created).get("members").is_none());
 
     // Resuming from before the creation gives the same single notice.
     let mut resumed = service
@@ -542,7 +556,7 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
     let events = until_text(&mut resumed, "the end").await;
     let created: Vec<&Event> = events
         .iter()
-        .filter(|event| event.kind == EventKind::ChatCreated)
+        .filter(|event| event.kind() == EventKind::ChatCreated)
         .collect();
     assert_eq!(
         created.len(),

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use super::events::data;
 use super::{TestUser, register, say};
 use crate::events::{EventKind, EventStream};
 use crate::{ChatId, Error, Service};
@@ -126,8 +127,8 @@ pub async fn streams_are_capped_per_session_and_per_user(service: &dyn Service) 
             .unwrap()
             .unwrap()
             .unwrap();
-        if event.kind == EventKind::MessageCreated {
-            assert_eq!(event.data["text"], "still flowing");
+        if event.kind() == EventKind::MessageCreated {
+            assert_eq!(data(&event)["text"], "still flowing");
             break;
         }
     }
@@ -142,7 +143,7 @@ async fn typing_before_a_message(stream: &mut EventStream) -> usize {
             .expect("an event within 10 s")
             .unwrap()
             .unwrap();
-        match event.kind {
+        match event.kind() {
             EventKind::Typing => typing += 1,
             EventKind::MessageCreated => return typing,
             _ => {}

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use super::UserProfile;
 use super::entity::{self, Model};
 use crate::chats::member_entity as members;
-use crate::events::{EventKind, NewEvent};
+use crate::events::{EventData, NewEvent};
 use crate::sessions::Caller;
 use crate::{Error, Result};
 
@@ -48,10 +48,9 @@ pub(crate) async fn profile_changed(
         .into_iter()
         .map(|member| {
             NewEvent::chat(
-                EventKind::UserUpdated,
                 member.chat_id,
                 user.id,
-                profile.clone(),
+                EventData::UserUpdated(profile.clone()),
             )
         })
         .collect())

@@ -26,7 +26,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub external_id: Option<String>,
     /// `user` or `admin`.
-    pub role: String,
+    pub role: crate::users::Role,
     pub active: bool,
     pub verified: bool,
     /// The avatar's content hash: its images are `{avatar}-512` and `{avatar}-128` in the

@@ -18,35 +18,31 @@ use crate::pagination::PageRequest;
 use crate::sessions::NewSession;
 
 /// A server-wide role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Enum),
     oai(rename_all = "snake_case")
 )]
 #[serde(rename_all = "snake_case")]
+// Stored as its snake_case name; a stored value naming no variant fails the read.
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 pub enum Role {
     /// An ordinary user.
     User,
     /// A server administrator (moderation).
     Admin,
-}
-
-impl Role {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub(crate) fn from_db(value: &str) -> Role {
-        if value == "admin" {
-            Role::Admin
-        } else {
-            Role::User
-        }
-    }
 }
 
 /// Names a user for the trusted operations: by id, or by username (in any case).
@@ -98,7 +94,7 @@ pub struct User {
 }
 
 /// What anyone signed in may see of a user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),
@@ -110,8 +106,10 @@ pub struct UserProfile {
     /// The username (`"deleted"` for a deleted account).
     pub username: String,
     /// The display name, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// A short status line, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// Whether the account is active.
     pub active: bool,
@@ -119,10 +117,12 @@ pub struct UserProfile {
     pub deleted: bool,
     /// The avatar's content hash, if the user set one (see
     /// [`Service::get_avatar`](crate::Service::get_avatar)); it changes whenever the image does.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// The avatar's URL as `chatcore-http` serves it (`/api/v1/users/{id}/avatar?v={hash}`;
     /// add `&size=128` for the small one). Applications serving avatars elsewhere build their
     /// own from `id` and `avatar`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub avatar_url: Option<String>,
 }
 

@@ -10,7 +10,7 @@ use crate::chats::MemberRole;
 use crate::chats::member_entity as members;
 use crate::clock::now;
 use crate::context::{Context, Written};
-use crate::events::{EventKind, NewEvent};
+use crate::events::{EventData, MessageDeleted, NewEvent};
 use crate::messages::entity::{self};
 use crate::messages::{Message, MessageText, reaction_entity as reactions};
 use crate::sessions::Caller;
@@ -60,10 +60,9 @@ pub(crate) async fn edit(
                 let row = row.update(txn).await?;
                 let events = vec![
                     NewEvent::chat(
-                        EventKind::MessageEdited,
                         chat_id,
                         me,
-                        event_view(&row, reply_seq),
+                        EventData::MessageEdited(event_view(&row, reply_seq)),
                     )
                     .message(row.seq),
                 ];
@@ -94,9 +93,9 @@ pub(crate) async fn delete(
                 let message =
                     visible_message(txn, chat_id, message_id.as_uuid(), visible_from).await?;
                 if message.sender_id != me {
-                    let group_admin = member.as_ref().is_some_and(|member| {
-                        MemberRole::from_db(&member.role) != MemberRole::Member
-                    });
+                    let group_admin = member
+                        .as_ref()
+                        .is_some_and(|member| member.role != MemberRole::Member);
                     if !group_admin && !is_server_admin(txn, me).await? {
                         return Err(Error::Forbidden(
                             "only the sender or an admin may delete this message".into(),
@@ -119,10 +118,12 @@ pub(crate) async fn delete(
                     (),
                     vec![
                         NewEvent::chat(
-                            EventKind::MessageDeleted,
                             chat_id,
                             me,
-                            serde_json::json!({ "message_id": id, "seq": seq }),
+                            EventData::MessageDeleted(MessageDeleted {
+                                message_id: id.into(),
+                                seq,
+                            }),
                         )
                         .message(seq),
                     ],

@@ -14,7 +14,7 @@ use crate::chats::member_entity as members;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::error::unique_violation;
-use crate::events::{EventKind, NewEvent};
+use crate::events::{EventData, NewEvent};
 use crate::messages::entity::{self, Model};
 use crate::messages::receipts::record_mark;
 use crate::messages::{ForwardMessage, Message, SendMessage};
@@ -192,10 +192,12 @@ pub(crate) async fn send(
                 .await?;
                 let events = vec![
                     NewEvent::chat(
-                        EventKind::MessageCreated,
                         chat_id,
                         me,
-                        event_view(&row, original.as_ref().map(|original| original.seq)),
+                        EventData::MessageCreated(event_view(
+                            &row,
+                            original.as_ref().map(|original| original.seq),
+                        )),
                     )
                     .message(row.seq),
                 ];
@@ -265,10 +267,9 @@ pub(crate) async fn forward(
                 .await?;
                 let events = vec![
                     NewEvent::chat(
-                        EventKind::MessageCreated,
                         to_chat,
                         me,
-                        event_view(&row, None),
+                        EventData::MessageCreated(event_view(&row, None)),
                     )
                     .message(row.seq),
                 ];
