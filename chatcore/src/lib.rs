@@ -23,6 +23,7 @@ pub mod notify;
 mod options;
 mod pagination;
 mod readiness;
+mod roles;
 mod service;
 pub mod sessions;
 mod settings_entity;

@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ChatId;
-use crate::groups::HistoryVisibility;
 use crate::messages::MessagePreview;
 use crate::users::UserProfile;
 
@@ -68,6 +67,36 @@ pub enum MemberRole {
     Admin,
     /// Takes part.
     Member,
+}
+
+/// Which messages a group's members see.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(poem_openapi::Enum),
+    oai(rename_all = "snake_case")
+)]
+#[serde(rename_all = "snake_case")]
+// Stored as its snake_case name; a stored value naming no variant fails the read.
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+pub enum HistoryVisibility {
+    /// Members see messages sent after their latest join (the default).
+    #[default]
+    SinceJoin,
+    /// Members see the whole history.
+    Full,
 }
 
 /// A chat's own fields.

@@ -4,39 +4,10 @@ pub(crate) mod queries;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::chats::HistoryVisibility;
 use crate::chats::MemberRole;
 use crate::text::{HIDDEN_MESSAGE, has_hidden_characters};
 use crate::{Error, Result, UserId};
-
-/// Which messages a group's members see.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[cfg_attr(
-    feature = "openapi",
-    derive(poem_openapi::Enum),
-    oai(rename_all = "snake_case")
-)]
-#[serde(rename_all = "snake_case")]
-// Stored as its snake_case name; a stored value naming no variant fails the read.
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
-pub enum HistoryVisibility {
-    /// Members see messages sent after their latest join (the default).
-    #[default]
-    SinceJoin,
-    /// Members see the whole history.
-    Full,
-}
 
 /// A group title: 1 to 128 characters, no surrounding whitespace, no control, invisible or
 /// text-direction characters (as in [`DisplayName`](crate::users::DisplayName)).

@@ -6,7 +6,7 @@ pub(crate) mod queries;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::users::Role;
+use crate::roles::Role;
 use crate::{SessionId, UserId};
 
 /// Proof that a request was authenticated: only [`Service::authenticate`] makes one.

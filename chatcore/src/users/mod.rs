@@ -11,39 +11,12 @@ pub(crate) mod token_entity;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::roles::Role;
 pub use fields::{DisplayName, Email, ExternalId, Password, Phone, Status, Username};
 
 use crate::UserId;
 use crate::pagination::PageRequest;
 use crate::sessions::NewSession;
-
-/// A server-wide role.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[cfg_attr(
-    feature = "openapi",
-    derive(poem_openapi::Enum),
-    oai(rename_all = "snake_case")
-)]
-#[serde(rename_all = "snake_case")]
-// Stored as its snake_case name; a stored value naming no variant fails the read.
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
-pub enum Role {
-    /// An ordinary user.
-    User,
-    /// A server administrator (moderation).
-    Admin,
-}
 
 /// Names a user for the trusted operations: by id, or by username (in any case).
 #[derive(Clone, Debug, PartialEq, Eq)]
