@@ -81,7 +81,11 @@ async fn check_cookie(request: &Request, cookie: ApiKey) -> poem::Result<Caller>
 /// The `Set-Cookie` value that opens a session in a browser (its path is
 /// [`HttpOptions::base_path`], `/` when empty).
 pub(crate) fn session_cookie(token: &str, max_age_seconds: i64, options: &HttpOptions) -> String {
-    let secure = if options.secure_cookies { "; Secure" } else { "" };
+    let secure = if options.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let path = options.cookie_path();
     format!(
         "{SESSION_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"

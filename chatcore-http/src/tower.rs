@@ -27,7 +27,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
 use poem::http::{Extensions, Request, Response};
 use poem::web::{LocalAddr, RemoteAddr};
-use poem::{Addr, EndpointExt, RequestParts};
+use poem::{Addr, Endpoint, EndpointExt, RequestParts};
 
 use crate::HttpOptions;
 
@@ -142,5 +142,29 @@ impl<B: Body> Body for SyncBody<B> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::HttpOptions;
+    use crate::auth::session_cookie;
+
+    #[test]
+    fn a_prefix_sets_the_server_url_and_the_cookie_path() {
+        for prefix in ["/chat", "chat", "/chat/", "chat/"] {
+            let options = HttpOptions::default().nested_at(prefix);
+            assert_eq!(options.base_path, "/chat");
+            assert_eq!(options.server_url, "/chat/api/v1");
+            assert!(session_cookie("t", 60, &options).contains("; Path=/chat;"));
+        }
+        for root in ["", "/"] {
+            let options = HttpOptions::default().nested_at(root);
+            assert_eq!(options.server_url, "/api/v1");
+            assert!(session_cookie("t", 60, &options).contains("; Path=/;"));
+        }
+        let options = HttpOptions::default();
+        assert_eq!(options.server_url, "/api/v1");
+        assert!(session_cookie("t", 60, &options).contains("; Path=/;"));
     }
 }

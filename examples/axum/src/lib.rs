@@ -22,8 +22,18 @@ pub const CHAT_PREFIX: &str = "/chat";
 
 /// The host app's own accounts (a real app has a user table and hashed passwords).
 const ACCOUNTS: &[Account] = &[
-    Account { id: "u-1", username: "ada", name: "Ada Lovelace", password: "analytical" },
-    Account { id: "u-2", username: "alan", name: "Alan Turing", password: "enigma" },
+    Account {
+        id: "u-1",
+        username: "ada",
+        name: "Ada Lovelace",
+        password: "analytical",
+    },
+    Account {
+        id: "u-2",
+        username: "alan",
+        name: "Alan Turing",
+        password: "enigma",
+    },
 ];
 
 struct Account {
@@ -42,8 +52,12 @@ pub fn chat_options() -> HttpOptions {
 /// `into_make_service_with_connect_info::<SocketAddr>()`, so that the chat knows client
 /// addresses (for its limits per address).
 pub fn app(chat: Arc<dyn Service>) -> Router {
-    let chat_http = chatcore_http::tower::service(chat.clone(), chat_options())
-        .peer_addr(|extensions| extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0));
+    let chat_http =
+        chatcore_http::tower::service(chat.clone(), chat_options()).peer_addr(|extensions| {
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0)
+        });
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
@@ -77,7 +91,10 @@ async fn login(State(chat): State<Arc<dyn Service>>, Form(form): Form<LoginForm>
     };
     match open_chat_session(chat.as_ref(), account).await {
         Ok(session) => (
-            [(header::SET_COOKIE, chatcore_http::auth::session_set_cookie(&session, &chat_options()))],
+            [(
+                header::SET_COOKIE,
+                chatcore_http::auth::session_set_cookie(&session, &chat_options()),
+            )],
             Json(serde_json::json!({ "chat_token": session.token })),
         )
             .into_response(),
