@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use chatcore::sessions::NewSession;
 use chatcore::{Caller, Service};
 use poem::http::StatusCode;
 use poem::{Request, RequestBody};
@@ -13,6 +14,7 @@ use poem_openapi::auth::{ApiKey, Bearer};
 use poem_openapi::registry::Registry;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
+use crate::HttpOptions;
 use crate::error::ApiError;
 
 /// The name of the session cookie that register and login set.
@@ -76,17 +78,33 @@ async fn check_cookie(request: &Request, cookie: ApiKey) -> poem::Result<Caller>
     authenticate(request, &cookie.key).await
 }
 
-/// The `Set-Cookie` value that opens a session in a browser.
-pub(crate) fn session_cookie(token: &str, max_age_seconds: i64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
+/// The `Set-Cookie` value that opens a session in a browser (its path is
+/// [`HttpOptions::base_path`], `/` when empty).
+pub(crate) fn session_cookie(token: &str, max_age_seconds: i64, options: &HttpOptions) -> String {
+    let secure = if options.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let path = options.cookie_path();
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+        "{SESSION_COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
     )
 }
 
+/// The `Set-Cookie` value that logs a browser into `session`, as register and login set it:
+/// for a host app with its own login that opens chat sessions with
+/// [`Service::open_external_session`].
+pub fn session_set_cookie(session: &NewSession, options: &HttpOptions) -> String {
+    let seconds = (session.session.expires_at - chrono::Utc::now())
+        .num_seconds()
+        .max(0);
+    session_cookie(&session.token, seconds, options)
+}
+
 /// The `Set-Cookie` value that ends it.
-pub(crate) fn cleared_cookie(secure: bool) -> String {
-    session_cookie("", 0, secure)
+pub(crate) fn cleared_cookie(options: &HttpOptions) -> String {
+    session_cookie("", 0, options)
 }
 
 /// `access_token` in the query, for the event stream only: browsers cannot set headers on

@@ -11,6 +11,7 @@ mod logging;
 pub mod models;
 mod realtime;
 pub mod server;
+pub mod tower;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +41,12 @@ pub struct HttpOptions {
     /// this limit), in bytes, plus 64 KiB for multipart framing. Default: 5 MiB.
     pub max_upload_bytes: usize,
     /// The URL the API is reached at, as the OpenAPI document announces it.
-    /// Default: `/api/v1` (relative).
+    /// Default: `/api/v1` (relative). [`HttpOptions::nested_at`] sets it under a prefix.
     pub server_url: String,
+    /// Where a host app mounts this app (`/chat`), or empty at the root: the `Path` of the
+    /// session cookie, so that the browser sends it to this app only. Default: empty (the
+    /// cookie's path is `/`). [`HttpOptions::nested_at`] sets it.
+    pub base_path: String,
     /// Turns `true` when the server shuts down: open event streams then end, so that a
     /// graceful shutdown does not wait for them.
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
@@ -83,6 +88,7 @@ impl Default for HttpOptions {
             max_body_bytes: 64 * 1024,
             max_upload_bytes: 5 * 1024 * 1024,
             server_url: API_PREFIX.to_owned(),
+            base_path: String::new(),
             shutdown: None,
             ip_limits: Some(IpLimits::default()),
             trusted_proxies: Vec::new(),
@@ -90,6 +96,33 @@ impl Default for HttpOptions {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             allowed_origins: Vec::new(),
+        }
+    }
+}
+
+impl HttpOptions {
+    /// These options for the app nested under `prefix` (`"/chat"`) in a host app that strips
+    /// the prefix before passing requests on (poem's `Route::nest`, axum's
+    /// `Router::nest_service`): the OpenAPI document announces the API at `{prefix}/api/v1`
+    /// and the session cookie's path is `prefix`.
+    #[must_use]
+    pub fn nested_at(mut self, prefix: &str) -> Self {
+        let prefix = prefix.trim_matches('/');
+        self.base_path = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{prefix}")
+        };
+        self.server_url = format!("{}{API_PREFIX}", self.base_path);
+        self
+    }
+
+    /// The session cookie's `Path`.
+    pub(crate) fn cookie_path(&self) -> &str {
+        if self.base_path.is_empty() {
+            "/"
+        } else {
+            &self.base_path
         }
     }
 }

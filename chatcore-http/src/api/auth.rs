@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::{ApiResult, Shared, Tag};
-use crate::auth::{Auth, cleared_cookie, session_cookie};
+use crate::auth::{Auth, cleared_cookie, session_set_cookie};
 use crate::models::{
     ChangePasswordRequest, LoginRequest, PasswordResetConfirm, PasswordResetRequest,
     RegisterRequest, VerificationConfirm,
@@ -61,10 +61,7 @@ fn optional<T>(
 
 impl AuthApi {
     fn cookie_for(&self, auth: &Authenticated) -> String {
-        let seconds = (auth.session.session.expires_at - chrono::Utc::now())
-            .num_seconds()
-            .max(0);
-        session_cookie(&auth.session.token, seconds, self.0.options.secure_cookies)
+        session_set_cookie(&auth.session, &self.0.options)
     }
 }
 
@@ -124,9 +121,7 @@ impl AuthApi {
     #[oai(path = "/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: Auth) -> ApiResult<LoggedOut> {
         self.0.service.logout(auth.caller()).await?;
-        Ok(LoggedOut::NoContent(cleared_cookie(
-            self.0.options.secure_cookies,
-        )))
+        Ok(LoggedOut::NoContent(cleared_cookie(&self.0.options)))
     }
 
     /// Change password

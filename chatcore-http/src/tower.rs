@@ -1,0 +1,170 @@
+//! The HTTP app as a tower [`Service`](tower_service::Service), to mount in an axum, tonic or
+//! hyper app: `Router::new().nest_service("/chat", chatcore_http::tower::service(chat,
+//! HttpOptions::default().nested_at("/chat")))`.
+//!
+//! Requests and responses are converted between `http` and poem without buffering: event
+//! streams (SSE) flow as they are written, and a WebSocket upgrade reaches the app (hyper's
+//! `OnUpgrade` is carried over, which poem's own tower compatibility drops), so the event
+//! WebSocket works when the host server serves connections with upgrades (`axum::serve`
+//! does). The app sees the path its host passes on: nest it with a router that strips the
+//! prefix, and tell it the prefix with [`HttpOptions::nested_at`] so that the OpenAPI
+//! document and the session cookie follow it.
+
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use chatcore::Service;
+use http_body_util::BodyExt;
+use http_body_util::combinators::BoxBody;
+use hyper::body::{Body, Bytes, Frame, SizeHint};
+use poem::endpoint::BoxEndpoint;
+use poem::http::uri::Scheme;
+use poem::http::{Extensions, Request, Response};
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{Addr, Endpoint, EndpointExt, RequestParts};
+
+use crate::HttpOptions;
+
+/// The body of the app's responses.
+pub type ResponseBody = BoxBody<Bytes, io::Error>;
+
+/// How the client's address is read from a request's extensions.
+type PeerOf = dyn Fn(&Extensions) -> Option<SocketAddr> + Send + Sync;
+
+/// [`crate::app`] as a tower service: cheap to clone, every clone serves the same app.
+#[derive(Clone)]
+pub struct ChatService {
+    endpoint: Arc<BoxEndpoint<'static>>,
+    peer: Option<Arc<PeerOf>>,
+}
+
+/// The whole HTTP application of [`crate::app`] over `chat`, as a tower service.
+pub fn service(chat: Arc<dyn Service>, options: HttpOptions) -> ChatService {
+    ChatService {
+        endpoint: Arc::new(crate::app(chat, options).map_to_response().boxed()),
+        peer: None,
+    }
+}
+
+impl ChatService {
+    /// Reads the client's address from a request's extensions, where the host server put it
+    /// (axum: `|extensions| extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0)`
+    /// with `into_make_service_with_connect_info`). Without it the app does not know the
+    /// client's address, so the limits per address ([`HttpOptions::ip_limits`]) do not
+    /// apply and the request log shows no peer.
+    #[must_use]
+    pub fn peer_addr(
+        mut self,
+        peer: impl Fn(&Extensions) -> Option<SocketAddr> + Send + Sync + 'static,
+    ) -> Self {
+        self.peer = Some(Arc::new(peer));
+        self
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for ChatService
+where
+    B: Body + Send + 'static,
+    B::Data: Into<Bytes>,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let peer = self
+            .peer
+            .as_ref()
+            .and_then(|peer| peer(&parts.extensions))
+            .map_or_else(RemoteAddr::default, |peer| {
+                RemoteAddr(Addr::SocketAddr(peer))
+            });
+        let scheme = parts.uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        // Takes hyper's `OnUpgrade` out of the extensions, for the WebSocket handshake.
+        let parts = RequestParts::from((parts, LocalAddr::default(), peer, scheme));
+        let body = SyncBody::new(
+            body.map_frame(|frame| frame.map_data(Into::into))
+                .map_err(io::Error::other),
+        );
+        let request = poem::Request::from_parts(parts, BoxBody::new(body).into());
+        let endpoint = self.endpoint.clone();
+        Box::pin(async move { Ok(endpoint.get_response(request).await.into()) })
+    }
+}
+
+/// A request body that is `Sync`, as poem's bodies are, though the host's may not be (axum's
+/// is not): it is only ever polled through `&mut`, and the lock is never contended.
+struct SyncBody<B>(Mutex<Pin<Box<B>>>);
+
+impl<B> SyncBody<B> {
+    fn new(body: B) -> Self {
+        SyncBody(Mutex::new(Box::pin(body)))
+    }
+}
+
+impl<B: Body> Body for SyncBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        self.get_mut()
+            .0
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::HttpOptions;
+    use crate::auth::session_cookie;
+
+    #[test]
+    fn a_prefix_sets_the_server_url_and_the_cookie_path() {
+        for prefix in ["/chat", "chat", "/chat/", "chat/"] {
+            let options = HttpOptions::default().nested_at(prefix);
+            assert_eq!(options.base_path, "/chat");
+            assert_eq!(options.server_url, "/chat/api/v1");
+            assert!(session_cookie("t", 60, &options).contains("; Path=/chat;"));
+        }
+        for root in ["", "/"] {
+            let options = HttpOptions::default().nested_at(root);
+            assert_eq!(options.server_url, "/api/v1");
+            assert!(session_cookie("t", 60, &options).contains("; Path=/;"));
+        }
+        let options = HttpOptions::default();
+        assert_eq!(options.server_url, "/api/v1");
+        assert!(session_cookie("t", 60, &options).contains("; Path=/;"));
+    }
+}
