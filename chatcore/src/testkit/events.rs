@@ -350,7 +350,7 @@ fn about_seq(events: &[Event], seq: i64) -> Vec<EventKind> {
                     | EventKind::MessageDeleted
                     | EventKind::ReactionChanged
                     | EventKind::ReadMarkerMoved
-            ) && data(&event)["seq"] == seq
+            ) && data(event)["seq"] == seq
         })
         .map(|event| event.kind())
         .collect()
@@ -466,7 +466,7 @@ pub async fn events_about_messages_before_a_join_reach_only_who_can_see_them(
         assert!(
             !events
                 .iter()
-                .any(|event| data(&event).to_string().contains("before the join")),
+                .any(|event| data(event).to_string().contains("before the join")),
             "{stream}: leaked the old text"
         );
         assert_eq!(about_seq(events, 2), AFTER_THE_JOIN, "{stream}");
@@ -528,13 +528,9 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         let created = created[0];
         assert_eq!(created.user_id, Some(user.id()));
         assert_eq!(created.actor_id, Some(owner.id()));
-        assert_eq!(data(&created)["member_count"], 5);
-        assert_eq!(data(&created)["title"], "Bounded");
-        assert!(
-            data(&created).get("members").is_none(),
-            "{}",
-            data(&created)
-        );
+        assert_eq!(data(created)["member_count"], 5);
+        assert_eq!(data(created)["title"], "Bounded");
+        assert!(data(created).get("members").is_none(), "{}", data(created));
     }
     // The outsider hears of its own direct chat only; its notice does not list anyone.
     let events = until_text(&mut outsider_stream, "the end").await;
@@ -544,9 +540,9 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         .find(|event| event.kind() == EventKind::ChatCreated)
         .unwrap();
     assert_eq!(created.chat_id, Some(direct_chat));
-    assert_eq!(data(&created)["member_count"], 2);
-    assert_eq!(data(&created)["kind"], "direct");
-    assert!(data(&created).get("members").is_none());
+    assert_eq!(data(created)["member_count"], 2);
+    assert_eq!(data(created)["kind"], "direct");
+    assert!(data(created).get("members").is_none());
 
     // Resuming from before the creation gives the same single notice.
     let mut resumed = service
