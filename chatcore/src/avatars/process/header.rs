@@ -54,7 +54,7 @@ impl Header {
         let decoding = match self.layout {
             // Two rows and the unfiltering buffer, or the one 8-bit RGBA buffer.
             Layout::Png { interlaced: false } => 1 << 20,
-            Layout::Png { interlaced: true } => pixels * 4,
+            Layout::Png { interlaced: true } => pixels * 4 + (1 << 20),
             Layout::Jpeg {
                 progressive,
                 components,

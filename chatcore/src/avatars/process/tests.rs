@@ -509,7 +509,8 @@ fn the_reducer_averages_blocks_of_the_centred_square() {
 #[test]
 fn jpeg_is_decoded_at_the_smallest_scale_that_keeps_512_pixels() {
     assert_eq!(decode::jpeg_scale(4096, 4096), 8);
-    assert_eq!(decode::jpeg_scale(4096, 4095), 4);
+    assert_eq!(decode::jpeg_scale(4096, 4095), 8);
+    assert_eq!(decode::jpeg_scale(4096, 4088), 4);
     assert_eq!(decode::jpeg_scale(3000, 4000), 4);
     assert_eq!(decode::jpeg_scale(2048, 1536), 2);
     assert_eq!(decode::jpeg_scale(1000, 800), 1);
@@ -558,7 +559,8 @@ fn the_footprint_estimate_follows_the_decoder() {
     let progressive = handmade_jpeg(512, 512, JpegCoding::Progressive, JpegColor::YCbCr, picture);
     let progressive = header(&progressive);
     let baseline_512 = header(&jpeg_header_only(512, 512));
-    assert!(progressive.footprint() >= baseline_512.footprint() + 512 * 512 * 3 * 2);
+    // Its coefficients (16 bits a sample) in place of the baseline decoder's 1 MiB of rows.
+    assert!(progressive.footprint() + (1 << 20) >= baseline_512.footprint() + 512 * 512 * 3 * 2);
     assert!(matches!(
         progressive.layout,
         header::Layout::Jpeg {
