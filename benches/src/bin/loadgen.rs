@@ -54,8 +54,11 @@ enum AvatarImage {
     PngRgba16,
     /// PNG, grey at 8 bits (the smallest upload for its pixel count).
     PngGray8,
-    /// JPEG, baseline, quality 90.
+    /// JPEG, baseline, as the `image` crate writes it (its default quality).
     Jpeg,
+    /// JPEG, progressive, 4:4:4 (every coefficient is kept until the last scan: the costliest
+    /// JPEG to decode in memory), written by hand by chatcore's test samples.
+    JpegProgressive,
     /// WebP, lossless.
     Webp,
 }
@@ -688,6 +691,21 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
     let width = 4096.min(max_pixels) as u32;
     let height = (max_pixels / u64::from(width)) as u32;
     let red = |x: u32, y: u32| x < width / 3 && y < height / 2;
+    if kind == AvatarImage::JpegProgressive {
+        use chatcore::testkit::{JpegCoding, JpegColor, handmade_jpeg};
+        let (w, h) = (
+            u16::try_from(width).unwrap(),
+            u16::try_from(height).unwrap(),
+        );
+        let bytes = handmade_jpeg(w, h, JpegCoding::Progressive, JpegColor::YCbCr, |x, y| {
+            if red(x, y) {
+                [220, 30, 30]
+            } else {
+                [20, 80, 200]
+            }
+        });
+        return (width, height, bytes);
+    }
     let image = match kind {
         AvatarImage::PngRgba16 => {
             DynamicImage::ImageRgba16(ImageBuffer::from_fn(width, height, |x, y| {
@@ -703,7 +721,7 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
                 Luma([if red(x, y) { 90 } else { 160 }])
             }))
         }
-        AvatarImage::Jpeg | AvatarImage::Webp => {
+        AvatarImage::Jpeg | AvatarImage::JpegProgressive | AvatarImage::Webp => {
             DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
                 if red(x, y) {
                     Rgb([220, 30, 30])
@@ -715,7 +733,7 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
     };
     let format = match kind {
         AvatarImage::PngRgba16 | AvatarImage::PngGray8 => ImageFormat::Png,
-        AvatarImage::Jpeg => ImageFormat::Jpeg,
+        AvatarImage::Jpeg | AvatarImage::JpegProgressive => ImageFormat::Jpeg,
         AvatarImage::Webp => ImageFormat::WebP,
     };
     let mut bytes = Vec::new();

@@ -19,7 +19,10 @@
 //!   pixels a side) is refused with [`Error::InvalidFile`], naming the limit, from its header,
 //!   before it waits for its turn and before any pixel is decoded;
 //! - images are decoded one per core, at most one full-size buffer each, reduced as early as
-//!   the format allows (PNG row by row; see `process`);
+//!   the format allows (PNG row by row, JPEG at 1/2 to 1/8 scale; see `process`);
+//! - the images decoded at once share a memory budget of [`MEMORY_BUDGET_MIB`], each charged
+//!   what its header says decoding it will cost: two of the costliest at the default pixel
+//!   budget run side by side, and an upload that does not fit waits in the queue below;
 //! - at most [`Options::max_avatar_queue`](crate::Options::max_avatar_queue) uploads wait for
 //!   a turn, each for at most
 //!   [`Options::avatar_queue_timeout`](crate::Options::avatar_queue_timeout); others get
@@ -107,6 +110,13 @@ impl fmt::Debug for AvatarImage {
     }
 }
 
+/// How much memory the images being decoded at once may take, by their estimate from the
+/// header ([`process::Header::footprint`]), in MiB. Two of the costliest images at the
+/// default pixel budget that are decoded through a full-size buffer (WebP, 64 MiB, plus the
+/// reduced square) fit; a progressive JPEG or a GIF at the budget (96 to 130 MiB) runs alone.
+/// An image whose estimate is over this much still runs, alone.
+pub(crate) const MEMORY_BUDGET_MIB: u32 = 176;
+
 /// What the service needs to handle avatars.
 pub(crate) struct Avatars {
     pub(crate) store: Arc<dyn AvatarStore>,
@@ -115,6 +125,10 @@ pub(crate) struct Avatars {
     pub(crate) max_pixels: u64,
     /// One permit per core: how many images are decoded at once.
     pub(crate) processing: Semaphore,
+    /// One permit per MiB of [`MEMORY_BUDGET_MIB`]: a job takes its estimated footprint
+    /// before it takes a processing permit, so that the images decoded at once stay within
+    /// it whatever their number.
+    pub(crate) memory: Semaphore,
     /// Uploads running or waiting for a [`processing`](Avatars::processing) permit: one per
     /// core plus the queue limit. An upload that finds none left is refused at once.
     pub(crate) admission: Semaphore,
@@ -144,24 +158,48 @@ impl Avatars {
             max_bytes: limits.max_bytes,
             max_pixels: limits.max_pixels,
             processing: Semaphore::new(cores),
+            memory: Semaphore::new(MEMORY_BUDGET_MIB as usize),
             admission: Semaphore::new(cores.saturating_add(limits.max_queue)),
             queue_timeout: limits.queue_timeout,
         }
     }
 
-    /// Waits for a turn to process an image: refused at once when the queue is full, and
-    /// after [`queue_timeout`](Avatars::queue_timeout) when no turn came.
+    /// Waits for a turn to process an image that takes `footprint` bytes to decode: refused
+    /// at once when the queue is full, and after [`queue_timeout`](Avatars::queue_timeout)
+    /// when no turn came. A turn is a share of the memory budget (the footprint in MiB, at
+    /// most all of it) and a processing slot, taken in that order.
     ///
     /// # Errors
     /// [`Error::Unavailable`] in both cases (a transient refusal: `Retry-After`).
-    pub(crate) async fn turn(&self) -> Result<(SemaphorePermit<'_>, SemaphorePermit<'_>)> {
+    pub(crate) async fn turn(&self, footprint: u64) -> Result<Turn<'_>> {
         let queued = self.admission.try_acquire().map_err(|_| busy("full"))?;
-        let running = tokio::time::timeout(self.queue_timeout, self.processing.acquire())
+        let mib = u32::try_from(footprint.div_ceil(1 << 20))
+            .unwrap_or(u32::MAX)
+            .clamp(1, MEMORY_BUDGET_MIB);
+        let wait = async {
+            let memory = self.memory.acquire_many(mib).await?;
+            let running = self.processing.acquire().await?;
+            Ok::<_, tokio::sync::AcquireError>((memory, running))
+        };
+        let (memory, running) = tokio::time::timeout(self.queue_timeout, wait)
             .await
             .map_err(|_| busy("timed out"))?
             .map_err(Error::internal)?;
-        Ok((queued, running))
+        Ok(Turn {
+            _queued: queued,
+            _memory: memory,
+            _running: running,
+        })
     }
+}
+
+/// A job's turn: its place in the queue, its share of the memory budget and its processing
+/// slot, all given back when it is dropped.
+#[derive(Debug)]
+pub(crate) struct Turn<'a> {
+    _queued: SemaphorePermit<'a>,
+    _memory: SemaphorePermit<'a>,
+    _running: SemaphorePermit<'a>,
 }
 
 fn busy(why: &'static str) -> Error {
@@ -212,16 +250,16 @@ mod tests {
             },
         );
         let slots = avatars.processing.available_permits();
-        let turns: Vec<_> = futures::future::join_all((0..slots).map(|_| avatars.turn()))
+        let turns: Vec<_> = futures::future::join_all((0..slots).map(|_| avatars.turn(1)))
             .await
             .into_iter()
             .collect::<Result<_>>()
             .unwrap();
         // One may wait, and gives up after the timeout; a second one is refused at once.
         let started = std::time::Instant::now();
-        let (waited, refused) = tokio::join!(avatars.turn(), async {
+        let (waited, refused) = tokio::join!(avatars.turn(1), async {
             tokio::task::yield_now().await;
-            avatars.turn().await
+            avatars.turn(1).await
         });
         for error in [waited.unwrap_err(), refused.unwrap_err()] {
             assert_eq!(error.code(), "unavailable");
@@ -230,7 +268,45 @@ mod tests {
         assert!(started.elapsed() >= std::time::Duration::from_millis(50));
         // A freed slot goes to the next in line.
         drop(turns);
-        let _turn = avatars.turn().await.unwrap();
+        let _turn = avatars.turn(1).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn turns_share_the_memory_budget_by_footprint() {
+        let dir = tempfile::tempdir().unwrap();
+        let avatars = Avatars::new(
+            Arc::new(FsAvatarStore::new(dir.path()).unwrap()),
+            AvatarLimits {
+                max_bytes: 1024,
+                max_pixels: 100,
+                max_queue: 4,
+                queue_timeout: std::time::Duration::from_millis(100),
+            },
+        );
+        const MIB: u64 = 1 << 20;
+        let half = u64::from(MEMORY_BUDGET_MIB) / 2 + 1;
+        // Over half the budget: a second such job waits (here: until the timeout), while a
+        // small one still fits beside it.
+        let first = avatars.turn(half * MIB).await.unwrap();
+        let error = avatars.turn(half * MIB).await.err().unwrap();
+        assert_eq!(error.code(), "unavailable");
+        let small = avatars.turn(MIB).await.unwrap();
+        drop(small);
+        // Once the first is done, the second goes.
+        drop(first);
+        let second = avatars.turn(half * MIB).await.unwrap();
+        drop(second);
+        // A job over the whole budget still runs, alone: it takes all of it.
+        let whole = avatars
+            .turn(10 * u64::from(MEMORY_BUDGET_MIB) * MIB)
+            .await
+            .unwrap();
+        assert_eq!(avatars.memory.available_permits(), 0);
+        drop(whole);
+        assert_eq!(
+            avatars.memory.available_permits(),
+            MEMORY_BUDGET_MIB as usize
+        );
     }
 
     #[test]

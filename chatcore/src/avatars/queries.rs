@@ -30,21 +30,22 @@ pub(crate) async fn set(inner: &Context, caller: &Caller, upload: Upload) -> Res
     caller_row(&inner.db, caller).await?;
     // The header is read before queueing: an image over the budget is refused at once,
     // however long the queue.
-    let upload = match upload {
+    let (upload, header) = match upload {
         Upload::Bytes(bytes) => {
-            process::probe(Cursor::new(&bytes), max_pixels)?;
-            Upload::Bytes(bytes)
+            let header = process::probe(Cursor::new(&bytes), max_pixels)?;
+            (Upload::Bytes(bytes), header)
         }
         Upload::File(mut file) => tokio::task::spawn_blocking(move || {
             file.seek(SeekFrom::Start(0)).map_err(Error::internal)?;
-            process::probe(BufReader::new(&file), max_pixels)?;
-            Ok::<_, Error>(Upload::File(file))
+            let header = process::probe(BufReader::new(&file), max_pixels)?;
+            Ok::<_, Error>((Upload::File(file), header))
         })
         .await
         .map_err(Error::internal)??,
     };
     let processed = {
-        let _turn = avatars.turn().await?;
+        // Its share of the memory budget, as the header says, then a processing slot.
+        let _turn = avatars.turn(header.footprint()).await?;
         // A file is read only now, so that waiting uploads hold no memory.
         let bytes = match upload {
             Upload::Bytes(bytes) => bytes,
