@@ -26,7 +26,7 @@ const CLIENTS: usize = 4;
 const MESSAGES_PER_CLIENT: usize = 40;
 /// What the servers of these tests are started with.
 /// Quiet logs, and no rate limits: these runs send far faster than one person would (the
-/// limits have tests of their own in tests/limits.rs).
+/// limits have tests of their own in chatcore-http/tests/limits.rs).
 const QUIET: &[(&str, &str)] = &[
     ("CHATCORE_LOG", "error"),
     ("CHATCORE_NO_RATE_LIMITS", "true"),
