@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chatcore::testkit::TestDatabase;
 use futures::StreamExt;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use support::proxy::{Proxy, server_address, through};
-use support::{Server, TestDatabase, expect, free_port, full_history, post, register_on};
+use support::{Server, expect, free_port, full_history, post, register_on};
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -229,8 +230,8 @@ async fn a_postgres_outage_answers_503_and_two_nodes_recover() {
     let Some(database) = TestDatabase::create("chatcore_outage").await else {
         return;
     };
-    let proxy = Proxy::start(server_address(&database.url)).await;
-    let url = through(&database.url, proxy.address());
+    let proxy = Proxy::start(server_address(database.url())).await;
+    let url = through(database.url(), proxy.address());
     let dir = tempfile::tempdir().unwrap();
     let settings = [
         ("CHATCORE_DATABASE_ACQUIRE_TIMEOUT_MS", ACQUIRE_TIMEOUT_MS),
@@ -492,5 +493,5 @@ async fn a_postgres_outage_answers_503_and_two_nodes_recover() {
     node_a.stop();
     node_b.stop();
     drop(proxy);
-    database.drop().await;
+    drop(database);
 }

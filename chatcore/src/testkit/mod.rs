@@ -1,4 +1,5 @@
-//! The conformance suite: one function per behaviour, run against every backend.
+//! The conformance suite: one function per behaviour, run against every backend, and the
+//! fixtures backends' tests share ([`TestDatabase`]: a fresh PostgreSQL database per test).
 //!
 //! A backend crate expands the whole suite into `#[tokio::test]`s with
 //! [`conformance_tests!`](crate::conformance_tests), given an async factory that returns a
@@ -14,6 +15,7 @@ mod blocks;
 mod chats;
 mod contacts;
 mod conversation;
+mod database;
 mod events;
 mod groups;
 mod invites;
@@ -29,6 +31,7 @@ pub use blocks::*;
 pub use chats::*;
 pub use contacts::*;
 pub use conversation::*;
+pub use database::{TEST_POSTGRES_URL, TestDatabase, postgres_url, with_database};
 pub use events::*;
 pub use groups::*;
 pub use invites::*;
