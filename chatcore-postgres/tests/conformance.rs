@@ -17,7 +17,7 @@ async fn fresh_database() -> Option<Harness> {
         .await
         .expect("connect to the test database");
     Some(
-        Harness::new(service)
+        Harness::for_core(service)
             .with_notices(notices)
             .keep_alive(database),
     )
