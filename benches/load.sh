@@ -9,7 +9,7 @@ connections=${1:-32}
 duration=${2:-5}
 target=${CARGO_TARGET_DIR:-target}
 out=${OUT:-target/loadgen}
-cargo build --release -p chatcore-http -p chatcore-benches --bins
+cargo build --release -p chatcore-server -p chatcore-benches --bins
 bin="$target/release"
 work=$(mktemp -d)
 port=${PORT:-3999}

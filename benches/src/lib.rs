@@ -6,7 +6,7 @@
 use chatcore::chats::ChatListItem;
 use chatcore::groups::{ChatTitle, CreateGroup};
 use chatcore::messages::{MessageText, SendMessage};
-use chatcore::testkit::{TestUser, register};
+use chatcore::testkit::{TestDatabase, TestUser, register};
 use chatcore::{ChatCore, ChatId, Service};
 
 /// Which database a benchmark runs on.
@@ -14,12 +14,7 @@ pub enum Backend {
     /// An SQLite file with `synchronous=FULL` (the default durability).
     Sqlite(tempfile::TempDir),
     /// A fresh PostgreSQL database, dropped when the fixture goes.
-    Postgres {
-        /// The server URL the database was created on.
-        base: String,
-        /// The database's name.
-        name: String,
-    },
+    Postgres(TestDatabase),
 }
 
 /// A service with data in it.
@@ -48,17 +43,9 @@ impl Fixture {
 
     /// A fresh database on the PostgreSQL at `CHATCORE_TEST_POSTGRES_URL`, if set.
     pub async fn postgres() -> Option<Fixture> {
-        use chatcore::sea_orm::{ConnectionTrait, Database};
-        let base = std::env::var("CHATCORE_TEST_POSTGRES_URL").ok()?;
-        let name = format!("chatcore_bench_{}", uuid::Uuid::now_v7().simple());
-        let admin = Database::connect(&base).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        let service = chatcore_postgres::connect(&url).await.unwrap();
-        Some(Fixture::fill(service, Backend::Postgres { base, name }).await)
+        let database = TestDatabase::create("chatcore_bench").await?;
+        let service = chatcore_postgres::connect(database.url()).await.unwrap();
+        Some(Fixture::fill(service, Backend::Postgres(database)).await)
     }
 
     async fn fill(service: ChatCore, backend: Backend) -> Fixture {
@@ -147,27 +134,5 @@ impl Fixture {
             .await
             .unwrap()
             .items
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        if let Backend::Postgres { base, name } = &self.backend {
-            let (base, name) = (base.clone(), name.clone());
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    use chatcore::sea_orm::{ConnectionTrait, Database};
-                    let admin = Database::connect(&base).await.unwrap();
-                    let _ = admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                });
-            })
-            .join();
-        }
     }
 }

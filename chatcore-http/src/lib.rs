@@ -10,7 +10,6 @@ pub mod limits;
 mod logging;
 pub mod models;
 mod realtime;
-pub mod server;
 pub mod tower;
 
 use std::sync::Arc;

@@ -1,14 +1,12 @@
-//! The OpenAPI document: valid OpenAPI 3 by a real validator (`openapi-spec-validator`), shaped
-//! for generators, equal to the committed snapshot `chatcore-http/openapi.json`; and the
-//! routing answers it promises (405 with `Allow`, 404).
+//! The OpenAPI document: valid OpenAPI 3 by a real validator (`openapi-spec-validator`) and
+//! shaped for generators; and the routing answers it promises (405 with `Allow`, 404). That
+//! the real server serves the committed snapshot `chatcore-http/openapi.json` is
+//! `chatcore-server/tests/openapi_snapshot.rs`.
 //!
 //! Without the validator on `PATH` that part says so and passes, unless `CI=true`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod contract;
-
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
@@ -80,7 +78,7 @@ async fn the_document_is_valid_openapi_3() {
     let output = match Command::new("openapi-spec-validator").arg(&file).output() {
         Ok(output) => output,
         Err(error) => {
-            if contract::ci() {
+            if std::env::var("CI").is_ok_and(|ci| ci == "true") {
                 panic!("CI=true but openapi-spec-validator cannot run: {error}");
             }
             eprintln!("skipped: install openapi-spec-validator (pip) to validate the document");
@@ -209,35 +207,4 @@ async fn wrong_methods_are_405_with_allow_and_unknown_paths_404() {
     response.assert_status(StatusCode::NOT_FOUND);
     let response = client.get("/api/v1/users/me/avatar/extra").send().await;
     response.assert_status(StatusCode::NOT_FOUND);
-}
-
-/// The served document equals `chatcore-http/openapi.json`, so that API changes show in review.
-/// `UPDATE_OPENAPI_SNAPSHOT=1 cargo test -p chatcore-http --test openapi` rewrites it.
-#[tokio::test]
-async fn the_served_document_matches_the_snapshot() {
-    let server = contract::Server::start().await;
-    let served = server.document().await;
-    let snapshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
-    if std::env::var_os("UPDATE_OPENAPI_SNAPSHOT").is_some() {
-        std::fs::write(&snapshot, format!("{served}\n")).unwrap();
-        eprintln!("wrote {}", snapshot.display());
-        return;
-    }
-    let committed = std::fs::read_to_string(&snapshot).unwrap_or_default();
-    if committed.trim_end() != served.trim_end() {
-        let first = committed
-            .lines()
-            .zip(served.lines())
-            .position(|(old, new)| old != new)
-            .unwrap_or_else(|| committed.lines().count().min(served.lines().count()));
-        panic!(
-            "the served OpenAPI document differs from chatcore-http/openapi.json (first at line \
-             {}):\n  committed: {}\n  served:    {}\nIf the change is meant, update the snapshot \
-             with `UPDATE_OPENAPI_SNAPSHOT=1 cargo test -p chatcore-http --test openapi` and \
-             commit it.",
-            first + 1,
-            committed.lines().nth(first).unwrap_or("(end)"),
-            served.lines().nth(first).unwrap_or("(end)"),
-        );
-    }
 }

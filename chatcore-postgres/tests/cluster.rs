@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use chatcore::events::{Event, EventData, EventKind, EventStream};
 use chatcore::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use chatcore::testkit::TestDatabase;
 use chatcore::testkit::say;
 use chatcore::{ChatCore, Service};
 use futures::StreamExt;
-use support::TestDatabase;
 
 /// Two nodes sharing a database. Fields drop in order: the nodes before their database.
 struct Cluster {
@@ -28,11 +28,11 @@ struct Cluster {
 }
 
 async fn cluster() -> Option<Cluster> {
-    let database = TestDatabase::create().await?;
-    let a = chatcore_postgres::connect(&database.url)
+    let database = TestDatabase::create("chatcore_test").await?;
+    let a = chatcore_postgres::connect(database.url())
         .await
         .expect("node A connects");
-    let b = chatcore_postgres::connect(&database.url)
+    let b = chatcore_postgres::connect(database.url())
         .await
         .expect("node B connects");
     Some(Cluster { a, b, database })
@@ -118,7 +118,7 @@ async fn a_node_whose_listener_drops_misses_nothing() {
         }
     });
 
-    let admin = Database::connect(&cluster.database.url).await.unwrap();
+    let admin = Database::connect(cluster.database.url()).await.unwrap();
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let killed = terminate_listeners(&admin).await;
@@ -174,7 +174,7 @@ async fn a_dropped_node_stops_listening() {
     let Some(cluster) = cluster().await else {
         return;
     };
-    let admin = Database::connect(&cluster.database.url).await.unwrap();
+    let admin = Database::connect(cluster.database.url()).await.unwrap();
     assert_eq!(listeners(&admin).await.len(), 2);
     let Cluster { a, b, database } = cluster;
     drop(b);

@@ -5,24 +5,21 @@
 
 #![allow(clippy::expect_used)]
 
-mod support;
-
-use chatcore::testkit::{Harness, Notices};
+use chatcore::testkit::{Harness, Notices, TestDatabase, with_database};
 use chatcore_postgres::PostgresOptions;
-use support::{TestDatabase, with_database};
 
 async fn fresh_database() -> Option<Harness> {
-    let database = TestDatabase::create().await?;
+    let database = TestDatabase::create("chatcore_test").await?;
     let notices = Notices::default();
     let mut options = PostgresOptions::default();
     options.service = notices.options();
-    let service = chatcore_postgres::connect_with(&database.url, options)
+    let service = chatcore_postgres::connect_with(database.url(), options)
         .await
         .expect("connect to the test database");
     Some(
-        Harness::new(service)
+        Harness::for_core(service)
             .with_notices(notices)
-            .on_drop(database.into_cleanup()),
+            .keep_alive(database),
     )
 }
 
@@ -37,5 +34,16 @@ fn database_name_is_replaced() {
     assert_eq!(
         with_database("postgres://u:p@h/test?sslmode=disable", "x"),
         "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        with_database(
+            "postgresql://u:p%40ss@h:5433/test?sslmode=disable&application_name=t",
+            "x"
+        ),
+        "postgresql://u:p%40ss@h:5433/x?sslmode=disable&application_name=t"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:5432?sslmode=disable", "x"),
+        "postgres://u@h:5432/x?sslmode=disable"
     );
 }

@@ -2,11 +2,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-mod support;
-
 use chatcore::Service;
+use chatcore::testkit::TestDatabase;
 use chatcore_postgres::PostgresOptions;
-use support::TestDatabase;
 
 /// Without LISTEN/NOTIFY a node sees only its own changes; the single-node cache would then
 /// quietly serve stale sessions and memberships when other nodes share the database.
@@ -26,13 +24,13 @@ async fn notify_events_off_with_the_cache_on_is_refused() {
 
 #[tokio::test]
 async fn notify_events_off_works_with_the_cache_off() {
-    let Some(database) = TestDatabase::create().await else {
+    let Some(database) = TestDatabase::create("chatcore_test").await else {
         return;
     };
     let options = PostgresOptions::default()
         .notify_events(false)
         .service(chatcore::Options::default().cache(false));
-    let service = chatcore_postgres::connect_with(&database.url, options)
+    let service = chatcore_postgres::connect_with(database.url(), options)
         .await
         .expect("connects");
     let user = chatcore::testkit::register(&service, "solo").await;

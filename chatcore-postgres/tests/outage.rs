@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use chatcore::events::{EventData, EventStream};
 use chatcore::messages::{ClientId, HistoryQuery, MessageText, SendMessage};
 use chatcore::sea_orm::{ConnectOptions, ConnectionTrait, Database};
+use chatcore::testkit::TestDatabase;
 use chatcore::testkit::register;
 use chatcore::users::Login;
 use chatcore::{Caller, ChatCore, ChatId, Error, Service};
 use chatcore_postgres::PostgresOptions;
 use futures::StreamExt;
-use support::TestDatabase;
 use support::proxy::{Proxy, server_address, through};
 
 /// How long a request waits for a connection here: short, so that the tests are quick.
@@ -41,9 +41,9 @@ struct Outage {
 }
 
 async fn outage() -> Option<Outage> {
-    let database = TestDatabase::create().await?;
-    let proxy = Proxy::start(server_address(&database.url)).await;
-    let url = through(&database.url, proxy.address());
+    let database = TestDatabase::create("chatcore_test").await?;
+    let proxy = Proxy::start(server_address(database.url())).await;
+    let url = through(database.url(), proxy.address());
     let options = || PostgresOptions::default().acquire_timeout(ACQUIRE_TIMEOUT);
     let a = chatcore_postgres::connect_with(&url, options())
         .await
@@ -422,10 +422,10 @@ async fn a_network_pause_reports_not_ready_then_recovers() {
 /// is "unavailable", as is a refused connection; a bad statement stays internal.
 #[tokio::test]
 async fn driver_errors_are_classified_by_meaning() {
-    let Some(database) = TestDatabase::create().await else {
+    let Some(database) = TestDatabase::create("chatcore_test").await else {
         return;
     };
-    let mut options = ConnectOptions::new(database.url.clone());
+    let mut options = ConnectOptions::new(database.url());
     options.max_connections(1).sqlx_logging(false);
     let db = Database::connect(options).await.unwrap();
     let terminated = db
@@ -447,7 +447,7 @@ async fn driver_errors_are_classified_by_meaning() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = closed.local_addr().unwrap();
     drop(closed);
-    let mut options = ConnectOptions::new(through(&database.url, address));
+    let mut options = ConnectOptions::new(through(database.url(), address));
     options
         .acquire_timeout(Duration::from_millis(300))
         .sqlx_logging(false);

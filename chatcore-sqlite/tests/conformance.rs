@@ -13,7 +13,11 @@ async fn file_backed() -> Option<Harness> {
     let service = chatcore_sqlite::open_with(dir.path().join("chat.db"), options)
         .await
         .expect("open SQLite");
-    Some(Harness::new(service).with_notices(notices).keep_alive(dir))
+    Some(
+        Harness::for_core(service)
+            .with_notices(notices)
+            .keep_alive(dir),
+    )
 }
 
 chatcore::conformance_tests!(file_backed);
@@ -26,7 +30,7 @@ mod in_memory {
         let service = chatcore_sqlite::open_in_memory_with(notices.options())
             .await
             .expect("open SQLite");
-        Some(Harness::new(service).with_notices(notices))
+        Some(Harness::for_core(service).with_notices(notices))
     }
 
     chatcore::conformance_tests!(in_memory);

@@ -103,7 +103,7 @@ pub async fn avatars_come_in_two_sizes_for_everyone_to_see(service: &dyn Service
 }
 
 pub async fn replacing_or_removing_an_avatar_deletes_its_images(harness: &Harness) {
-    let service = harness.service();
+    let service = harness.core();
     let store = &service.inner.avatars.store;
     let stored = |hash: &str, size: AvatarSize| {
         let key = size.key(hash);
@@ -241,7 +241,7 @@ pub async fn bad_avatars_are_refused_and_change_nothing(service: &dyn Service) {
 }
 
 pub async fn avatar_uploads_wait_in_a_bounded_queue(harness: &Harness) {
-    let service = harness.service();
+    let service = harness.core();
     let avatars = &service.inner.avatars;
     let frank = register(service, "avatar_frank").await;
     let slots = avatars.processing.available_permits();
@@ -294,7 +294,7 @@ pub async fn avatar_uploads_wait_in_a_bounded_queue(harness: &Harness) {
 }
 
 pub async fn avatar_files_are_read_when_their_turn_comes(harness: &Harness) {
-    let service = harness.service();
+    let service = harness.core();
     let avatars = &service.inner.avatars;
     let gina = register(service, "avatar_gina").await;
     let hal = register(service, "avatar_hal").await;

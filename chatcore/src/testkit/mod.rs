@@ -1,11 +1,17 @@
-//! The conformance suite: one function per behaviour, run against every backend.
+//! The conformance suite: one function per behaviour, run against every backend, and the
+//! fixtures backends' tests share ([`TestDatabase`]: a fresh PostgreSQL database per test).
 //!
 //! A backend crate expands the whole suite into `#[tokio::test]`s with
 //! [`conformance_tests!`](crate::conformance_tests), given an async factory that returns a
 //! fresh [`Harness`] (or `None` to skip, e.g. when its database is not configured).
 //!
+//! The suite is listed once, in `conformance_tests!`; [`suite`] is generated from that list.
+//! The test functions are public only through it, so a test left off the list is dead code,
+//! which this module denies: it does not compile.
+//!
 //! The functions panic on failure, like any test.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![deny(dead_code)]
 
 mod accounts;
 mod authorization;
@@ -14,6 +20,7 @@ mod blocks;
 mod chats;
 mod contacts;
 mod conversation;
+mod database;
 mod events;
 mod groups;
 mod invites;
@@ -22,20 +29,18 @@ mod moderation;
 mod recovery;
 mod streams;
 
-pub use accounts::*;
-pub use authorization::*;
-pub use avatars::*;
-pub use blocks::*;
-pub use chats::*;
-pub use contacts::*;
-pub use conversation::*;
-pub use events::*;
-pub use groups::*;
-pub use invites::*;
-pub use messages::*;
-pub use moderation::*;
-pub use recovery::*;
-pub use streams::*;
+pub use avatars::{
+    JpegCoding, JpegColor, SAMPLE_RED, corner_picture, encoded, gif_header_only, handmade_jpeg,
+    handmade_png, jpeg_header_only, png_bomb, png_header_only, sample_jpeg_with_orientation,
+    sample_png, sample_transparent_png, webp_header_only, with_orientation,
+};
+pub use database::{TEST_POSTGRES_URL, TestDatabase, postgres_url, with_database};
+
+/// Every conformance test as `async fn(&Harness)`, generated from the one list in
+/// [`conformance_tests!`](crate::conformance_tests).
+pub mod suite {
+    crate::conformance_tests!(@list wrappers);
+}
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -49,8 +54,13 @@ use crate::users::{Authenticated, Password, Register, Username};
 use crate::{Caller, ChatCore, Options, Service, UserId};
 
 /// A fresh service for one test, and whatever must live as long as it.
+///
+/// The suite runs over the [`Service`] trait ([`Harness::service`]). The few tests that reach
+/// below it (a second node on the same database, the avatar queue) ask for the [`ChatCore`]
+/// behind it ([`Harness::core`]); [`Harness::for_core`] provides both.
 pub struct Harness {
-    service: ChatCore,
+    service: Arc<dyn Service>,
+    core: Option<ChatCore>,
     notices: Option<Notices>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
     _keep: Vec<Box<dyn Any + Send>>,
@@ -104,14 +114,29 @@ impl Notifier for Notices {
 }
 
 impl Harness {
-    /// Wraps a freshly opened service.
-    pub fn new(service: ChatCore) -> Self {
+    /// Wraps a freshly opened service (a [`ChatCore`], or one wrapped, such as
+    /// [`RateLimited`](crate::limits::RateLimited)). Tests that need the `ChatCore` itself
+    /// fail unless it is given with [`Harness::with_core`].
+    pub fn new(service: Arc<dyn Service>) -> Self {
         Harness {
             service,
+            core: None,
             notices: None,
             on_drop: None,
             _keep: Vec::new(),
         }
+    }
+
+    /// A freshly opened `ChatCore`: the service under test, and the core behind it.
+    pub fn for_core(core: ChatCore) -> Self {
+        Harness::new(Arc::new(core.clone())).with_core(core)
+    }
+
+    /// Gives the `ChatCore` behind the service (the same database), for the tests that
+    /// reach below the [`Service`] trait.
+    pub fn with_core(mut self, core: ChatCore) -> Self {
+        self.core = Some(core);
+        self
     }
 
     /// Tells the harness where the service (opened with [`Notices::options`]) delivers its
@@ -141,8 +166,23 @@ impl Harness {
     }
 
     /// The service under test.
-    pub fn service(&self) -> &ChatCore {
-        &self.service
+    pub fn service(&self) -> &dyn Service {
+        self.service.as_ref()
+    }
+
+    /// The service under test, shared.
+    pub fn shared_service(&self) -> Arc<dyn Service> {
+        self.service.clone()
+    }
+
+    /// The `ChatCore` behind the service, for tests that reach below the [`Service`] trait.
+    ///
+    /// # Panics
+    /// When the harness was built without one ([`Harness::for_core`], [`Harness::with_core`]).
+    pub fn core(&self) -> &ChatCore {
+        self.core.as_ref().expect(
+            "this test needs the ChatCore: build the harness with Harness::for_core or with_core",
+        )
     }
 }
 
@@ -196,105 +236,134 @@ pub async fn say(
     service.send_message(&user.caller, message).await.unwrap()
 }
 
+/// What a conformance test takes, given the harness: the service (`&dyn Service`), the
+/// `ChatCore` behind it, or the harness itself. The generated [`suite`] passes each test
+/// what its signature asks for.
+pub trait SuiteInput {
+    fn from_harness(harness: &Harness) -> &Self;
+}
+
+impl<'s> SuiteInput for dyn Service + 's {
+    fn from_harness(harness: &Harness) -> &Self {
+        harness.service()
+    }
+}
+
+impl SuiteInput for ChatCore {
+    fn from_harness(harness: &Harness) -> &Self {
+        harness.core()
+    }
+}
+
+impl SuiteInput for Harness {
+    fn from_harness(harness: &Harness) -> &Self {
+        harness
+    }
+}
+
 /// Expands the conformance suite into `#[tokio::test]`s over a harness factory:
 /// `async fn factory() -> Option<Harness>`.
+///
+/// The list below is the suite: each test once, as `module::name`. It also generates
+/// [`testkit::suite`](crate::testkit::suite), the only way the test functions are reached,
+/// so one left off the list is dead code and the crate does not compile.
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:path) => {
-        $crate::conformance_tests!(@expand $factory;
-            register_returns_user_and_working_session,
-            usernames_and_emails_are_unique_case_insensitively,
-            login_by_username_or_email_in_any_case,
-            bad_logins_are_indistinguishable,
-            logout_revokes_the_token_at_once,
-            sessions_are_listed_and_revocable,
-            expired_sessions_are_refused,
-            forged_tokens_are_refused,
-            signing_secret_is_shared_through_the_database,
-            profile_updates_recheck_uniqueness,
-            search_finds_active_users_by_substring_in_pages,
-            unregister_needs_the_password_and_keeps_messages,
-            external_users_get_sessions_without_passwords,
-            server_admin_follows_the_account_not_the_name,
-            direct_chat_is_one_per_pair,
-            concurrent_direct_chat_starts_make_one_chat,
-            direct_chat_with_self_or_inactive_user_is_refused,
-            chat_list_is_newest_first_with_preview_and_unread,
-            chat_list_pages_without_gaps,
-            chat_detail_lists_participants,
-            hidden_chat_returns_with_the_next_message,
-            non_members_learn_nothing,
-            client_id_makes_sends_idempotent,
-            concurrent_senders_get_contiguous_seqs,
-            history_pages_by_cursor,
-            deleting_leaves_a_tombstone,
-            groups_enforce_roles,
-            group_history_starts_at_join_unless_full,
-            owners_hand_over_and_the_last_one_out_deletes,
-            deleting_a_group_removes_it_for_everyone,
-            group_members_are_checked,
-            group_creation_lists_a_bounded_number_of_members,
-            checks_answered_from_memory_follow_every_change,
-            invites_join_groups_until_expired_revoked_or_used_up,
-            concurrent_accepts_never_exceed_max_uses,
-            contacts_are_added_listed_and_removed,
-            blocks_stop_direct_chats_messages_and_adds,
-            replies_carry_a_preview_of_what_the_reader_may_see,
-            forwards_record_their_origin,
-            edits_and_moderated_deletes,
-            reactions_are_counted_per_emoji,
-            read_markers_move_forward_and_feed_unread_and_receipts,
-            typing_needs_membership,
-            reports_reach_server_admins,
-            server_admins_deactivate_users_and_delete_any_message,
-            changing_the_password_ends_other_sessions,
-            authorization_matrix_refuses_and_changes_nothing,
-            subscribers_receive_their_chats_events,
-            events_stop_at_the_membership_boundary,
-            a_revoked_session_ends_its_streams,
-            resuming_from_a_cursor_loses_and_repeats_nothing,
-            a_slow_consumer_catches_up_without_slowing_others,
-            events_about_messages_before_a_join_reach_only_who_can_see_them,
-            full_history_members_get_events_about_earlier_messages,
-            chat_created_is_addressed_to_each_member_without_the_member_list,
-            a_dropped_stream_ends_its_follower,
-            streams_are_capped_per_session_and_per_user,
-            typing_notices_are_throttled_per_member_and_chat,
-            blocked_users_cannot_edit_in_that_direct_chat,
-            blocked_users_cannot_react_in_that_direct_chat,
-            blocked_users_cannot_send_typing_in_that_direct_chat,
-            avatars_come_in_two_sizes_for_everyone_to_see,
-            bad_avatars_are_refused_and_change_nothing,
-        );
-        $crate::conformance_tests!(@expand_harness $factory;
-            password_reset_is_silent_single_use_and_ends_sessions,
-            verification_tokens_mark_the_account_verified,
-            identity_changes_need_the_password_and_unverify_the_email,
-            replacing_or_removing_an_avatar_deletes_its_images,
-            avatar_uploads_wait_in_a_bounded_queue,
-            avatar_files_are_read_when_their_turn_comes,
+        $crate::conformance_tests!(@list tests $factory);
+    };
+    (@list $($then:tt)*) => {
+        $crate::conformance_tests!(@each [$($then)*]
+            accounts::register_returns_user_and_working_session,
+            accounts::usernames_and_emails_are_unique_case_insensitively,
+            accounts::login_by_username_or_email_in_any_case,
+            accounts::bad_logins_are_indistinguishable,
+            accounts::logout_revokes_the_token_at_once,
+            accounts::sessions_are_listed_and_revocable,
+            accounts::expired_sessions_are_refused,
+            accounts::forged_tokens_are_refused,
+            accounts::signing_secret_is_shared_through_the_database,
+            accounts::profile_updates_recheck_uniqueness,
+            accounts::search_finds_active_users_by_substring_in_pages,
+            accounts::unregister_needs_the_password_and_keeps_messages,
+            accounts::external_users_get_sessions_without_passwords,
+            accounts::server_admin_follows_the_account_not_the_name,
+            accounts::identity_changes_need_the_password_and_unverify_the_email,
+            authorization::authorization_matrix_refuses_and_changes_nothing,
+            avatars::avatars_come_in_two_sizes_for_everyone_to_see,
+            avatars::replacing_or_removing_an_avatar_deletes_its_images,
+            avatars::bad_avatars_are_refused_and_change_nothing,
+            avatars::avatar_uploads_wait_in_a_bounded_queue,
+            avatars::avatar_files_are_read_when_their_turn_comes,
+            blocks::blocked_users_cannot_edit_in_that_direct_chat,
+            blocks::blocked_users_cannot_react_in_that_direct_chat,
+            blocks::blocked_users_cannot_send_typing_in_that_direct_chat,
+            chats::direct_chat_is_one_per_pair,
+            chats::concurrent_direct_chat_starts_make_one_chat,
+            chats::direct_chat_with_self_or_inactive_user_is_refused,
+            chats::chat_list_is_newest_first_with_preview_and_unread,
+            chats::chat_list_pages_without_gaps,
+            chats::chat_detail_lists_participants,
+            chats::hidden_chat_returns_with_the_next_message,
+            chats::non_members_learn_nothing,
+            contacts::contacts_are_added_listed_and_removed,
+            contacts::blocks_stop_direct_chats_messages_and_adds,
+            conversation::replies_carry_a_preview_of_what_the_reader_may_see,
+            conversation::forwards_record_their_origin,
+            conversation::edits_and_moderated_deletes,
+            conversation::reactions_are_counted_per_emoji,
+            conversation::read_markers_move_forward_and_feed_unread_and_receipts,
+            conversation::typing_needs_membership,
+            events::subscribers_receive_their_chats_events,
+            events::events_stop_at_the_membership_boundary,
+            events::a_revoked_session_ends_its_streams,
+            events::resuming_from_a_cursor_loses_and_repeats_nothing,
+            events::a_slow_consumer_catches_up_without_slowing_others,
+            events::events_about_messages_before_a_join_reach_only_who_can_see_them,
+            events::full_history_members_get_events_about_earlier_messages,
+            events::chat_created_is_addressed_to_each_member_without_the_member_list,
+            groups::groups_enforce_roles,
+            groups::group_history_starts_at_join_unless_full,
+            groups::owners_hand_over_and_the_last_one_out_deletes,
+            groups::deleting_a_group_removes_it_for_everyone,
+            groups::group_members_are_checked,
+            groups::checks_answered_from_memory_follow_every_change,
+            groups::group_creation_lists_a_bounded_number_of_members,
+            invites::invites_join_groups_until_expired_revoked_or_used_up,
+            invites::concurrent_accepts_never_exceed_max_uses,
+            messages::client_id_makes_sends_idempotent,
+            messages::concurrent_senders_get_contiguous_seqs,
+            messages::history_pages_by_cursor,
+            messages::deleting_leaves_a_tombstone,
+            moderation::reports_reach_server_admins,
+            moderation::server_admins_deactivate_users_and_delete_any_message,
+            recovery::changing_the_password_ends_other_sessions,
+            recovery::password_reset_is_silent_single_use_and_ends_sessions,
+            recovery::verification_tokens_mark_the_account_verified,
+            streams::a_dropped_stream_ends_its_follower,
+            streams::streams_are_capped_per_session_and_per_user,
+            streams::typing_notices_are_throttled_per_member_and_chat,
         );
     };
-    (@expand_harness $factory:path; $($name:ident),* $(,)?) => {
+    (@each [tests $factory:path] $($module:ident :: $name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let Some(harness) = $factory().await else {
                     return;
                 };
-                $crate::testkit::$name(&harness).await;
+                $crate::testkit::suite::$name(&harness).await;
             }
         )*
     };
-    (@expand $factory:path; $($name:ident),* $(,)?) => {
+    (@each [wrappers] $($module:ident :: $name:ident),* $(,)?) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(harness) = $factory().await else {
-                    return;
-                };
-                $crate::testkit::$name(harness.service()).await;
+            pub async fn $name(harness: &$crate::testkit::Harness) {
+                super::$module::$name($crate::testkit::SuiteInput::from_harness(harness)).await
             }
         )*
+
+        /// Every test's name, in the order of the list.
+        pub const NAMES: &[&str] = &[$(stringify!($name)),*];
     };
 }

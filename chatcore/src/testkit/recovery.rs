@@ -15,7 +15,7 @@ async fn reset_tokens(harness: &Harness, user: UserId) -> u64 {
     tokens::Entity::find()
         .filter(tokens::Column::UserId.eq(user.as_uuid()))
         .filter(tokens::Column::Purpose.eq("password_reset"))
-        .count(harness.service().connection())
+        .count(harness.core().connection())
         .await
         .unwrap()
 }
@@ -24,14 +24,14 @@ async fn reset_tokens(harness: &Harness, user: UserId) -> u64 {
 async fn age_tokens(harness: &Harness, user: UserId, by: Duration) {
     let rows = tokens::Entity::find()
         .filter(tokens::Column::UserId.eq(user.as_uuid()))
-        .all(harness.service().connection())
+        .all(harness.core().connection())
         .await
         .unwrap();
     for row in rows {
         tokens::Entity::update_many()
             .col_expr(tokens::Column::CreatedAt, Expr::value(row.created_at - by))
             .filter(tokens::Column::TokenHash.eq(row.token_hash))
-            .exec(harness.service().connection())
+            .exec(harness.core().connection())
             .await
             .unwrap();
     }

@@ -34,7 +34,7 @@ impl Server {
             .env("CHATCORE_BIND", format!("127.0.0.1:{port}"))
             .env("CHATCORE_LOG", "warn")
             // The fuzzer and the client flows send far more than one person would; the
-            // limits have tests of their own (tests/limits.rs).
+            // limits have tests of their own (chatcore-http/tests/limits.rs).
             .env("CHATCORE_NO_RATE_LIMITS", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -1,10 +1,20 @@
-//! `chatcore-server`: `cargo run --release -p chatcore-http` starts a chat server on port 3000
-//! with an SQLite file, no configuration needed. `--help` lists the settings;
+//! `chatcore-server`: `cargo run --release -p chatcore-server` starts a chat server on port
+//! 3000 with an SQLite file, no configuration needed. `--help` lists the settings;
 //! `chatcore-server admin grant <username>` makes an existing account a server admin.
+//!
+//! Features (all on by default): `sqlite` and `postgres` (the database backends a build can
+//! open), `mimalloc` (the allocator).
 
-use chatcore_http::server::Command;
+mod admin;
+mod config;
+mod database;
+mod limits;
+mod serve;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+
+use crate::config::{Command, Config};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -12,7 +22,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    let config = chatcore_http::server::Config::parse();
+    let config = Config::parse();
     if let Err(message) = config.check() {
         eprintln!("error: {message}");
         std::process::exit(2);
@@ -24,7 +34,7 @@ async fn main() {
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
             .init();
-        match chatcore_http::server::admin(&config, command).await {
+        match admin::admin(&config, command).await {
             Ok(done) => println!("{done}"),
             Err(error) => {
                 eprintln!("error: {error}");
@@ -34,7 +44,7 @@ async fn main() {
         return;
     }
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    if let Err(error) = chatcore_http::server::run(config).await {
+    if let Err(error) = serve::run(config).await {
         tracing::error!(%error, "chatcore-server failed");
         std::process::exit(1);
     }

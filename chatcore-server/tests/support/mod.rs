@@ -1,8 +1,7 @@
-//! What the end-to-end tests share: the real `chatcore-server` binary on a free port, a fresh
-//! PostgreSQL database per test, and small HTTP helpers.
-//!
-//! PostgreSQL reads `CHATCORE_TEST_POSTGRES_URL`; without it the PostgreSQL tests say so and
-//! skip, unless `CI=true`.
+//! What the end-to-end tests share: the real `chatcore-server` binary on a free port, and small
+//! HTTP helpers. Their PostgreSQL databases come from `chatcore::testkit::TestDatabase` (a
+//! fresh one per test, from `CHATCORE_TEST_POSTGRES_URL`; without it the PostgreSQL tests say
+//! so and skip, unless `CI=true`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)]
 
@@ -14,7 +13,6 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use chatcore::sea_orm::{ConnectionTrait, Database};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
@@ -159,52 +157,6 @@ pub async fn get(http: &Client, url: String, token: &str, status: u16) -> Value 
         status,
     )
     .await
-}
-
-/// The PostgreSQL URL of the tests, or `None` (skip) when it is not set, unless `CI=true`.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var("CHATCORE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("CI=true but CHATCORE_TEST_POSTGRES_URL is not set")
-        }
-        _ => {
-            eprintln!("skipped: set CHATCORE_TEST_POSTGRES_URL to run the PostgreSQL tests");
-            None
-        }
-    }
-}
-
-/// A fresh PostgreSQL database for one test (`CHATCORE_TEST_POSTGRES_URL`); `None` skips the
-/// test when the variable is unset, unless `CI=true`.
-pub struct TestDatabase {
-    admin: chatcore::sea_orm::DatabaseConnection,
-    name: String,
-    pub url: String,
-}
-
-impl TestDatabase {
-    pub async fn create(label: &str) -> Option<TestDatabase> {
-        let base = postgres_url()?;
-        let name = format!("{label}_{}", uuid::Uuid::now_v7().simple());
-        let admin = Database::connect(&base).await.unwrap();
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        Some(TestDatabase { admin, name, url })
-    }
-
-    pub async fn drop(self) {
-        self.admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .unwrap();
-    }
 }
 
 /// Registers a user on a node: their token and id.

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chatcore::testkit::TestDatabase;
 use reqwest::{Client, StatusCode};
 use serde_json::json;
-use support::{Server, TestDatabase, free_port, full_history, post, register_on};
+use support::{Server, free_port, full_history, post, register_on};
 
 /// Clients sending at once, each as its own user, into one group.
 const CLIENTS: usize = 4;
@@ -26,7 +27,7 @@ const CLIENTS: usize = 4;
 const MESSAGES_PER_CLIENT: usize = 40;
 /// What the servers of these tests are started with.
 /// Quiet logs, and no rate limits: these runs send far faster than one person would (the
-/// limits have tests of their own in tests/limits.rs).
+/// limits have tests of their own in chatcore-http/tests/limits.rs).
 const QUIET: &[(&str, &str)] = &[
     ("CHATCORE_LOG", "error"),
     ("CHATCORE_NO_RATE_LIMITS", "true"),
@@ -213,8 +214,8 @@ async fn sigkill_during_sends_loses_and_duplicates_nothing_on_postgres() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    killed_during_sends(&database.url, dir.path()).await;
-    database.drop().await;
+    killed_during_sends(database.url(), dir.path()).await;
+    drop(database);
 }
 
 /// SIGTERM while clients send: every request gets a non-5xx answer or no answer at all (the

@@ -1,19 +1,12 @@
-//! The `chatcore-server` binary: configuration, startup and graceful shutdown, and the
-//! operator's `admin grant|revoke` commands.
+//! The configuration: flags, or the environment variables beside them.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-use chatcore::avatars::FsAvatarStore;
-use chatcore::limits::RateLimited;
-use chatcore::users::{Role, UserRef, Username};
-use chatcore::{ChatCore, Options, Service};
 use clap::{Parser, Subcommand};
 
+use crate::database;
 use crate::limits::LimitArgs;
-use crate::{HttpOptions, app};
 
 /// A chat server: the chatcore REST API over SQLite or PostgreSQL.
 ///
@@ -107,10 +100,12 @@ pub enum AdminCommand {
 }
 
 impl Config {
-    /// Refuses settings that no longer exist, saying what replaced them.
+    /// Refuses settings that no longer exist, saying what replaced them, and a database URL
+    /// of a backend this build leaves out.
     ///
     /// # Errors
-    /// The message to show when `--admin` or `CHATCORE_ADMINS` is given.
+    /// The message to show when `--admin` or `CHATCORE_ADMINS` is given, or when the
+    /// database URL needs a feature (`sqlite`, `postgres`) this binary was built without.
     pub fn check(&self) -> Result<(), String> {
         if self
             .removed_admin
@@ -125,7 +120,7 @@ impl Config {
                     .to_owned(),
             );
         }
-        Ok(())
+        database::Backend::of(&self.database_url).check_built()
     }
 }
 
@@ -138,170 +133,13 @@ pub enum AvatarStoreKind {
     Database,
 }
 
-/// Opens the service the configuration names.
-///
-/// # Errors
-/// Whatever opening the database fails with.
-pub async fn open_service(config: &Config) -> chatcore::Result<ChatCore> {
-    let mut options = Options::default()
-        .session_lifetime(chrono::Duration::hours(config.session_hours.max(1)))
-        .max_avatar_bytes(config.max_upload_bytes);
-    if config.avatar_store == AvatarStoreKind::Files {
-        options = options.avatar_store(FsAvatarStore::new(config.media_dir.clone())?);
-    }
-    open_database(config, options).await
-}
-
-/// Opens the service on the configured database with these options.
-async fn open_database(config: &Config, options: Options) -> chatcore::Result<ChatCore> {
-    let url = config.database_url.as_str();
-    let service = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let mut postgres = chatcore_postgres::PostgresOptions::default().acquire_timeout(
-            Duration::from_millis(config.database_acquire_timeout_ms.max(1)),
-        );
-        postgres.service = options;
-        chatcore_postgres::connect_with(url, postgres).await?
-    } else {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
-        let mut sqlite = chatcore_sqlite::SqliteOptions::default();
-        sqlite.service = options;
-        chatcore_sqlite::open_with(path, sqlite).await?
-    };
-    Ok(service)
-}
-
-/// Runs `chatcore-server admin grant|revoke <username>` on the configured database and
-/// says what it did.
-///
-/// The role is stored with the account. A running server on PostgreSQL sees it at the
-/// account's next request; a running server on SQLite keeps sessions in memory, so on SQLite
-/// run this while the server is stopped, or restart it afterwards.
-///
-/// # Errors
-/// An invalid username, no account by that name, a deleted account, or a database that
-/// cannot be opened.
-pub async fn admin(
-    config: &Config,
-    command: &AdminCommand,
-) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
-    let (name, role) = match command {
-        AdminCommand::Grant { username } => (username, Role::Admin),
-        AdminCommand::Revoke { username } => (username, Role::User),
-    };
-    let username = Username::parse(name.trim())?;
-    let service = open_database(config, Options::default()).await?;
-    let user = match service
-        .set_server_role(UserRef::Username(username), role)
-        .await
-    {
-        Ok(user) => user,
-        Err(chatcore::Error::NotFound(_)) => {
-            return Err(format!("no account is named `{}`", name.trim()).into());
-        }
-        Err(error) => return Err(error.into()),
-    };
-    Ok(match role {
-        Role::Admin => format!("{} ({}) is a server admin", user.username, user.id),
-        Role::User => format!(
-            "{} ({}) is no longer a server admin",
-            user.username, user.id
-        ),
-    })
-}
-
-/// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
-///
-/// # Errors
-/// When the database cannot be opened or the address cannot be bound.
-pub async fn run(config: Config) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let core = open_service(&config).await?;
-    let service: Arc<dyn Service> = match config.limits.rate_limits() {
-        Some(limits) => Arc::new(RateLimited::new(core, limits)),
-        None => {
-            tracing::warn!("rate limits are off (--no-rate-limits)");
-            Arc::new(core)
-        }
-    };
-    let (stopping, shutdown) = tokio::sync::watch::channel(false);
-    let mut options = HttpOptions {
-        secure_cookies: !config.insecure_cookies,
-        max_upload_bytes: config.max_upload_bytes,
-        shutdown: Some(shutdown),
-        ..HttpOptions::default()
-    };
-    config.limits.apply(&mut options);
-    let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    tracing::info!(bind = %config.bind, database = %redact(&config.database_url), "chatcore-server listening");
-    crate::serve(
-        listener,
-        app(service, options.clone()),
-        &options,
-        async move {
-            shutdown_signal().await;
-            // Event streams end now; other requests get the grace period.
-            let _ = stopping.send(true);
-        },
-        Duration::from_secs(config.shutdown_grace),
-    )
-    .await?;
-    tracing::info!("chatcore-server stopped");
-    Ok(())
-}
-
-/// The database URL without its password, for the log.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn passwords_stay_out_of_the_log() {
-        assert_eq!(
-            redact("postgres://app:hunter2@db:5432/chat"),
-            "postgres://app:***@db:5432/chat"
-        );
-        assert_eq!(redact("sqlite:./chatcore.db"), "sqlite:./chatcore.db");
-    }
+    use chatcore_http::HttpOptions;
+
+    use super::*;
 
     #[test]
     fn defaults_need_no_configuration() {
@@ -316,7 +154,7 @@ mod tests {
         assert_eq!(limits, chatcore::limits::RateLimits::default());
         let mut options = HttpOptions::default();
         config.limits.apply(&mut options);
-        assert_eq!(options.ip_limits, Some(crate::IpLimits::default()));
+        assert_eq!(options.ip_limits, Some(chatcore_http::IpLimits::default()));
         assert!(options.trusted_proxies.is_empty());
         assert_eq!(
             options.header_read_timeout,

@@ -11,9 +11,10 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
+use chatcore::testkit::TestDatabase;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use support::{Server, TestDatabase, expect, get, post, register_on, start_direct};
+use support::{Server, expect, get, post, register_on, start_direct};
 
 /// A plain-colour JPEG, made here rather than committed.
 fn photo() -> Vec<u8> {
@@ -354,7 +355,7 @@ async fn seed_flows_on_postgres() {
     let Some(database) = TestDatabase::create("chatcore_e2e").await else {
         return;
     };
-    let url = database.url.clone();
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&url, dir.path()).await;
     flow_000(&server).await;
@@ -362,7 +363,7 @@ async fn seed_flows_on_postgres() {
     flow_003(&server).await;
     flow_realtime(&server).await;
     survives_restart(server, &url, dir.path()).await;
-    database.drop().await;
+    drop(database);
 }
 
 /// Two servers on one PostgreSQL: a client on node A sends, a client on node B receives it
@@ -372,7 +373,7 @@ async fn two_nodes_share_one_postgres() {
     let Some(database) = TestDatabase::create("chatcore_cluster").await else {
         return;
     };
-    let url = database.url.clone();
+    let url = database.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let node_a = Server::start(&url, dir.path()).await;
     let node_b = Server::start(&url, dir.path()).await;
@@ -428,5 +429,5 @@ async fn two_nodes_share_one_postgres() {
     drop(sse);
     node_a.stop();
     node_b.stop();
-    database.drop().await;
+    drop(database);
 }

@@ -1,0 +1,117 @@
+//! Serving: the service the configuration names, wrapped in its rate limits, behind the
+//! HTTP API until SIGINT or SIGTERM, then a graceful stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chatcore::avatars::FsAvatarStore;
+use chatcore::limits::RateLimited;
+use chatcore::{ChatCore, Options, Service};
+use chatcore_http::{HttpOptions, app};
+
+use crate::config::{AvatarStoreKind, Config};
+use crate::database::{self, BoxError};
+
+/// Opens the service the configuration names.
+///
+/// # Errors
+/// Whatever opening the database fails with.
+pub async fn open_service(config: &Config) -> Result<ChatCore, BoxError> {
+    let mut options = Options::default()
+        .session_lifetime(chrono::Duration::hours(config.session_hours.max(1)))
+        .max_avatar_bytes(config.max_upload_bytes);
+    if config.avatar_store == AvatarStoreKind::Files {
+        options = options.avatar_store(FsAvatarStore::new(config.media_dir.clone())?);
+    }
+    database::open(config, options).await
+}
+
+/// Runs the server until SIGINT or SIGTERM, then lets in-flight requests finish.
+///
+/// # Errors
+/// When the database cannot be opened or the address cannot be bound.
+pub async fn run(config: Config) -> Result<(), BoxError> {
+    let core = open_service(&config).await?;
+    let service: Arc<dyn Service> = match config.limits.rate_limits() {
+        Some(limits) => Arc::new(RateLimited::new(core, limits)),
+        None => {
+            tracing::warn!("rate limits are off (--no-rate-limits)");
+            Arc::new(core)
+        }
+    };
+    let (stopping, shutdown) = tokio::sync::watch::channel(false);
+    let mut options = HttpOptions::default();
+    options.secure_cookies = !config.insecure_cookies;
+    options.max_upload_bytes = config.max_upload_bytes;
+    options.shutdown = Some(shutdown);
+    config.limits.apply(&mut options);
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    tracing::info!(bind = %config.bind, database = %redact(&config.database_url), "chatcore-server listening");
+    chatcore_http::serve(
+        listener,
+        app(service, options.clone()),
+        &options,
+        async move {
+            shutdown_signal().await;
+            // Event streams end now; other requests get the grace period.
+            let _ = stopping.send(true);
+        },
+        Duration::from_secs(config.shutdown_grace),
+    )
+    .await?;
+    tracing::info!("chatcore-server stopped");
+    Ok(())
+}
+
+/// The database URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_the_log() {
+        assert_eq!(
+            redact("postgres://app:hunter2@db:5432/chat"),
+            "postgres://app:***@db:5432/chat"
+        );
+        assert_eq!(redact("sqlite:./chatcore.db"), "sqlite:./chatcore.db");
+    }
+}
