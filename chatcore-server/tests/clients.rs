@@ -40,6 +40,8 @@ async fn python_client_drives_the_flow() {
         .arg(&document)
         .arg("--output-path")
         .arg(&package)
+        .arg("--config")
+        .arg(workspace().join("clients/python/config.yaml"))
         .args(["--meta", "none", "--fail-on-warning"])
         .env("PATH", path_with(&generator)));
     let output = text(&generated);
