@@ -44,9 +44,11 @@ impl<T> Written<T> {
     }
 }
 
+/// What every operation works with; built once by [`ChatCore::open`](crate::ChatCore::open).
 pub(crate) struct Context {
-    /// For reads. Every write goes through `writer`.
+    /// For reads. Every write goes through [`Context::write`].
     pub(crate) db: DatabaseConnection,
+    /// Runs transactions: only [`Context::write`] and the database avatar store use it.
     pub(crate) writer: Writer,
     pub(crate) tokens: TokenKeys,
     pub(crate) session_lifetime: Duration,
