@@ -27,6 +27,7 @@ mod roles;
 mod service;
 pub mod sessions;
 mod settings_entity;
+mod stored;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod text;

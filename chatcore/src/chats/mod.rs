@@ -9,94 +9,41 @@ use serde::{Deserialize, Serialize};
 
 use crate::ChatId;
 use crate::messages::MessagePreview;
+use crate::stored::stored_enum;
 use crate::users::UserProfile;
 
-/// What kind of chat.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[cfg_attr(
-    feature = "openapi",
-    derive(poem_openapi::Enum),
-    oai(rename_all = "snake_case")
-)]
-#[serde(rename_all = "snake_case")]
-// Stored as its snake_case name; a stored value naming no variant fails the read.
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
-pub enum ChatKind {
-    /// Between exactly two users; one per pair.
-    Direct,
-    /// A titled group with roles.
-    Group,
+stored_enum! {
+    /// What kind of chat.
+    pub enum ChatKind {
+        /// Between exactly two users; one per pair.
+        Direct,
+        /// A titled group with roles.
+        Group,
+    }
 }
 
-/// A member's role in a chat.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[cfg_attr(
-    feature = "openapi",
-    derive(poem_openapi::Enum),
-    oai(rename_all = "snake_case")
-)]
-#[serde(rename_all = "snake_case")]
-// Stored as its snake_case name; a stored value naming no variant fails the read.
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
-pub enum MemberRole {
-    /// Owns the group.
-    Owner,
-    /// Manages the group.
-    Admin,
-    /// Takes part.
-    Member,
+stored_enum! {
+    /// A member's role in a chat.
+    pub enum MemberRole {
+        /// Owns the group.
+        Owner,
+        /// Manages the group.
+        Admin,
+        /// Takes part.
+        Member,
+    }
 }
 
-/// Which messages a group's members see.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[cfg_attr(
-    feature = "openapi",
-    derive(poem_openapi::Enum),
-    oai(rename_all = "snake_case")
-)]
-#[serde(rename_all = "snake_case")]
-// Stored as its snake_case name; a stored value naming no variant fails the read.
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
-pub enum HistoryVisibility {
-    /// Members see messages sent after their latest join (the default).
-    #[default]
-    SinceJoin,
-    /// Members see the whole history.
-    Full,
+stored_enum! {
+    /// Which messages a group's members see.
+    #[derive(Default)]
+    pub enum HistoryVisibility {
+        /// Members see messages sent after their latest join (the default).
+        #[default]
+        SinceJoin,
+        /// Members see the whole history.
+        Full,
+    }
 }
 
 /// A chat's own fields.

@@ -5,40 +5,23 @@ pub(crate) mod entity;
 pub(crate) mod queries;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::pagination::PageRequest;
+use crate::stored::stored_enum;
 use crate::users::UserProfile;
 use crate::{ChatId, MessageId, ReportId, UserId};
 
-/// Why something was reported.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    sea_orm::EnumIter,
-    sea_orm::DeriveActiveEnum,
-)]
-#[cfg_attr(
-    feature = "openapi",
-    derive(poem_openapi::Enum),
-    oai(rename_all = "snake_case")
-)]
-#[serde(rename_all = "snake_case")]
-// Stored as its snake_case name; a stored value naming no variant fails the read.
-#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
-pub enum ReportReason {
-    /// Unsolicited advertising or bulk messages.
-    Spam,
-    /// Harassment, threats or other abuse.
-    Abuse,
-    /// Anything else (say what in the note).
-    Other,
+stored_enum! {
+    /// Why something was reported.
+    pub enum ReportReason {
+        /// Unsolicited advertising or bulk messages.
+        Spam,
+        /// Harassment, threats or other abuse.
+        Abuse,
+        /// Anything else (say what in the note).
+        Other,
+    }
 }
 
 /// Reports a chat, or one message of it, to the server's admins.
