@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chatcore::Service;
+use chatcore::avatars::AvatarLinks;
 use poem::endpoint::make_sync;
 use poem::web::{Html, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
@@ -116,6 +117,12 @@ impl HttpOptions {
         self
     }
 
+    /// How this app links to avatars: `{base_path}/api/v1/users/{id}/avatar?v={hash}`.
+    pub fn avatar_links(&self) -> AvatarLinks {
+        let base = format!("{}{API_PREFIX}/users", self.base_path);
+        AvatarLinks::new(move |owner, hash| format!("{base}/{owner}/avatar?v={hash}"))
+    }
+
     /// The session cookie's `Path`.
     pub(crate) fn cookie_path(&self) -> &str {
         if self.base_path.is_empty() {
@@ -171,8 +178,9 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
     });
     let docs = Route::new().at("/", make_sync(move |_| Html(docs_page.clone())));
     let websocket_service = service.clone();
-    let shutdown = options.shutdown.clone();
     let allowed_origins: Arc<[String]> = options.allowed_origins.clone().into();
+    let links = options.avatar_links();
+    let websocket_options = options.clone();
     Route::new()
         .nest(API_PREFIX, api)
         .at(format!("{API_PREFIX}/openapi.json"), spec)
@@ -182,15 +190,20 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
             get(make_sync(|_| Json(serde_json::json!({ "status": "ok" })))),
         )
         .at("/readyz", health::readyz(service.clone()))
+        // Responses link avatars to where this app serves them.
+        .around(move |next, request| {
+            let links = links.clone();
+            async move { links.scope(next.call(request)).await }
+        })
         .around(move |next, request| {
             let service = websocket_service.clone();
-            let shutdown = shutdown.clone();
+            let options = websocket_options.clone();
             let allowed_origins = allowed_origins.clone();
             async move {
                 // `GET /api/v1/events` with `Upgrade: websocket`; everything else, SSE
                 // included, is the documented API.
                 if request.uri().path() == EVENTS_PATH && realtime::is_upgrade(&request) {
-                    realtime::serve(request, service, shutdown.clone(), &allowed_origins).await
+                    realtime::serve(request, service, &options, &allowed_origins).await
                 } else {
                     Ok(next.call(request).await?.into_response())
                 }
@@ -203,14 +216,4 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
         .catch_all_error(error::into_json)
         .with(logging::RequestLog)
         .around(move |next, request| error::allow_methods(next, request, allowed.clone()))
-}
-
-/// Resolves when the server starts shutting down (never, without a shutdown signal).
-pub(crate) async fn shut_down(shutdown: &mut Option<tokio::sync::watch::Receiver<bool>>) {
-    match shutdown {
-        Some(receiver) => {
-            let _ = receiver.wait_for(|stopping| *stopping).await;
-        }
-        None => std::future::pending::<()>().await,
-    }
 }

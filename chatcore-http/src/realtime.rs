@@ -1,33 +1,24 @@
-//! The event stream as a WebSocket: `GET /api/v1/events` with `Upgrade: websocket`.
+//! The event stream as a WebSocket: `GET /api/v1/events` with `Upgrade: websocket`. The
+//! handshake is HTTP's; everything after it is chatcore's realtime [`Connection`], framed as
+//! one JSON value per text frame.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use chatcore::{ChatId, Service};
+use chatcore::Service;
+use chatcore::avatars::AvatarLinks;
+use chatcore::realtime::{Connection, ConnectionOptions, Outgoing};
 use futures::{SinkExt, StreamExt};
 use poem::http::{Method, StatusCode, header};
-use poem::web::websocket::{Message, WebSocket, WebSocketConfig};
+use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::{FromRequest, IntoResponse, Request, Response};
-use serde::Deserialize;
+use serde_json::{Value, json};
 
+use crate::HttpOptions;
 use crate::auth::{SESSION_COOKIE, token_of};
 use crate::error::ApiError;
 
-/// How often the server pings, and how long it waits for any sign of life before closing.
-const PING_EVERY: Duration = Duration::from_secs(20);
-const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 /// The read buffer of a connection.
 const READ_BUFFER: usize = 4 * 1024;
-/// The largest message a client may send.
-const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
-
-/// What a client may send over the socket.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    /// The client's user is typing in a chat.
-    Typing { chat_id: ChatId },
-}
 
 /// Whether a request asks to upgrade to a WebSocket (whether it does so correctly is checked
 /// by [`serve`]).
@@ -37,18 +28,22 @@ pub(crate) fn is_upgrade(request: &Request) -> bool {
         .is_some_and(|upgrade| upgrade.eq_ignore_ascii_case("websocket"))
 }
 
-fn error_frame(code: &str, message: &str) -> Message {
-    Message::Text(serde_json::json!({ "error": { "code": code, "message": message } }).to_string())
+fn error_frame(code: &str, message: &str, field: Option<&str>) -> Value {
+    let mut frame = json!({ "error": { "code": code, "message": message } });
+    if let Some(field) = field {
+        frame["error"]["field"] = field.into();
+    }
+    frame
 }
 
-/// Clients only send small notices (typing), so a connection reads into a small buffer and
-/// refuses large messages. The library's default 128 KiB read buffer would be zeroed on every
-/// read and kept by every connection (1.25 GiB for 10,000 idle ones).
-fn socket_config() -> WebSocketConfig {
+/// Clients send small commands, so a connection reads into a small buffer and refuses
+/// messages over `max_frame` bytes. The library's default 128 KiB read buffer would be zeroed
+/// on every read and kept by every connection (1.25 GiB for 10,000 idle ones).
+fn socket_config(max_frame: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(MAX_CLIENT_MESSAGE))
-        .max_frame_size(Some(MAX_CLIENT_MESSAGE))
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
 }
 
 fn bad_handshake(message: &str) -> poem::Error {
@@ -156,13 +151,13 @@ fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
     }
 }
 
-/// Checks the handshake, authenticates, checks the origin of a cookie-authenticated socket,
-/// subscribes (so that a bad cursor or a full stream allowance is an ordinary HTTP error),
-/// then upgrades.
+/// Checks the handshake and the origin of a cookie-authenticated socket, opens the
+/// connection (so that a bad token, a bad cursor or a full stream allowance is an ordinary
+/// HTTP error), then upgrades and frames what the connection says and hears.
 pub(crate) async fn serve(
     request: Request,
     service: Arc<dyn Service>,
-    shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    options: &HttpOptions,
     allowed_origins: &[String],
 ) -> poem::Result<Response> {
     if let Some(refusal) = handshake_refusal(&request) {
@@ -178,7 +173,6 @@ pub(crate) async fn serve(
         .into());
     }
     let token = token_of(&request).ok_or_else(ApiError::not_authorized)?;
-    let caller = service.authenticate(&token).await.map_err(ApiError::from)?;
     let since = match request.uri().query().and_then(|query| {
         query
             .split('&')
@@ -194,70 +188,105 @@ pub(crate) async fn serve(
         })?),
         None => None,
     };
-    let mut events = service
-        .subscribe(&caller, since)
+    let connection_options = ConnectionOptions {
+        shutdown: options.shutdown.clone(),
+        user_agent: request.header(header::USER_AGENT).map(str::to_owned),
+        ..ConnectionOptions::default()
+    };
+    let max_frame = connection_options.max_command_bytes;
+    let connection = Connection::open(service, Some(&token), since, connection_options)
         .await
         .map_err(ApiError::from)?;
+    let links = options.avatar_links();
     let (request, mut body) = request.split();
     let websocket = WebSocket::from_request(&request, &mut body).await?;
     Ok(websocket
-        .config(socket_config())
-        .on_upgrade(move |socket| async move {
-            let (mut sink, mut incoming) = socket.split();
-            let mut ping = tokio::time::interval(PING_EVERY);
-            let mut heard = Instant::now();
-            let mut shutdown = shutdown;
-            loop {
-                tokio::select! {
-                    _ = crate::shut_down(&mut shutdown) => {
-                        let _ = sink.send(Message::Close(None)).await;
+        .config(socket_config(max_frame))
+        .on_upgrade(move |socket| run(socket, connection, links))
+        .into_response())
+}
+
+/// Frames a connection over a WebSocket until either side ends it.
+async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarLinks) {
+    let (mut sink, mut incoming) = socket.split();
+    loop {
+        tokio::select! {
+            outgoing = connection.next() => match outgoing {
+                Outgoing::Event(event) => {
+                    let text = links
+                        .in_scope(|| serde_json::to_string(&event))
+                        .unwrap_or_default();
+                    if sink.send(Message::Text(text)).await.is_err() {
                         return;
                     }
-                    event = events.next() => match event {
-                        Some(Ok(event)) => {
-                            let text = serde_json::to_string(&event).unwrap_or_default();
-                            if sink.send(Message::Text(text)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Some(Err(error)) => {
-                            let _ = sink.send(error_frame(error.code(), &error.to_string())).await;
-                            let _ = sink.send(Message::Close(None)).await;
-                            return;
-                        }
-                        None => return,
-                    },
-                    message = incoming.next() => {
-                        heard = Instant::now();
-                        match message {
-                            Some(Ok(Message::Text(text))) => {
-                                let reply = match serde_json::from_str::<ClientMessage>(&text) {
-                                    Ok(ClientMessage::Typing { chat_id }) => service
-                                        .send_typing(&caller, chat_id)
-                                        .await
-                                        .err()
-                                        .map(|error| error_frame(error.code(), &error.to_string())),
-                                    Err(error) => Some(error_frame("invalid_input", &error.to_string())),
-                                };
-                                if let Some(reply) = reply
-                                    && sink.send(reply).await.is_err()
-                                {
-                                    return;
-                                }
-                            }
-                            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                            Some(Ok(_)) => {}
-                        }
-                    }
-                    _ = ping.tick() => {
-                        if heard.elapsed() > SILENCE_LIMIT
-                            || sink.send(Message::Ping(Vec::new())).await.is_err()
-                        {
-                            return;
-                        }
+                }
+                Outgoing::Ping => {
+                    if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                        return;
                     }
                 }
-            }
-        })
-        .into_response())
+                Outgoing::Close(reason) => {
+                    if let Some(failure) = reason {
+                        let _ = sink.send(Message::Text(failure.to_json().to_string())).await;
+                    }
+                    let _ = sink.send(Message::Close(None)).await;
+                    return;
+                }
+            },
+            message = incoming.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = links.scope(command(&mut connection, &text)).await;
+                    if let Some(reply) = reply
+                        && sink.send(Message::Text(reply.to_string())).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                // Pongs and anything else: signs of life.
+                Some(Ok(_)) => connection.heard(),
+            },
+        }
+    }
+}
+
+/// Runs a client frame `{"type": command, "id"?: any, ...arguments}` and answers the frame
+/// to send back: `{"id", "result"}` or `{"id", "error"}` when the client gave an `id`; only
+/// `{"error"}` otherwise (so that fire-and-forget notices such as typing get no answer).
+async fn command(connection: &mut Connection, text: &str) -> Option<Value> {
+    let mut frame = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(frame)) => frame,
+        Ok(_) => {
+            return Some(error_frame(
+                "invalid_input",
+                "a frame is a JSON object",
+                None,
+            ));
+        }
+        Err(error) => return Some(error_frame("invalid_input", &error.to_string(), None)),
+    };
+    let id = frame.remove("id");
+    let name = match frame.remove("type") {
+        Some(Value::String(name)) => name,
+        _ => {
+            return Some(error_frame(
+                "invalid_input",
+                "a frame names its command in `type`",
+                Some("type"),
+            ));
+        }
+    };
+    // The notice's short name, as clients have sent it from the start.
+    let name = if name == "typing" {
+        "send_typing"
+    } else {
+        &name
+    };
+    let outcome = connection.command(name, Value::Object(frame)).await;
+    match (id, outcome) {
+        (Some(id), Ok(result)) => Some(json!({ "id": id, "result": result })),
+        (Some(id), Err(failure)) => Some(json!({ "id": id, "error": failure })),
+        (None, Ok(_)) => None,
+        (None, Err(failure)) => Some(failure.to_json()),
+    }
 }

@@ -365,3 +365,85 @@ async fn typing_bursts_reach_the_peer_once() {
     }
     assert_eq!(typing, 1);
 }
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends a client frame and answers the server's reply, skipping the events in between.
+async fn ask(socket: &mut Socket, frame: Value) -> Value {
+    use futures::{SinkExt, StreamExt};
+    socket
+        .send(tungstenite::Message::text(frame.to_string()))
+        .await
+        .unwrap();
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let tungstenite::Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame.get("kind").is_none() {
+                return frame;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_commands_answer_like_rest_and_errors_leave_the_socket_usable() {
+    use futures::SinkExt;
+
+    let (address, service) = on_a_port(HttpOptions::default()).await;
+    let token = register(&service, "commander").await;
+    let peer = register(&service, "listener").await;
+    let peer_id = service.authenticate(&peer).await.unwrap().user_id();
+    let request = format!("ws://{address}/api/v1/events?access_token={token}")
+        .into_client_request()
+        .unwrap();
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let socket = &mut socket;
+    let started = ask(
+        socket,
+        json!({"type": "start_direct_chat", "id": 1, "user_id": peer_id}),
+    )
+    .await;
+    assert_eq!(started["id"], 1);
+    let chat = started["result"]["id"].as_str().unwrap().to_owned();
+    let sent = ask(
+        socket,
+        json!({"type": "send_message", "id": "two", "chat_id": chat, "text": "hi"}),
+    )
+    .await;
+    assert_eq!(
+        (sent["id"].as_str(), sent["result"]["text"].as_str()),
+        (Some("two"), Some("hi"))
+    );
+    // Refusals: the stable code and the field, with the id; without an id, just the error.
+    let missing = ask(
+        socket,
+        json!({"type": "send_message", "id": 3, "chat_id": chat}),
+    )
+    .await;
+    assert_eq!(missing["id"], 3);
+    assert_eq!(missing["error"]["code"], "invalid_input");
+    assert_eq!(missing["error"]["field"], "text");
+    let unknown = ask(socket, json!({"type": "teleport"})).await;
+    assert_eq!(unknown["error"]["code"], "not_found");
+    let garbage = ask(socket, json!(["not", "an", "object"])).await;
+    assert_eq!(garbage["error"]["code"], "invalid_input");
+    // Still usable; typing keeps its short name and answers nothing on success.
+    socket
+        .send(tungstenite::Message::text(
+            json!({"type": "typing", "chat_id": chat}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let history = ask(
+        socket,
+        json!({"type": "list_messages", "id": 4, "chat_id": chat}),
+    )
+    .await;
+    assert_eq!(history["result"].as_array().unwrap().len(), 1, "{history}");
+}

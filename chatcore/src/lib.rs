@@ -23,6 +23,7 @@ pub mod notify;
 mod options;
 mod pagination;
 mod readiness;
+pub mod realtime;
 mod roles;
 mod service;
 pub mod sessions;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use chatcore::events::Event;
+use chatcore::realtime::{Connection, ConnectionOptions, Outgoing};
 use futures::StreamExt;
-use futures::future::ready;
 use poem::web::sse;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
@@ -36,8 +36,13 @@ impl EventsApi {
     /// Event stream
     ///
     /// Server-Sent Events (`Accept: text/event-stream`), or a WebSocket on the same path
-    /// (`Upgrade: websocket`) with one JSON event per text frame, pings every 20 seconds,
-    /// and typing notices accepted from the client as `{"type": "typing", "chat_id": "..."}`.
+    /// (`Upgrade: websocket`) with one JSON event per text frame and pings every 20 seconds.
+    /// Over the WebSocket the client may also run operations: a frame `{"type": operation,
+    /// "id": any, ...fields}` names an operation id of this API (`send_message`,
+    /// `mark_read`, `send_typing` or its short name `typing`, ...), with the operation's path,
+    /// query and body fields in the frame; the answer is `{"id", "result"}` with the body the
+    /// operation answers (`null` for none), or `{"id", "error"}`. Without an `id`, only a
+    /// refusal is answered, as `{"error"}`.
     ///
     /// Resume with `since` (or SSE's `Last-Event-ID`) set to the last cursor seen: every
     /// event missed is delivered once, in order, then live ones. A cursor older than the
@@ -61,22 +66,36 @@ impl EventsApi {
         last_event_id: Header<Option<i64>>,
     ) -> ApiResult<Events> {
         let since = since.0.or(last_event_id.0);
-        let stream = self.0.service.subscribe(auth.caller(), since).await?;
-        // An error (the session ended) closes the stream; the client sees the
-        // `session_revoked` event that came just before.
-        let mut shutdown = self.0.options.shutdown.clone();
-        let events = stream
-            .take_while(|item| ready(item.is_ok()))
-            .filter_map(|item| ready(item.ok()))
-            .take_until(Box::pin(
-                async move { crate::shut_down(&mut shutdown).await },
-            ))
-            .boxed();
+        let options = ConnectionOptions {
+            // An SSE client cannot answer pings: its keep-alives are SSE comments, below.
+            heartbeat: None,
+            shutdown: self.0.options.shutdown.clone(),
+            ..ConnectionOptions::default()
+        };
+        let connection = Connection::for_caller(
+            self.0.service.clone(),
+            auth.caller().clone(),
+            since,
+            options,
+        )
+        .await?;
+        // The stream ends when the connection closes: the session ended (the client saw the
+        // `session_revoked` event that came just before), or the server shuts down.
+        let events = futures::stream::unfold(connection, |mut connection| async move {
+            match connection.next().await {
+                Outgoing::Event(event) => Some((*event, connection)),
+                Outgoing::Ping | Outgoing::Close(_) => None,
+            }
+        })
+        .boxed();
+        let links = self.0.options.avatar_links();
         Ok(Events::Stream(
             EventStream::new(events)
                 .keep_alive(KEEP_ALIVE)
-                .to_event(|event| {
-                    let data = serde_json::to_string(&event).unwrap_or_default();
+                .to_event(move |event| {
+                    let data = links
+                        .in_scope(|| serde_json::to_string(&event))
+                        .unwrap_or_default();
                     let message = sse::Event::message(data).event_type(event.kind().as_str());
                     if event.ephemeral {
                         message

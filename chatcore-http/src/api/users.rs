@@ -1,7 +1,7 @@
 //! `/users`: profiles and search.
 
 use chatcore::UserId;
-use chatcore::avatars::AvatarSize;
+use chatcore::avatars::{AvatarSize, AvatarUrl};
 use chatcore::users::{
     DisplayName, Email, Phone, ProfileUpdate, Status, User, UserProfile, UserSearch, Username,
 };
@@ -46,7 +46,8 @@ struct AvatarForm {
 #[oai(skip_serializing_if_is_none)]
 struct AvatarSet {
     /// The avatar URL (add `&size=128` for the small one).
-    avatar_url: Option<String>,
+    #[oai(skip_serializing_if = "AvatarUrl::unlinked")]
+    avatar_url: Option<AvatarUrl>,
     /// The updated account.
     user: User,
 }

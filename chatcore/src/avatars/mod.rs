@@ -31,6 +31,7 @@
 //!   when its turn comes, so waiting uploads hold no memory.
 
 pub(crate) mod entity;
+mod link;
 pub(crate) mod process;
 pub(crate) mod queries;
 #[cfg(any(test, feature = "testkit"))]
@@ -43,6 +44,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+pub use link::{AvatarLinks, AvatarUrl};
 pub(crate) use store::DbAvatarStore;
 pub use store::{AvatarStore, FsAvatarStore};
 

@@ -26,6 +26,7 @@ mod groups;
 mod invites;
 mod messages;
 mod moderation;
+mod realtime;
 mod recovery;
 mod streams;
 
@@ -337,6 +338,9 @@ macro_rules! conformance_tests {
             messages::deleting_leaves_a_tombstone,
             moderation::reports_reach_server_admins,
             moderation::server_admins_deactivate_users_and_delete_any_message,
+            realtime::a_connection_binds_by_command_and_answers_every_command_by_the_table,
+            realtime::a_connection_resumes_from_a_cursor_once_and_ends_with_its_session,
+            realtime::a_connection_is_rate_limited_and_closes_on_shutdown_or_silence,
             recovery::changing_the_password_ends_other_sessions,
             recovery::password_reset_is_silent_single_use_and_ends_sessions,
             recovery::verification_tokens_mark_the_account_verified,

@@ -15,6 +15,7 @@ pub use crate::roles::Role;
 pub use fields::{DisplayName, Email, ExternalId, Password, Phone, Status, Username};
 
 use crate::UserId;
+use crate::avatars::AvatarUrl;
 use crate::pagination::PageRequest;
 use crate::sessions::NewSession;
 
@@ -58,16 +59,19 @@ pub struct User {
     /// The avatar's content hash, if the user set one (see
     /// [`Service::get_avatar`](crate::Service::get_avatar)); it changes whenever the image does.
     pub avatar: Option<String>,
-    /// The avatar's URL as `chatcore-http` serves it (`/api/v1/users/{id}/avatar?v={hash}`;
-    /// add `&size=128` for the small one). Applications serving avatars elsewhere build their
-    /// own from `id` and `avatar`.
-    pub avatar_url: Option<String>,
+    /// The avatar's URL where the API serves it (`/api/v1/users/{id}/avatar?v={hash}` under
+    /// the API's base; add `&size=128` for the small one). The transport that serializes
+    /// the value sets it (`chatcore::avatars::AvatarLinks`); elsewhere it is left out.
+    #[serde(skip_serializing_if = "AvatarUrl::unlinked")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if = "AvatarUrl::unlinked"))]
+    pub avatar_url: Option<AvatarUrl>,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
 
 /// What anyone signed in may see of a user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredProfile")]
 #[cfg_attr(
     feature = "openapi",
     derive(poem_openapi::Object),
@@ -92,11 +96,39 @@ pub struct UserProfile {
     /// [`Service::get_avatar`](crate::Service::get_avatar)); it changes whenever the image does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
-    /// The avatar's URL as `chatcore-http` serves it (`/api/v1/users/{id}/avatar?v={hash}`;
-    /// add `&size=128` for the small one). Applications serving avatars elsewhere build their
-    /// own from `id` and `avatar`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub avatar_url: Option<String>,
+    /// The avatar's URL where the API serves it (`/api/v1/users/{id}/avatar?v={hash}` under
+    /// the API's base; add `&size=128` for the small one). The transport that serializes
+    /// the value sets it (`chatcore::avatars::AvatarLinks`); elsewhere it is left out.
+    #[serde(skip_serializing_if = "AvatarUrl::unlinked")]
+    #[cfg_attr(feature = "openapi", oai(skip_serializing_if = "AvatarUrl::unlinked"))]
+    pub avatar_url: Option<AvatarUrl>,
+}
+
+/// A [`UserProfile`] as events keep it: its avatar link follows from `id` and `avatar`.
+#[derive(Deserialize)]
+struct StoredProfile {
+    id: UserId,
+    username: String,
+    display_name: Option<String>,
+    status: Option<String>,
+    active: bool,
+    deleted: bool,
+    avatar: Option<String>,
+}
+
+impl From<StoredProfile> for UserProfile {
+    fn from(stored: StoredProfile) -> Self {
+        UserProfile {
+            avatar_url: AvatarUrl::of(stored.id, stored.avatar.as_deref()),
+            id: stored.id,
+            username: stored.username,
+            display_name: stored.display_name,
+            status: stored.status,
+            active: stored.active,
+            deleted: stored.deleted,
+            avatar: stored.avatar,
+        }
+    }
 }
 
 /// Creates an account with a password.

@@ -14,6 +14,7 @@ use super::{
     UserProfile, UserSearch,
 };
 use crate::avatars;
+use crate::avatars::AvatarUrl;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::error::unique_violation;
@@ -35,17 +36,11 @@ impl From<Model> for User {
             active: model.active,
             verified: model.verified,
             external_id: model.external_id,
-            avatar_url: avatar_url(model.id, model.avatar.as_deref()),
+            avatar_url: AvatarUrl::of(model.id.into(), model.avatar.as_deref()),
             avatar: model.avatar,
             created_at: model.created_at,
         }
     }
-}
-
-/// Where chatcore-http serves a user's avatar; the content hash in the query makes the URL
-/// change with the image, so clients may cache it for good.
-fn avatar_url(id: uuid::Uuid, avatar: Option<&str>) -> Option<String> {
-    avatar.map(|hash| format!("/api/v1/users/{id}/avatar?v={hash}"))
 }
 
 impl From<Model> for UserProfile {
@@ -69,7 +64,7 @@ impl From<Model> for UserProfile {
             status: model.status,
             active: model.active,
             deleted: false,
-            avatar_url: avatar_url(model.id, model.avatar.as_deref()),
+            avatar_url: AvatarUrl::of(model.id.into(), model.avatar.as_deref()),
             avatar: model.avatar,
         }
     }

@@ -1,0 +1,134 @@
+//! The realtime session that every live transport speaks: a [`Connection`].
+//!
+//! A transport (chatcore-http's WebSocket and Server-Sent Events, chatcore-socketio) only
+//! frames what a connection says and hears. The connection does the rest, the same way for
+//! all of them:
+//!
+//! - **Authentication.** [`Connection::open`] takes the session's token, or none: an
+//!   anonymous connection may only `register` or `login`, which bind it to the new session.
+//!   The connection ends when its session does (logout, revocation, the account deactivated):
+//!   [`Outgoing::Close`] with the reason.
+//! - **Events.** [`Connection::next`] answers the caller's events in cursor order, once each,
+//!   from the `since` cursor given at opening (exactly like
+//!   [`Service::subscribe`](crate::Service::subscribe)).
+//! - **Commands.** [`Connection::command`] runs a command by name with JSON arguments, through
+//!   one table ([`COMMANDS`]): the names are the REST API's operation ids, the arguments its
+//!   path, query and body fields in one object, and the reply its response body (`null` for
+//!   none). A refusal is a [`Failure`]: the stable code, a message and the field at fault.
+//! - **Heartbeat.** With [`ConnectionOptions::heartbeat`], [`Connection::next`] asks for a
+//!   ping every [`Heartbeat::interval`] and closes a connection not heard from
+//!   ([`Connection::heard`]) for [`Heartbeat::timeout`].
+//! - **Limits and shutdown.** A connection runs at most
+//!   [`ConnectionOptions::commands_per_minute`] commands (then `rate_limited`); transports
+//!   refuse client frames over [`ConnectionOptions::max_command_bytes`]; every connection
+//!   closes when the server shuts down; a dropped connection frees its place under the
+//!   stream caps at once.
+
+mod commands;
+mod connection;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use commands::COMMANDS;
+pub use connection::{Connection, Outgoing};
+
+use crate::Error;
+
+/// How a connection checks that its client is alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// How often the transport pings the client.
+    pub interval: Duration,
+    /// How long the client may stay silent (no message, no pong) before the connection is
+    /// closed.
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    /// A ping every 20 seconds; closed after 60 seconds of silence.
+    fn default() -> Self {
+        Heartbeat {
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How a connection behaves. Start from `ConnectionOptions::default()`.
+#[derive(Clone, Debug)]
+pub struct ConnectionOptions {
+    /// Pings and the silence limit; `None` for transports whose clients cannot answer (SSE).
+    /// Default: [`Heartbeat::default()`].
+    pub heartbeat: Option<Heartbeat>,
+    /// The largest client frame (a command with its arguments) a transport accepts, in
+    /// bytes. Default: 64 KiB.
+    pub max_command_bytes: usize,
+    /// Commands a connection may run per minute, in bursts of up to a tenth of it; more are
+    /// refused with `rate_limited` (the per-user limits on sends and the rest apply besides).
+    /// Default: 600.
+    pub commands_per_minute: NonZeroU32,
+    /// Turns `true` when the server shuts down: every connection then closes.
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// The client's user agent, recorded on sessions opened by `register` or `login`.
+    pub user_agent: Option<String>,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            heartbeat: Some(Heartbeat::default()),
+            max_command_bytes: 64 * 1024,
+            commands_per_minute: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
+            shutdown: None,
+            user_agent: None,
+        }
+    }
+}
+
+/// A refused command, or why a connection ended: what transports send as
+/// `{"error": {"code", "message", "field"?}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The stable code ([`Error::code`]).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The argument at fault, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Seconds to wait before trying again (`rate_limited`, `unavailable`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl Failure {
+    /// As transports send it: `{"error": {...}}`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "error": self })
+    }
+
+    fn with_message(mut self, message: String) -> Self {
+        self.message = message;
+        self
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let message = match &error {
+            // The cause was logged where it happened; clients learn nothing of it.
+            Error::Internal(_) => "internal error".to_owned(),
+            error => error.to_string(),
+        };
+        Failure {
+            code: error.code(),
+            message,
+            field: error.field().map(str::to_owned),
+            retry_after: error.retry_after_secs(),
+        }
+    }
+}
