@@ -11,6 +11,7 @@
 //! front, which speaks HTTP/1.1 to this server.
 
 use std::convert::Infallible;
+use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::combinators::BoxBody;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
@@ -53,11 +54,89 @@ where
 {
     let endpoint: Arc<BoxEndpoint<'static>> =
         Arc::new(app.into_endpoint().map_to_response().boxed());
+    let local = listener.local_addr()?;
+    let service = move |peer: SocketAddr| {
+        let endpoint = endpoint.clone();
+        hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+            let endpoint = endpoint.clone();
+            async move {
+                let request = poem::Request::from((
+                    request,
+                    LocalAddr(Addr::SocketAddr(local)),
+                    RemoteAddr(Addr::SocketAddr(peer)),
+                    Scheme::HTTP,
+                ));
+                let response: Response = endpoint.get_response(request).await;
+                Ok::<_, Infallible>(hyper::Response::<BoxBody<Bytes, io::Error>>::from(response))
+            }
+        })
+    };
+    serve_each(listener, service, options, shutdown, grace).await
+}
+
+/// The client's address, which [`serve_tower`] puts in every request's extensions (for
+/// [`ChatService::peer_addr`](crate::tower::ChatService::peer_addr)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Serves a tower service as [`serve`] serves an app: with the same timeouts and the same
+/// graceful stop. For the HTTP app with other transports in front of it, such as
+/// chatcore-socketio's layer around [`crate::tower::service`]; each request carries the
+/// client's address as a [`ClientAddr`] extension.
+///
+/// # Errors
+/// None so far: a failed accept is logged and retried.
+pub async fn serve_tower<S, B>(
+    listener: TcpListener,
+    service: S,
+    options: &HttpOptions,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> io::Result<()>
+where
+    S: tower_service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let service = move |peer: SocketAddr| {
+        let service = service.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ClientAddr(peer));
+            service.clone().call(request)
+        })
+    };
+    serve_each(listener, service, options, shutdown, grace).await
+}
+
+/// Accepts connections and serves each with the hyper service `service_for(peer)` makes.
+async fn serve_each<M, S, B>(
+    listener: TcpListener,
+    service_for: M,
+    options: &HttpOptions,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> io::Result<()>
+where
+    M: Fn(SocketAddr) -> S,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let timeouts = Timeouts {
         header_read: options.header_read_timeout,
         idle: options.idle_timeout,
     };
-    let local = listener.local_addr()?;
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -69,9 +148,8 @@ where
                     let _ = stream.set_nodelay(true);
                     connections.spawn(serve_connection(
                         stream,
-                        local,
                         peer,
-                        endpoint.clone(),
+                        service_for(peer),
                         timeouts,
                         stopping.clone(),
                     ));
@@ -119,27 +197,20 @@ struct Timeouts {
     idle: Duration,
 }
 
-async fn serve_connection(
+async fn serve_connection<S, B>(
     stream: TcpStream,
-    local: SocketAddr,
     peer: SocketAddr,
-    endpoint: Arc<BoxEndpoint<'static>>,
+    service: S,
     timeouts: Timeouts,
     mut stopping: watch::Receiver<bool>,
-) {
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-        let endpoint = endpoint.clone();
-        async move {
-            let request = poem::Request::from((
-                request,
-                LocalAddr(Addr::SocketAddr(local)),
-                RemoteAddr(Addr::SocketAddr(peer)),
-                Scheme::HTTP,
-            ));
-            let response: Response = endpoint.get_response(request).await;
-            Ok::<_, Infallible>(hyper::Response::<BoxBody<Bytes, io::Error>>::from(response))
-        }
-    });
+) where
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = hyper::Response<B>>,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
     let io = TokioIo::new(IdleTimeout::new(stream, timeouts.idle));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

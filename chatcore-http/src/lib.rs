@@ -22,7 +22,7 @@ use poem::web::{Html, Json};
 use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route, get};
 use poem_openapi::OpenApiService;
 
-pub use connection::serve;
+pub use connection::{ClientAddr, serve, serve_tower};
 pub use limits::IpLimits;
 
 /// How the HTTP layer behaves. Start from `HttpOptions::default()`.

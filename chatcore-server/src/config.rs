@@ -52,6 +52,10 @@ pub struct Config {
     /// a deployment without HTTPS.
     #[arg(long, env = "CHATCORE_INSECURE_COOKIES")]
     pub insecure_cookies: bool,
+    /// Do not serve Socket.IO at `/socket.io/` (chatcore-socketio): REST, WebSocket and SSE
+    /// only.
+    #[arg(long, env = "CHATCORE_NO_SOCKETIO")]
+    pub no_socketio: bool,
     /// Accepted so that earlier command lines still start: `Secure` is the default now.
     #[arg(long, hide = true, conflicts_with = "insecure_cookies")]
     pub secure_cookies: bool,
@@ -150,6 +154,7 @@ mod tests {
         assert_eq!(config.check(), Ok(()));
         assert_eq!(config.database_acquire_timeout_ms, 5000);
         assert!(!config.insecure_cookies);
+        assert!(!config.no_socketio);
         let limits = config.limits.rate_limits().unwrap();
         assert_eq!(limits, chatcore::limits::RateLimits::default());
         let mut options = HttpOptions::default();

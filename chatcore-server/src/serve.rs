@@ -7,7 +7,9 @@ use std::time::Duration;
 use chatcore::avatars::FsAvatarStore;
 use chatcore::limits::RateLimited;
 use chatcore::{ChatCore, Options, Service};
-use chatcore_http::{HttpOptions, app};
+use chatcore_http::{ClientAddr, HttpOptions, app};
+use chatcore_socketio::SocketIoOptions;
+use tower_layer::Layer;
 
 use crate::config::{AvatarStoreKind, Config};
 use crate::database::{self, BoxError};
@@ -46,19 +48,36 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
     options.shutdown = Some(shutdown);
     config.limits.apply(&mut options);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
-    tracing::info!(bind = %config.bind, database = %redact(&config.database_url), "chatcore-server listening");
-    chatcore_http::serve(
-        listener,
-        app(service, options.clone()),
-        &options,
-        async move {
-            shutdown_signal().await;
-            // Event streams end now; other requests get the grace period.
-            let _ = stopping.send(true);
-        },
-        Duration::from_secs(config.shutdown_grace),
-    )
-    .await?;
+    tracing::info!(bind = %config.bind, database = %redact(&config.database_url), socketio = !config.no_socketio, "chatcore-server listening");
+    let stop = async move {
+        shutdown_signal().await;
+        // Event streams end now; other requests get the grace period.
+        let _ = stopping.send(true);
+    };
+    let grace = Duration::from_secs(config.shutdown_grace);
+    if config.no_socketio {
+        chatcore_http::serve(
+            listener,
+            app(service, options.clone()),
+            &options,
+            stop,
+            grace,
+        )
+        .await?;
+    } else {
+        // Socket.IO in front, at the hyper level (its WebSocket upgrade must reach it); every
+        // other request goes on to the HTTP app.
+        let http = chatcore_http::tower::service(service.clone(), options.clone())
+            .peer_addr(|extensions| extensions.get::<ClientAddr>().map(|client| client.0));
+        let mut socketio = SocketIoOptions {
+            avatar_links: Some(options.avatar_links()),
+            allowed_origins: options.allowed_origins.clone(),
+            ..SocketIoOptions::default()
+        };
+        socketio.connection.shutdown = options.shutdown.clone();
+        let app = chatcore_socketio::layer(service, socketio).layer(http);
+        chatcore_http::serve_tower(listener, app, &options, stop, grace).await?;
+    }
     tracing::info!("chatcore-server stopped");
     Ok(())
 }

@@ -1,0 +1,298 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod names;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chatcore::Service;
+use chatcore::avatars::AvatarLinks;
+use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing};
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, TransportType};
+use tokio::sync::{Notify, mpsc};
+
+/// How the Socket.IO transport behaves. Start from `SocketIoOptions::default()`.
+#[derive(Clone, Debug)]
+pub struct SocketIoOptions {
+    /// Where Socket.IO is served. Default: `/socket.io` (what clients use unless told
+    /// otherwise).
+    pub path: String,
+    /// Each socket's realtime connection. Its heartbeat becomes Engine.IO's ping interval
+    /// and timeout, and `max_command_bytes` the largest packet accepted.
+    pub connection: ConnectionOptions,
+    /// Where avatars are linked from (chatcore-http's `HttpOptions::avatar_links`); `None`
+    /// leaves `avatar_url` out.
+    pub avatar_links: Option<AvatarLinks>,
+    /// The cookie that carries a session token, for browsers on the same site. Default:
+    /// `chatcore_session`, chatcore-http's.
+    pub session_cookie: String,
+    /// Origins (`scheme://host[:port]`) whose pages may connect authenticated by the session
+    /// cookie, besides the server's own; a handshake from any other is refused, so that
+    /// another site cannot use a visitor's cookie. Handshakes with a token in `auth`, or
+    /// without an `Origin` (not from a browser), are not checked. Default: none.
+    pub allowed_origins: Vec<String>,
+    /// Commands a socket may have waiting for their turn; more are refused with
+    /// `rate_limited`. Default: 16.
+    pub max_waiting_commands: usize,
+}
+
+impl Default for SocketIoOptions {
+    fn default() -> Self {
+        SocketIoOptions {
+            path: "/socket.io".to_owned(),
+            connection: ConnectionOptions::default(),
+            avatar_links: None,
+            session_cookie: "chatcore_session".to_owned(),
+            allowed_origins: Vec::new(),
+            max_waiting_commands: 16,
+        }
+    }
+}
+
+/// The transport as a tower layer: wrap the HTTP app's tower service with it
+/// (`layer.layer(http)`), and requests under [`SocketIoOptions::path`] become Socket.IO
+/// while all others reach the app.
+pub fn layer(service: Arc<dyn Service>, options: SocketIoOptions) -> SocketIoLayer {
+    let heartbeat = options.connection.heartbeat.unwrap_or_default();
+    let (layer, io) = SocketIo::builder()
+        .req_path(options.path.clone())
+        .ping_interval(heartbeat.interval)
+        .ping_timeout(heartbeat.timeout)
+        .max_payload(options.connection.max_command_bytes as u64)
+        .ws_max_message_size(options.connection.max_command_bytes)
+        .transports([TransportType::Polling, TransportType::Websocket])
+        .with_state(Shared(Arc::new((service, options))))
+        .build_layer();
+    io.ns("/", connected.with(authenticate));
+    layer
+}
+
+/// What every handler reads: the service and the options.
+#[derive(Clone)]
+struct Shared(Arc<(Arc<dyn Service>, SocketIoOptions)>);
+
+impl Shared {
+    fn service(&self) -> Arc<dyn Service> {
+        self.0.0.clone()
+    }
+
+    fn options(&self) -> &SocketIoOptions {
+        &self.0.1
+    }
+}
+
+/// A connection opened by the handshake, waiting for its socket to be connected.
+#[derive(Clone)]
+struct Opened(Arc<Mutex<Option<Connection>>>);
+
+/// Why a handshake was refused: the client's `connect_error` says `code: message`.
+#[derive(Debug)]
+struct Refused(Failure);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}: {}", self.0.code, self.0.message)
+    }
+}
+
+/// The handshake: `auth: {"token"?, "since"?}` or the session cookie opens the connection
+/// (bound, or anonymous without either).
+async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(shared): State<Shared>,
+) -> Result<(), Refused> {
+    let auth = auth.unwrap_or(Value::Null);
+    let options = shared.options();
+    let headers = &socket.req_parts().headers;
+    let token = match auth.get("token") {
+        Some(Value::String(token)) => Some(token.clone()),
+        Some(Value::Null) | None => {
+            let token = cookie(headers, &options.session_cookie);
+            if token.is_some() && !origin_allowed(headers, &options.allowed_origins) {
+                return Err(refused(
+                    "forbidden",
+                    "this origin may not connect with the session cookie",
+                ));
+            }
+            token
+        }
+        Some(_) => return Err(refused("invalid_input", "auth.token must be a string")),
+    };
+    let since = match auth.get("since") {
+        Some(Value::Number(since)) => Some(
+            since
+                .as_i64()
+                .ok_or_else(|| refused("invalid_input", "auth.since must be a cursor"))?,
+        ),
+        Some(Value::String(since)) => Some(
+            since
+                .parse()
+                .map_err(|_| refused("invalid_input", "auth.since must be a cursor"))?,
+        ),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(refused("invalid_input", "auth.since must be a cursor")),
+    };
+    let mut connection_options = options.connection.clone();
+    // Engine.IO pings; the connection need not.
+    connection_options.heartbeat = None;
+    connection_options.user_agent = headers
+        .get("user-agent")
+        .and_then(|agent| agent.to_str().ok())
+        .map(str::to_owned);
+    let connection = Connection::open(
+        shared.service(),
+        token.as_deref(),
+        since,
+        connection_options,
+    )
+    .await
+    .map_err(|error| Refused(error.into()))?;
+    socket
+        .extensions
+        .insert(Opened(Arc::new(Mutex::new(Some(connection)))));
+    Ok(())
+}
+
+fn refused(code: &'static str, message: &str) -> Refused {
+    Refused(Failure {
+        code,
+        message: message.to_owned(),
+        field: None,
+        retry_after: None,
+    })
+}
+
+/// A client's event, waiting for its turn on the socket's connection.
+struct Command {
+    event: String,
+    args: Value,
+    ack: AckSender,
+}
+
+/// The socket is connected: its events become commands, and its connection's events are
+/// pushed, in one task per socket.
+async fn connected(socket: SocketRef, State(shared): State<Shared>) {
+    let Some(connection) = socket.extensions.remove::<Opened>().and_then(|opened| {
+        opened
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }) else {
+        let _ = socket.disconnect();
+        return;
+    };
+    let (commands, waiting) = mpsc::channel(shared.options().max_waiting_commands.max(1));
+    socket.on_fallback(
+        async move |Event(event): Event, TryData(args): TryData<Value>, ack: AckSender| {
+            let command = Command {
+                event,
+                args: args.unwrap_or(Value::Null),
+                ack,
+            };
+            if let Err(mpsc::error::TrySendError::Full(command)) = commands.try_send(command) {
+                let failure = Failure {
+                    code: "rate_limited",
+                    message: "too many commands are waiting on this socket".to_owned(),
+                    field: None,
+                    retry_after: Some(1),
+                };
+                let _ = command.ack.send(&failure.to_json());
+            }
+        },
+    );
+    let gone = Arc::new(Notify::new());
+    let disconnected = gone.clone();
+    socket.on_disconnect(async move || disconnected.notify_one());
+    let links = shared.options().avatar_links.clone();
+    tokio::spawn(run(socket, connection, waiting, gone, links));
+}
+
+/// Frames a connection over a socket until either side ends it.
+async fn run(
+    socket: SocketRef,
+    mut connection: Connection,
+    mut waiting: mpsc::Receiver<Command>,
+    gone: Arc<Notify>,
+    links: Option<AvatarLinks>,
+) {
+    loop {
+        tokio::select! {
+            () = gone.notified() => return,
+            outgoing = connection.next() => match outgoing {
+                Outgoing::Event(event) => {
+                    if socket.emit(names::push(&event), &to_json(&links, &*event)).is_err() {
+                        return;
+                    }
+                }
+                Outgoing::Ping => {}
+                Outgoing::Close(reason) => {
+                    if let Some(failure) = reason {
+                        let _ = socket.emit("error", &failure.to_json());
+                    }
+                    let _ = socket.disconnect();
+                    return;
+                }
+            },
+            Some(command) = waiting.recv() => {
+                let outcome = match names::command(&command.event, command.args) {
+                    Ok((name, args)) => match &links {
+                        Some(links) => links.scope(connection.command(&name, args)).await,
+                        None => connection.command(&name, args).await,
+                    },
+                    Err(failure) => Err(failure),
+                };
+                let body = outcome.unwrap_or_else(|failure| failure.to_json());
+                let _ = command.ack.send(&body);
+            }
+        }
+    }
+}
+
+/// `value` as JSON, its avatars linked.
+fn to_json<T: serde::Serialize>(links: &Option<AvatarLinks>, value: &T) -> Value {
+    let json = || serde_json::to_value(value).unwrap_or_default();
+    match links {
+        Some(links) => links.in_scope(json),
+        None => json(),
+    }
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.to_owned())
+        })
+}
+
+/// Whether a page of the request's `Origin` may connect with the session cookie: one of
+/// `allowed`, or the server's own origin (its host equals the `Host`). No `Origin`: not a
+/// browser page.
+fn origin_allowed(headers: &http::HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|value| value.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|listed| listed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers.get("host").and_then(|value| value.to_str().ok());
+    match (origin.split_once("://"), host) {
+        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        _ => false,
+    }
+}
