@@ -30,6 +30,15 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+/// How `fanout`'s subscribers listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Transport {
+    /// `GET /api/v1/events` as a WebSocket.
+    Websocket,
+    /// `/socket.io/` (Engine.IO 4 over WebSocket), events pushed as `message add`.
+    Socketio,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "kebab-case")]
 enum Scenario {
@@ -87,6 +96,9 @@ struct Args {
     /// Messages per second sent for `fanout` (0: as fast as one sender goes).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// How `fanout`'s subscribers listen: the event WebSocket, or Socket.IO over WebSocket.
+    #[arg(long, value_enum, default_value_t = Transport::Websocket)]
+    transport: Transport,
     /// The server's process id, to read its resident memory (`idle`).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -396,6 +408,7 @@ async fn progress(totals: &Totals, started: Instant, args: &Args) {
 /// `fanout`: K subscribers of one group over WebSocket; one sender. Latency is from the send
 /// request leaving to each subscriber receiving the event.
 async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
+    use futures::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     let prefix = run_prefix();
     let sender = api.register(&prefix, 0).await;
@@ -426,18 +439,46 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
     let ws_url = api.url.replace("http://", "ws://");
     let mut readers = Vec::new();
     for member in &members {
-        let url = format!("{ws_url}/api/v1/events?access_token={}", member.token);
+        let url = match args.transport {
+            Transport::Websocket => format!("{ws_url}/api/v1/events?access_token={}", member.token),
+            Transport::Socketio => format!("{ws_url}/socket.io/?EIO=4&transport=websocket"),
+        };
         let (socket, _) =
             tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false)
                 .await
                 .unwrap();
+        let (mut outgoing, mut incoming) = socket.split();
+        if args.transport == Transport::Socketio {
+            // Engine.IO's open packet, then Socket.IO's connect with the token.
+            let _open = incoming.next().await;
+            let connect = format!("40{}", json!({"token": member.token}));
+            outgoing.send(Message::text(connect)).await.unwrap();
+            // Connected (and following the member's events) once `40{"sid": ...}` arrives.
+            while let Some(Ok(frame)) = incoming.next().await {
+                if frame.to_text().is_ok_and(|text| text.starts_with("40")) {
+                    break;
+                }
+            }
+        }
         let (histogram, delivered) = (histogram.clone(), delivered.clone());
         readers.push(tokio::spawn(async move {
-            let (_, mut incoming) = socket.split();
             let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
             while let Some(Ok(frame)) = incoming.next().await {
                 let Message::Text(text) = frame else { continue };
-                let event: Value = serde_json::from_str(&text).unwrap_or_default();
+                let event = match text.as_str() {
+                    // Engine.IO's ping: answer it, or the server closes the socket.
+                    "2" => {
+                        let _ = outgoing.send(Message::text("3")).await;
+                        continue;
+                    }
+                    // A Socket.IO event: `42["message add", event]`.
+                    socketio if socketio.starts_with("42") => {
+                        let packet: Value =
+                            serde_json::from_str(&socketio[2..]).unwrap_or_default();
+                        packet[1].clone()
+                    }
+                    websocket => serde_json::from_str(websocket).unwrap_or_default(),
+                };
                 if event["kind"] != "message_created" {
                     continue;
                 }
@@ -564,6 +605,7 @@ fn report(args: &Args, outcome: &Outcome) {
         "url": args.url,
         "connections": args.connections,
         "subscribers": (args.scenario == Scenario::Fanout).then_some(args.subscribers),
+        "transport": (args.scenario == Scenario::Fanout).then_some(format!("{:?}", args.transport).to_lowercase()),
         "seconds": elapsed.as_secs_f64(),
         "count": done,
         "errors": errors,

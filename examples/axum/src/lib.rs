@@ -1,6 +1,6 @@
 //! An axum app with its own routes and its own login that embeds chatcore: the REST API at
-//! `/chat/api/v1`, its docs at `/chat/docs` and the event stream (SSE or WebSocket) at
-//! `/chat/api/v1/events`, all on the app's port. The app's users become chat users through
+//! `/chat/api/v1`, its docs at `/chat/docs`, the event stream (SSE or WebSocket) at
+//! `/chat/api/v1/events` and Socket.IO at `/chat/socket.io/`, all on the app's port. The app's users become chat users through
 //! `upsert_external_user`, and logging in to the app opens their chat session.
 
 use std::net::SocketAddr;
@@ -15,7 +15,9 @@ use chatcore::Service;
 use chatcore::sessions::SessionOptions;
 use chatcore::users::{DisplayName, ExternalId, ExternalUser, Username};
 use chatcore_http::HttpOptions;
+use chatcore_socketio::SocketIoOptions;
 use serde::Deserialize;
+use tower_layer::Layer;
 
 /// Where the chat is mounted.
 pub const CHAT_PREFIX: &str = "/chat";
@@ -58,10 +60,16 @@ pub fn app(chat: Arc<dyn Service>) -> Router {
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|info| info.0)
         });
+    // Socket.IO in front of the REST API: `/chat/socket.io/` is Socket.IO, the rest REST.
+    let socketio = SocketIoOptions {
+        avatar_links: Some(chat_options().avatar_links()),
+        ..SocketIoOptions::default()
+    };
+    let chat_service = chatcore_socketio::layer(chat.clone(), socketio).layer(chat_http);
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))
-        .nest_service(CHAT_PREFIX, chat_http)
+        .nest_service(CHAT_PREFIX, chat_service)
         .fallback(|| async { (StatusCode::NOT_FOUND, "host app: no such page") })
         .with_state(chat)
 }

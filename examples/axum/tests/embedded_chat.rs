@@ -309,8 +309,53 @@ async fn the_event_websocket_upgrades_through_the_nested_path() {
         .unwrap()
         .unwrap();
     let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
-    assert_eq!(reply["error"]["code"], "invalid_input");
+    assert_eq!(reply["error"]["code"], "not_found");
     socket.close(None).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_connects_over_websocket_through_the_nested_path() {
+    let address = start().await;
+    let http = Client::new();
+    let (ada, alan, chat_id) = ada_and_alan(&http, &address).await;
+    let url = format!("ws://{address}/chat/socket.io/?EIO=4&transport=websocket");
+    let (socket, response) = tokio_tungstenite::connect_async(url).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let (mut sink, mut stream) = socket.split();
+    let mut next = async || loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("nothing within 10 seconds")
+            .expect("the socket closed")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            break text.to_string();
+        }
+    };
+    // Engine.IO's open packet; then Socket.IO's connect, with Alan's token from the host
+    // login, answered once the socket follows Alan's events (Engine.IO pings, `2`, may come
+    // in between).
+    assert!(next().await.starts_with("0{"));
+    let connect = format!("40{}", serde_json::json!({"token": alan.token}));
+    sink.send(Message::text(connect)).await.unwrap();
+    loop {
+        let frame = next().await;
+        if frame != "2" {
+            assert!(frame.starts_with("40{"), "{frame}");
+            break;
+        }
+    }
+    send(&http, &address, &ada.token, &chat_id, "over socket.io").await;
+    // `42["message add", event]`, the event as SSE carries it.
+    let pushed = loop {
+        if let Some(packet) = next().await.strip_prefix("42") {
+            break serde_json::from_str::<Value>(packet).unwrap();
+        }
+    };
+    assert_eq!(pushed[0], "message add");
+    assert_eq!(pushed[1]["data"]["text"], "over socket.io");
+    assert_eq!(pushed[1]["chat_id"], chat_id.as_str());
+    sink.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
