@@ -70,6 +70,8 @@ enum AvatarImage {
     JpegProgressive,
     /// WebP, lossless.
     Webp,
+    /// GIF (one frame, two colours).
+    Gif,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -729,9 +731,27 @@ fn proc_status_mib(pid: Option<u32>, field: &str) -> Option<f64> {
 /// The image `avatar` uploads: `kind`, with as many pixels as `max_pixels` allows (width
 /// 4096 or less), mostly flat colour so that it compresses well.
 fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
-    use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
     let width = 4096.min(max_pixels) as u32;
     let height = (max_pixels / u64::from(width)) as u32;
+    (width, height, avatar_image(kind, width, height))
+}
+
+/// The same kind of image one pixel column over the budget (eight for the hand-made
+/// progressive JPEG, whose sides are whole blocks), refused from its header.
+fn over_budget_avatar(kind: AvatarImage, max_pixels: u64) -> Vec<u8> {
+    let columns = if kind == AvatarImage::JpegProgressive {
+        8
+    } else {
+        1
+    };
+    let width = 4096.min(max_pixels) as u32 + columns;
+    let height = max_pixels.div_ceil(u64::from(width - columns)) as u32;
+    avatar_image(kind, width, height)
+}
+
+/// A `width`×`height` image of `kind`: two flat colours.
+fn avatar_image(kind: AvatarImage, width: u32, height: u32) -> Vec<u8> {
+    use image::{DynamicImage, ImageBuffer, ImageFormat, Luma, Rgb, Rgba};
     let red = |x: u32, y: u32| x < width / 3 && y < height / 2;
     if kind == AvatarImage::JpegProgressive {
         use chatcore::testkit::{JpegCoding, JpegColor, handmade_jpeg};
@@ -739,14 +759,13 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
             u16::try_from(width).unwrap(),
             u16::try_from(height).unwrap(),
         );
-        let bytes = handmade_jpeg(w, h, JpegCoding::Progressive, JpegColor::YCbCr, |x, y| {
+        return handmade_jpeg(w, h, JpegCoding::Progressive, JpegColor::YCbCr, |x, y| {
             if red(x, y) {
                 [220, 30, 30]
             } else {
                 [20, 80, 200]
             }
         });
-        return (width, height, bytes);
     }
     let image = match kind {
         AvatarImage::PngRgba16 => {
@@ -763,6 +782,16 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
                 Luma([if red(x, y) { 90 } else { 160 }])
             }))
         }
+        // The GIF encoder takes RGBA; with two colours it needs no quantizing.
+        AvatarImage::Gif => {
+            DynamicImage::ImageRgba8(ImageBuffer::from_fn(width, height, |x, y| {
+                if red(x, y) {
+                    Rgba([220, 30, 30, 255])
+                } else {
+                    Rgba([20, 80, 200, 255])
+                }
+            }))
+        }
         AvatarImage::Jpeg | AvatarImage::JpegProgressive | AvatarImage::Webp => {
             DynamicImage::ImageRgb8(ImageBuffer::from_fn(width, height, |x, y| {
                 if red(x, y) {
@@ -777,31 +806,18 @@ fn worst_avatar(kind: AvatarImage, max_pixels: u64) -> (u32, u32, Vec<u8>) {
         AvatarImage::PngRgba16 | AvatarImage::PngGray8 => ImageFormat::Png,
         AvatarImage::Jpeg | AvatarImage::JpegProgressive => ImageFormat::Jpeg,
         AvatarImage::Webp => ImageFormat::WebP,
+        AvatarImage::Gif => ImageFormat::Gif,
     };
     let mut bytes = Vec::new();
     image
         .write_to(&mut std::io::Cursor::new(&mut bytes), format)
         .unwrap();
-    (width, height, bytes)
-}
-
-/// A PNG one pixel column over the budget (refused from its header, whatever follows).
-fn over_budget_png(max_pixels: u64) -> Vec<u8> {
-    let width = 4096.min(max_pixels) as u32 + 1;
-    let height = max_pixels.div_ceil(u64::from(width) - 1) as u32;
-    let image = image::GrayImage::from_pixel(width, height, image::Luma([128]));
-    let mut bytes = Vec::new();
-    image::DynamicImage::ImageLuma8(image)
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .unwrap();
     bytes
 }
 
 /// `avatar`: `--connections` users upload the costliest image inside the pixel budget back to
-/// back, raw body, while one more user sends an image just over the budget every 100 ms. The
+/// back, raw body, while one more user sends the same kind of image just over the budget
+/// every 100 ms. The
 /// histogram is the accepted uploads'; `extra` has the refusals' latency, 503s, and the
 /// server's resident memory before and at its peak during the run (`VmHWM`, reset first).
 async fn run_avatar(api: Arc<Api>, args: &Args) -> Outcome {
@@ -812,7 +828,7 @@ async fn run_avatar(api: Arc<Api>, args: &Args) -> Outcome {
         .collect()
         .await;
     let (width, height, image) = worst_avatar(args.avatar_image, args.max_pixels);
-    let over = over_budget_png(args.max_pixels);
+    let over = over_budget_avatar(args.avatar_image, args.max_pixels);
     eprintln!(
         "[avatar] uploading {width}×{height} {:?} ({} bytes); over the budget: {} bytes",
         args.avatar_image,
@@ -950,6 +966,7 @@ async fn run_avatar(api: Arc<Api>, args: &Args) -> Outcome {
     extra.insert("image".into(), json!(format!("{:?}", args.avatar_image)));
     extra.insert("image_pixels".into(), json!(format!("{width}x{height}")));
     extra.insert("image_bytes".into(), json!(image.len()));
+    extra.insert("over_budget_bytes".into(), json!(over.len()));
     extra.insert("max_pixels".into(), json!(args.max_pixels));
     extra.insert(
         "unavailable_503".into(),

@@ -115,7 +115,7 @@ impl fmt::Debug for AvatarImage {
 /// How much memory the images being decoded at once may take, by their estimate from the
 /// header ([`process::Header::footprint`]), in MiB. Two of the costliest images at the
 /// default pixel budget that are decoded through a full-size buffer (WebP, 64 MiB, plus the
-/// reduced square) fit; a progressive JPEG or a GIF at the budget (96 to 130 MiB) runs alone.
+/// reduced square) fit; a colour JPEG or a GIF at the budget (about 95 to 115 MiB) runs alone.
 /// An image whose estimate is over this much still runs, alone.
 pub(crate) const MEMORY_BUDGET_MIB: u32 = 176;
 

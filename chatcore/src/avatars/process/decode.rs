@@ -6,7 +6,9 @@
 //!   one 8-bit buffer);
 //! - **JPEG** with `jpeg-decoder` at reduced DCT scale (1/2, 1/4 or 1/8, the smallest that
 //!   keeps 512 pixels on the short side), in its own layout (grey, RGB or CMYK), converted to
-//!   RGB only once reduced; a progressive JPEG's coefficients are its one full-size buffer;
+//!   RGB only once reduced; its coefficients are its one full-size buffer (a progressive
+//!   JPEG keeps them to its last scan; a baseline one's rows may queue up for the decoder's
+//!   worker threads);
 //! - **WebP and GIF** with the `image` crate into one buffer in their own 8-bit layout. A
 //!   lossless WebP without alpha is decoded as RGBA (the decoder would otherwise fill an RGBA
 //!   buffer and copy it into a second, RGB one) and its alpha dropped once reduced.

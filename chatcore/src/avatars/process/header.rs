@@ -26,10 +26,9 @@ pub(crate) enum Layout {
     Png {
         interlaced: bool,
     },
-    /// A JPEG with this many components; a progressive one keeps every coefficient until its
-    /// last scan.
+    /// A JPEG with this many components: baseline or progressive, every coefficient may be
+    /// alive at once (see [`Header::footprint`]).
     Jpeg {
-        progressive: bool,
         components: u8,
     },
     /// A WebP: lossless (`VP8L`), lossy (`VP8 `) or extended (`VP8X`, either, maybe with alpha).
@@ -55,21 +54,19 @@ impl Header {
             // Two rows and the unfiltering buffer, or the one 8-bit RGBA buffer.
             Layout::Png { interlaced: false } => 1 << 20,
             Layout::Png { interlaced: true } => pixels * 4 + (1 << 20),
-            Layout::Jpeg {
-                progressive,
-                components,
-            } => {
+            Layout::Jpeg { components } => {
                 let components = u64::from(components.max(1));
                 // Each component's plane and the interleaved output, at the decoded scale.
                 let scale = u64::from(super::decode::jpeg_scale(self.width, self.height));
                 let scaled = pixels / (scale * scale) + 1;
                 let output = scaled * components * 2;
-                // Coefficients are 16 bits, one per sample (at most: no subsampling).
-                let coefficients = if progressive {
-                    pixels * components * 2
-                } else {
-                    1 << 20
-                };
+                // Coefficients are 16 bits, one per sample (at most: no subsampling). A
+                // progressive JPEG keeps them all until its last scan. A baseline one is no
+                // better off: `jpeg-decoder` hands each row of blocks to a thread per component
+                // through an unbounded channel, and the entropy decoding may run the whole
+                // image ahead of them (seen: 286 MiB of growth with two 16 MP baseline JPEGs
+                // charged 1 MiB each).
+                let coefficients = pixels * components * 2;
                 output + coefficients
             }
             // Lossless: one RGBA buffer. Lossy: the YUV planes and the RGB(A) buffer, and the
@@ -166,13 +163,11 @@ fn jpeg_frame<R: Read + Seek>(reader: &mut R) -> Result<(u32, u32, Layout)> {
             if height == 0 {
                 return Err(damaged());
             }
-            // SOF2, SOF6, SOF10 and SOF14 are progressive.
-            let progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
-            let layout = Layout::Jpeg {
-                progressive,
-                components,
-            };
-            return Ok((u32::from(width), u32::from(height), layout));
+            return Ok((
+                u32::from(width),
+                u32::from(height),
+                Layout::Jpeg { components },
+            ));
         }
         let skip = i64::from(length.checked_sub(2).ok_or_else(damaged)?);
         reader
