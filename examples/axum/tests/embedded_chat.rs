@@ -207,6 +207,28 @@ async fn the_chat_api_and_its_docs_answer_under_the_prefix_beside_the_host_route
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+
+    // Avatars are linked where the host serves them.
+    let uploaded: Value = http
+        .put(format!("http://{address}/chat/api/v1/users/me/avatar"))
+        .bearer_auth(&ada.token)
+        .header("content-type", "image/png")
+        .body(chatcore::testkit::sample_png(64, 64))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let avatar_url = uploaded["avatar_url"].as_str().unwrap();
+    assert!(avatar_url.starts_with("/chat/api/v1/users/"), "{uploaded}");
+    let image = http
+        .get(format!("http://{address}{avatar_url}"))
+        .bearer_auth(&ada.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
