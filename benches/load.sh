@@ -32,6 +32,12 @@ cp "$out/fanout.json" "$out/fanout-max.json"
 half=$(python3 -c "import json; d=json.load(open('$out/fanout-max.json')); print(max(1, int(d['extra'].get('sends_per_s', 0) / 2)))")
 run --scenario fanout --subscribers 1000 --rate "$half"
 cp "$out/fanout.json" "$out/fanout-half.json"
+# The same over Socket.IO (Engine.IO over WebSocket, events pushed as `message add`).
+run --scenario fanout --subscribers 1000 --transport socketio
+cp "$out/fanout.json" "$out/fanout-socketio-max.json"
+half=$(python3 -c "import json; d=json.load(open('$out/fanout-socketio-max.json')); print(max(1, int(d['extra'].get('sends_per_s', 0) / 2)))")
+run --scenario fanout --subscribers 1000 --rate "$half" --transport socketio
+cp "$out/fanout.json" "$out/fanout-socketio-half.json"
 "$bin/loadgen" --url "$url" --out "$out" --duration "$duration" --scenario idle \
     --connections 10000 --users 1250 --server-pid "$server" >/dev/null
 # 8 clients uploading the costliest avatar inside the pixel budget; the server's peak RSS.

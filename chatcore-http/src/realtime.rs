@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chatcore::Service;
 use chatcore::avatars::AvatarLinks;
-use chatcore::realtime::{Connection, ConnectionOptions, Outgoing};
+use chatcore::realtime::{Connection, ConnectionOptions, Outgoing, origin_allowed};
 use futures::{SinkExt, StreamExt};
 use poem::http::{Method, StatusCode, header};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -123,34 +123,6 @@ fn authenticated_by_cookie(request: &Request) -> bool {
             })
 }
 
-/// Whether a page of the request's `Origin` may open a cookie-authenticated WebSocket: one of
-/// `allowed`, or the server's own origin (the `Origin`'s host and port equal the `Host`).
-/// A request without `Origin` comes from outside a browser, where cookies are not sent on a
-/// page's behalf.
-fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
-    let Some(origin) = request.header(header::ORIGIN) else {
-        return true;
-    };
-    let origin = origin.trim_end_matches('/');
-    if allowed
-        .iter()
-        .any(|listed| listed.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let host = request.header(header::HOST).or_else(|| {
-        request
-            .uri()
-            .authority()
-            .map(|authority| authority.as_str())
-    });
-    match (origin.split_once("://"), host) {
-        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
-        // `null` (a sandboxed page, a file), or no host to compare with.
-        _ => false,
-    }
-}
-
 /// Checks the handshake and the origin of a cookie-authenticated socket, opens the
 /// connection (so that a bad token, a bad cursor or a full stream allowance is an ordinary
 /// HTTP error), then upgrades and frames what the connection says and hears.
@@ -163,7 +135,15 @@ pub(crate) async fn serve(
     if let Some(refusal) = handshake_refusal(&request) {
         return Ok(refusal);
     }
-    if authenticated_by_cookie(&request) && !origin_allowed(&request, allowed_origins) {
+    let host = request.header(header::HOST).or_else(|| {
+        request
+            .uri()
+            .authority()
+            .map(|authority| authority.as_str())
+    });
+    if authenticated_by_cookie(&request)
+        && !origin_allowed(request.header(header::ORIGIN), host, allowed_origins)
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

@@ -96,3 +96,66 @@ async fn socketio_can_be_turned_off() {
         "not_found"
     );
 }
+
+/// Engine.IO long-polling by hand, with the same headers on every request: the handshake,
+/// then Socket.IO's connect without `auth` (so the session cookie is what authenticates), and
+/// the server's answer to it.
+async fn connect_by_cookie(server: &Server, headers: &[(&str, String)]) -> String {
+    let http = reqwest::Client::new();
+    let with_headers = |request: reqwest::RequestBuilder| {
+        headers.iter().fold(request, |request, (name, value)| {
+            request.header(*name, value)
+        })
+    };
+    let open = with_headers(http.get(server.url("/socket.io/?EIO=4&transport=polling")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open: serde_json::Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    let polling = server.url(&format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    ));
+    with_headers(http.post(&polling).body("40"))
+        .send()
+        .await
+        .unwrap();
+    // Polls until Socket.IO answers (`4…`), skipping Engine.IO's pings (`2`); a payload holds
+    // packets separated by 0x1e.
+    for _ in 0..5 {
+        let payload = with_headers(http.get(&polling))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if let Some(packet) = payload.split('\x1e').find(|packet| packet.starts_with('4')) {
+            return packet.to_owned();
+        }
+    }
+    panic!("no answer to the connect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_connection_from_another_origin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("chat.db").display());
+    let server = Server::start(&url, dir.path()).await;
+    let (token, _) = support::register_on(&reqwest::Client::new(), &server, "cookie_user").await;
+    let cookie = ("cookie", format!("chatcore_session={token}"));
+    let own = connect_by_cookie(&server, &[cookie.clone(), ("origin", server.base.clone())]).await;
+    // `40{"sid": ...}`: connected.
+    assert!(own.starts_with("40{\"sid\""), "{own}");
+    let evil = connect_by_cookie(
+        &server,
+        &[cookie, ("origin", "https://evil.example".to_owned())],
+    )
+    .await;
+    // `44{"message": ...}`: CONNECT_ERROR.
+    assert!(evil.starts_with("44{"), "{evil}");
+    assert!(evil.contains("forbidden"), "{evil}");
+}

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chatcore::Service;
 use chatcore::avatars::AvatarLinks;
-use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing};
+use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing, origin_allowed};
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -113,7 +113,10 @@ async fn authenticate(
         Some(Value::String(token)) => Some(token.clone()),
         Some(Value::Null) | None => {
             let token = cookie(headers, &options.session_cookie);
-            if token.is_some() && !origin_allowed(headers, &options.allowed_origins) {
+            let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+            if token.is_some()
+                && !origin_allowed(header("origin"), header("host"), &options.allowed_origins)
+            {
                 return Err(refused(
                     "forbidden",
                     "this origin may not connect with the session cookie",
@@ -274,25 +277,4 @@ fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
             let (key, value) = pair.trim().split_once('=')?;
             (key == name).then(|| value.to_owned())
         })
-}
-
-/// Whether a page of the request's `Origin` may connect with the session cookie: one of
-/// `allowed`, or the server's own origin (its host equals the `Host`). No `Origin`: not a
-/// browser page.
-fn origin_allowed(headers: &http::HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get("origin").and_then(|value| value.to_str().ok()) else {
-        return true;
-    };
-    let origin = origin.trim_end_matches('/');
-    if allowed
-        .iter()
-        .any(|listed| listed.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let host = headers.get("host").and_then(|value| value.to_str().ok());
-    match (origin.split_once("://"), host) {
-        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
-        _ => false,
-    }
 }

@@ -423,16 +423,30 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
         .buffer_unordered(8)
         .collect()
         .await;
+    // A group lists at most 100 members at its creation; the rest are added one by one.
+    let (first, rest) = members.split_at(members.len().min(100));
     let group = api
         .post(
             &sender.token,
             "/chats/groups",
-            json!({"title": "fanout", "members": members.iter().map(|m| m.id.clone()).collect::<Vec<_>>()}),
+            json!({"title": "fanout", "members": first.iter().map(|m| m.id.clone()).collect::<Vec<_>>()}),
         )
         .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    futures::stream::iter(rest)
+        .map(|member| {
+            let (api, token, path) = (
+                api.clone(),
+                &sender.token,
+                format!("/chats/{group}/members"),
+            );
+            async move { api.post(token, &path, json!({"user_id": member.id})).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
     let origin = Instant::now();
     let histogram = Arc::new(Mutex::new(
         Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap(),

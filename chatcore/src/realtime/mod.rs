@@ -117,6 +117,28 @@ impl Failure {
     }
 }
 
+/// Whether a page of `origin` may open a connection authenticated by the session cookie, the
+/// one credential that another site's page can make a browser send: `origin` is one of
+/// `allowed`, or the server's own (its host and port equal `host`, the request's `Host`).
+/// Without an `Origin` the client is not a browser page, and may.
+pub fn origin_allowed(origin: Option<&str>, host: Option<&str>, allowed: &[String]) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|listed| listed.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    match (origin.split_once("://"), host) {
+        (Some((_, origin_host)), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        // `null` (a sandboxed page, a file), or no host to compare with.
+        _ => false,
+    }
+}
+
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         let message = match &error {
