@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chatcore::Service;
 use chatcore::avatars::AvatarLinks;
-use chatcore::realtime::{Connection, ConnectionOptions, Outgoing, origin_allowed};
+use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing, origin_allowed};
 use futures::{SinkExt, StreamExt};
 use poem::http::{Method, StatusCode, header};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -26,14 +26,6 @@ pub(crate) fn is_upgrade(request: &Request) -> bool {
     request
         .header("upgrade")
         .is_some_and(|upgrade| upgrade.eq_ignore_ascii_case("websocket"))
-}
-
-fn error_frame(code: &str, message: &str, field: Option<&str>) -> Value {
-    let mut frame = json!({ "error": { "code": code, "message": message } });
-    if let Some(field) = field {
-        frame["error"]["field"] = field.into();
-    }
-    frame
 }
 
 /// Clients send small commands, so a connection reads into a small buffer and refuses
@@ -237,23 +229,17 @@ async fn command(connection: &mut Connection, text: &str) -> Option<Value> {
     let mut frame = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(frame)) => frame,
         Ok(_) => {
-            return Some(error_frame(
-                "invalid_input",
-                "a frame is a JSON object",
-                None,
-            ));
+            return Some(Failure::invalid("a frame is a JSON object", None).to_json());
         }
-        Err(error) => return Some(error_frame("invalid_input", &error.to_string(), None)),
+        Err(error) => return Some(Failure::invalid(error.to_string(), None).to_json()),
     };
     let id = frame.remove("id");
     let name = match frame.remove("type") {
         Some(Value::String(name)) => name,
         _ => {
-            return Some(error_frame(
-                "invalid_input",
-                "a frame names its command in `type`",
-                Some("type"),
-            ));
+            return Some(
+                Failure::invalid("a frame names its command in `type`", Some("type")).to_json(),
+            );
         }
     };
     // The notice's short name, as clients have sent it from the start.

@@ -162,12 +162,7 @@ async fn authenticate(
 }
 
 fn refused(code: &'static str, message: &str) -> Refused {
-    Refused(Failure {
-        code,
-        message: message.to_owned(),
-        field: None,
-        retry_after: None,
-    })
+    Refused(Failure::new(code, message))
 }
 
 /// A client's event, waiting for its turn on the socket's connection.
@@ -200,10 +195,11 @@ async fn connected(socket: SocketRef, State(shared): State<Shared>) {
             };
             if let Err(mpsc::error::TrySendError::Full(command)) = commands.try_send(command) {
                 let failure = Failure {
-                    code: "rate_limited",
-                    message: "too many commands are waiting on this socket".to_owned(),
-                    field: None,
                     retry_after: Some(1),
+                    ..Failure::new(
+                        "rate_limited",
+                        "too many commands are waiting on this socket",
+                    )
                 };
                 let _ = command.ack.send(&failure.to_json());
             }

@@ -95,7 +95,7 @@ pub(crate) fn command(event: &str, args: Value) -> Result<(String, Value), Failu
     let mut args = match args {
         Value::Object(args) => args,
         Value::Null => Map::new(),
-        _ => return Err(invalid("arguments are one JSON object", None)),
+        _ => return Err(Failure::invalid("arguments are one JSON object", None)),
     };
     if event == "user data" && !args.contains_key("user_id") {
         return Ok(("get_me".to_owned(), Value::Object(args)));
@@ -106,27 +106,21 @@ pub(crate) fn command(event: &str, args: Value) -> Result<(String, Value), Failu
     if let Some(field) = route.required
         && args.get(field).is_none_or(Value::is_null)
     {
-        return Err(invalid(&format!("{event} needs {field}"), Some(field)));
+        return Err(Failure::invalid(
+            format!("{event} needs {field}"),
+            Some(field),
+        ));
     }
     for (field, value) in route.implied {
         if args.contains_key(*field) {
-            return Err(invalid(
-                &format!("{event} sets {field} itself"),
+            return Err(Failure::invalid(
+                format!("{event} sets {field} itself"),
                 Some(field),
             ));
         }
         args.insert((*field).to_owned(), Value::from(*value));
     }
     Ok((route.command.to_owned(), Value::Object(args)))
-}
-
-fn invalid(message: &str, field: Option<&str>) -> Failure {
-    Failure {
-        code: "invalid_input",
-        message: message.to_owned(),
-        field: field.map(str::to_owned),
-        retry_after: None,
-    }
 }
 
 /// The name an event is pushed under: Chatset's where it has one, else the event's kind.

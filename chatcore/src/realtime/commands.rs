@@ -333,7 +333,10 @@ pub(super) async fn run(
 /// The refusal of a command that is not in the table.
 pub(super) fn unknown(name: &str) -> Failure {
     let name: String = name.chars().take(64).collect();
-    Failure::from(Error::NotFound("command")).with_message(format!("no command named {name:?}"))
+    Failure::new(
+        Error::NotFound("command").code(),
+        format!("no command named {name:?}"),
+    )
 }
 
 /// Arguments as the command's struct: `null` or absent is an empty object; an unknown field,
@@ -356,12 +359,7 @@ pub(super) fn parse<T: DeserializeOwned>(args: Value) -> Result<T, Failure> {
                 .map(str::to_owned),
             path => Some(path.to_owned()),
         };
-        Failure {
-            code: "invalid_input",
-            message: inner,
-            field,
-            retry_after: None,
-        }
+        Failure::invalid(inner, field.as_deref())
     })
 }
 

@@ -106,14 +106,27 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// A refusal with `code` (one of [`Error::code`]'s) and `message`.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    /// `invalid_input`, naming the argument at fault if there is one.
+    pub fn invalid(message: impl Into<String>, field: Option<&str>) -> Self {
+        Failure {
+            field: field.map(str::to_owned),
+            ..Failure::new("invalid_input", message)
+        }
+    }
+
     /// As transports send it: `{"error": {...}}`.
     pub fn to_json(&self) -> Value {
         serde_json::json!({ "error": self })
-    }
-
-    fn with_message(mut self, message: String) -> Self {
-        self.message = message;
-        self
     }
 }
 
