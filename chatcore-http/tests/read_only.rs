@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 /// answers writes with 503 `unavailable` and `Retry-After`, logins included, while reads go on.
 #[tokio::test]
 async fn a_read_only_sqlite_file_answers_503_to_writes() {
-    use chatcore::sea_orm::Database;
-    use chatcore::{ChatCore, Options, Service, WriteMode};
+    use chatcore::Service;
     use poem::EndpointExt;
     use poem::test::TestClient;
 
@@ -53,13 +52,9 @@ async fn a_read_only_sqlite_file_answers_503_to_writes() {
     drop((client, writable));
 
     // The same file, now read-only.
-    let url = format!("sqlite://{}?mode=ro", path.display());
-    let read_only = ChatCore::open(
-        Database::connect(&url).await.unwrap(),
-        // Migrations ran when the file was made; a read-only file cannot take them.
-        Options::default()
-            .migrate(false)
-            .write_mode(WriteMode::GroupCommit { max_batch: 16 }),
+    let read_only = chatcore_sqlite::open_with(
+        &path,
+        chatcore_sqlite::SqliteOptions::default().read_only(true),
     )
     .await
     .unwrap();

@@ -1,13 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use chatcore::sea_orm::sqlx::ConnectOptions as _;
-use chatcore::sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use chatcore::sea_orm::{ConnectOptions, Database};
-use chatcore::{ChatCore, Result, WriteMode};
+use chatcore::storage::sqlite::{Connections, FileSettings};
+use chatcore::{ChatCore, Result};
 
 /// How durable a commit is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +31,12 @@ pub struct SqliteOptions {
     pub read_connections: u32,
     /// The most writes one commit may hold (group commit). Default: 256.
     pub max_batch: usize,
+    /// Opens the file read-only: reads work, and writes answer
+    /// [`chatcore::Error::Unavailable`]. Migrations are skipped. Default: `false`.
+    pub read_only: bool,
+    /// More `PRAGMA name = value` for every connection, after chatcore's own (for instance
+    /// `("cache_size", "-65536")`).
+    pub pragmas: Vec<(String, String)>,
     /// Service settings (token secret and lifetime, ...).
     pub service: chatcore::Options,
 }
@@ -44,6 +48,8 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             read_connections: 8,
             max_batch: 256,
+            read_only: false,
+            pragmas: Vec::new(),
             service: chatcore::Options::default(),
         }
     }
@@ -53,6 +59,18 @@ impl SqliteOptions {
     /// Sets the commit durability.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Opens the file read-only.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Adds a `PRAGMA name = value` for every connection.
+    pub fn pragma(mut self, name: &str, value: &str) -> Self {
+        self.pragmas.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -77,32 +95,21 @@ pub async fn open(path: impl AsRef<Path>) -> Result<ChatCore> {
 /// # Errors
 /// [`chatcore::Error::Internal`] if the file cannot be opened or migrated.
 pub async fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<ChatCore> {
-    let path: PathBuf = path.as_ref().to_owned();
-    let synchronous = match options.durability {
-        Durability::Full => SqliteSynchronous::Full,
-        Durability::Normal => SqliteSynchronous::Normal,
+    let mut settings = FileSettings::default();
+    settings.synchronous_full = options.durability == Durability::Full;
+    settings.busy_timeout = options.busy_timeout;
+    settings.readers = options.read_connections;
+    settings.read_only = options.read_only;
+    settings.pragmas = options.pragmas;
+    let service = if options.read_only {
+        options.service.migrate(false)
+    } else {
+        options.service
     };
-    let busy_timeout = options.busy_timeout;
-    let mut connect = ConnectOptions::new("sqlite::memory:");
-    connect
-        .max_connections(options.read_connections.max(1) + 1)
-        .min_connections(1)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |_| {
-            SqliteConnectOptions::new()
-                .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(synchronous)
-                .foreign_keys(true)
-                .busy_timeout(busy_timeout)
-                .disable_statement_logging()
-        });
-    let db = Database::connect(connect).await?;
-    let service = options.service.write_mode(WriteMode::GroupCommit {
-        max_batch: options.max_batch,
-    });
-    ChatCore::open(db, service).await
+    Connections::file(path.as_ref(), &settings)
+        .await?
+        .open(service, options.max_batch)
+        .await
 }
 
 /// Opens a private in-memory database (gone when the service is dropped): for tests and
@@ -119,20 +126,5 @@ pub async fn open_in_memory() -> Result<ChatCore> {
 /// # Errors
 /// [`chatcore::Error::Internal`] if SQLite fails.
 pub async fn open_in_memory_with(service: chatcore::Options) -> Result<ChatCore> {
-    // One connection, kept for the life of the pool: an in-memory database lives and dies
-    // with its connection.
-    let mut connect = ConnectOptions::new("sqlite::memory:");
-    connect
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
-    let db = Database::connect(connect).await?;
-    ChatCore::open(
-        db,
-        service.write_mode(WriteMode::GroupCommit { max_batch: 256 }),
-    )
-    .await
+    Connections::memory().await?.open(service, 256).await
 }

@@ -13,11 +13,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use chatcore::messages::{HistoryQuery, MessageText, SendMessage};
-use chatcore::sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use chatcore::sea_orm::{ConnectOptions, ConnectionTrait, Database, TransactionTrait};
 use chatcore::testkit::{TestUser, register, say};
 use chatcore::users::Login;
-use chatcore::{ChatCore, ChatId, Error, Options, Service, WriteMode};
+use chatcore::{ChatCore, ChatId, Error, Options, Service};
 use chatcore_sqlite::SqliteOptions;
 
 /// A database file with one user and one group holding one message.
@@ -38,33 +36,15 @@ async fn populated(path: &Path) -> (TestUser, ChatId) {
     (rita, group.chat.id)
 }
 
-/// The service over `path`, with `tune` applied to every connection.
-async fn reopen(
-    path: &Path,
-    tune: impl Fn(SqliteConnectOptions) -> SqliteConnectOptions + Send + Sync + 'static,
-) -> ChatCore {
-    let path = path.to_owned();
-    let mut connect = ConnectOptions::new("sqlite::memory:");
-    connect
-        .max_connections(4)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |_| {
-            tune(
-                SqliteConnectOptions::new()
-                    .filename(&path)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .foreign_keys(true),
-            )
-        });
-    ChatCore::open(
-        Database::connect(connect).await.unwrap(),
-        // Migrations ran when the file was made (and a read-only file cannot take them).
-        Options::default()
-            .migrate(false)
-            .write_mode(WriteMode::GroupCommit { max_batch: 16 }),
-    )
-    .await
-    .unwrap()
+/// The service over `path`, with `tune` applied to its settings.
+async fn reopen(path: &Path, tune: impl FnOnce(SqliteOptions) -> SqliteOptions) -> ChatCore {
+    let mut options = SqliteOptions::default();
+    options.max_batch = 16;
+    // Migrations ran when the file was made (and a read-only file cannot take them).
+    options.service = Options::default().migrate(false);
+    chatcore_sqlite::open_with(path, tune(options))
+        .await
+        .unwrap()
 }
 
 fn message(chat: ChatId, text: &str) -> SendMessage {
@@ -157,13 +137,9 @@ async fn a_lock_held_past_the_busy_timeout_answers_unavailable_then_recovers() {
     let service = chatcore_sqlite::open_with(&path, options).await.unwrap();
 
     // Another process, say, holds the write lock.
-    let other = Database::connect(format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
-    let holder = other.begin().await.unwrap();
-    holder
-        .execute_unprepared("CREATE TABLE holding_the_lock (x INTEGER)")
-        .await
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; CREATE TABLE holding_the_lock (x INTEGER);")
         .unwrap();
 
     let sent = service
@@ -176,7 +152,7 @@ async fn a_lock_held_past_the_busy_timeout_answers_unavailable_then_recovers() {
         .await
         .unwrap();
 
-    holder.rollback().await.unwrap();
+    other.execute_batch("ROLLBACK").unwrap();
     let sent = service
         .send_message(&rita.caller, message(chat, "goes through"))
         .await

@@ -274,9 +274,9 @@ fn log_storage_fault(fault: StorageFault, err: &sea_orm::DbErr) {
 /// writes (see [`StorageFault`]) rather than a fault of the request or of chatcore.
 ///
 /// Driver errors are told apart by their code: PostgreSQL reports a five-character SQLSTATE,
-/// SQLite a numeric (extended) result code of at most four digits. The driver's errors are
-/// visible with the `sqlite` or `postgres` feature, which the backend crates turn on; without
-/// either, only pool and connection failures are recognized.
+/// SQLite a numeric (extended) result code of at most four digits (see [`sqlite_error`]).
+/// sqlx's PostgreSQL errors are visible with the `postgres` feature, which chatcore-postgres
+/// turns on.
 pub(crate) fn storage_fault(err: &sea_orm::DbErr) -> Option<StorageFault> {
     use sea_orm::{ConnAcquireErr, DbErr};
     match err {
@@ -284,13 +284,52 @@ pub(crate) fn storage_fault(err: &sea_orm::DbErr) -> Option<StorageFault> {
             Some(StorageFault::Pool)
         }
         // Whatever failed while connecting, the database could not be reached.
-        DbErr::Conn(runtime) => Some(driver_fault(runtime).unwrap_or(StorageFault::Connection)),
-        DbErr::Exec(runtime) | DbErr::Query(runtime) => driver_fault(runtime),
+        DbErr::Conn(runtime) => Some(runtime_fault(runtime).unwrap_or(StorageFault::Connection)),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime_fault(runtime),
         _ => None,
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// How an SQLite error from a driver other than sqlx (such as
+/// [`crate::storage::sqlite`]'s connections) begins, before its extended result code.
+const SQLITE_ERROR: &str = "sqlite error ";
+
+/// A database error from an SQLite driver other than sqlx, by its extended result code and
+/// message. chatcore tells storage faults (busy, read-only, full, I/O) and unique-key
+/// violations apart in it as in sqlx's errors.
+pub fn sqlite_error(extended_code: i32, message: &str) -> sea_orm::DbErr {
+    sea_orm::DbErr::Exec(sea_orm::RuntimeErr::Internal(format!(
+        "{SQLITE_ERROR}{extended_code}: {message}"
+    )))
+}
+
+/// The extended result code of an error made by [`sqlite_error`].
+fn sqlite_code(err: &sea_orm::DbErr) -> Option<i32> {
+    use sea_orm::DbErr;
+    match err {
+        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => {
+            runtime_sqlite_code(runtime)
+        }
+        _ => None,
+    }
+}
+
+fn runtime_sqlite_code(runtime: &sea_orm::RuntimeErr) -> Option<i32> {
+    let sea_orm::RuntimeErr::Internal(text) = runtime else {
+        return None;
+    };
+    let (code, _) = text.strip_prefix(SQLITE_ERROR)?.split_once(':')?;
+    code.parse().ok()
+}
+
+fn runtime_fault(runtime: &sea_orm::RuntimeErr) -> Option<StorageFault> {
+    match runtime_sqlite_code(runtime) {
+        Some(code) => database_fault(&code.to_string()),
+        None => driver_fault(runtime),
+    }
+}
+
+#[cfg(feature = "postgres")]
 fn driver_fault(runtime: &sea_orm::RuntimeErr) -> Option<StorageFault> {
     match runtime {
         sea_orm::RuntimeErr::SqlxError(error) => sqlx_fault(error),
@@ -298,12 +337,12 @@ fn driver_fault(runtime: &sea_orm::RuntimeErr) -> Option<StorageFault> {
     }
 }
 
-#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+#[cfg(not(feature = "postgres"))]
 fn driver_fault(_runtime: &sea_orm::RuntimeErr) -> Option<StorageFault> {
     None
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "postgres")]
 fn sqlx_fault(error: &sea_orm::sqlx::Error) -> Option<StorageFault> {
     use sea_orm::sqlx::Error as Sqlx;
     match error {
@@ -316,7 +355,6 @@ fn sqlx_fault(error: &sea_orm::sqlx::Error) -> Option<StorageFault> {
 
 /// The fault a database error code stands for: a PostgreSQL SQLSTATE or an SQLite result
 /// code.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 fn database_fault(code: &str) -> Option<StorageFault> {
     if code.len() == 5 {
         return match code {
@@ -342,6 +380,10 @@ fn database_fault(code: &str) -> Option<StorageFault> {
 
 /// Whether a database error is a unique-key violation, and if so the constraint's message.
 pub(crate) fn unique_violation(err: &sea_orm::DbErr) -> Option<String> {
+    // SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE.
+    if let Some(1555 | 2067) = sqlite_code(err) {
+        return Some(err.to_string());
+    }
     match err.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) => Some(message),
         _ => None,
@@ -351,6 +393,37 @@ pub(crate) fn unique_violation(err: &sea_orm::DbErr) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_errors_of_other_drivers_are_classified_by_code() {
+        assert_eq!(
+            storage_fault(&sqlite_error(5, "database is locked")),
+            Some(StorageFault::Busy)
+        );
+        assert_eq!(
+            storage_fault(&sqlite_error(13, "database or disk is full")),
+            Some(StorageFault::Full)
+        );
+        assert_eq!(
+            storage_fault(&sqlite_error(1032, "attempt to write a readonly database")),
+            Some(StorageFault::ReadOnly)
+        );
+        assert_eq!(
+            storage_fault(&sqlite_error(
+                2067,
+                "UNIQUE constraint failed: users.username"
+            )),
+            None
+        );
+        assert!(
+            unique_violation(&sqlite_error(
+                2067,
+                "UNIQUE constraint failed: users.username"
+            ))
+            .is_some()
+        );
+        assert!(unique_violation(&sqlite_error(787, "FOREIGN KEY constraint failed")).is_none());
+    }
 
     #[test]
     fn codes_are_stable_snake_case() {
@@ -403,7 +476,7 @@ mod tests {
     }
 
     /// Driver errors (the backend crates' tests cover them against real databases).
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg(feature = "postgres")]
     #[test]
     fn driver_errors_by_meaning() {
         use sea_orm::{DbErr, RuntimeErr};

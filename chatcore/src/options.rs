@@ -7,7 +7,7 @@ use chrono::Duration;
 use crate::avatars::{self, AvatarStore};
 use crate::events::EventBus;
 use crate::notify::{LoggingNotifier, Notifier};
-use crate::write::WriteMode;
+use crate::write::{WriteConnection, WriteMode};
 #[allow(unused_imports)] // for the docs
 use crate::{Error, Service};
 
@@ -25,6 +25,9 @@ pub struct Options {
     pub token_issuer: String,
     /// How writes reach the database (the backend crates choose).
     pub write_mode: WriteMode,
+    /// A connection that only the writer uses; `None` writes through the connection given to
+    /// [`ChatCore::open`](crate::ChatCore::open). Migrations run on it.
+    pub write_connection: Option<WriteConnection>,
     /// Whether to apply pending migrations on open. Default: yes.
     pub migrate: bool,
     /// The most members a group may have. Default: 10,000.
@@ -95,6 +98,7 @@ impl Default for Options {
             session_lifetime: Duration::days(30),
             token_issuer: "chatcore".to_owned(),
             write_mode: WriteMode::Direct,
+            write_connection: None,
             migrate: true,
             max_group_members: 10_000,
             max_members_per_request: 100,
@@ -133,6 +137,13 @@ impl Options {
     /// Sets how writes reach the database.
     pub fn write_mode(mut self, mode: WriteMode) -> Self {
         self.write_mode = mode;
+        self
+    }
+
+    /// Gives the writer a connection of its own (see
+    /// [`write_connection`](Options::write_connection)).
+    pub fn write_connection(mut self, connection: WriteConnection) -> Self {
+        self.write_connection = Some(connection);
         self
     }
 

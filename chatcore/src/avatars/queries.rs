@@ -200,8 +200,10 @@ mod tests {
     async fn a_directory_store_holds_the_images() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsAvatarStore::new(dir.path()).unwrap();
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let chat = ChatCore::open(db, Options::default().avatar_store(store))
+        let chat = crate::storage::sqlite::Connections::memory()
+            .await
+            .unwrap()
+            .open(Options::default().avatar_store(store), 16)
             .await
             .unwrap();
         let auth = chat

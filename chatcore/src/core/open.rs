@@ -14,7 +14,7 @@ use crate::cache::Caches;
 use crate::context::Context;
 use crate::events::{self, EventBus, InProcessBus};
 use crate::messages;
-use crate::write::Writer;
+use crate::write::{WriteConnection, Writer};
 use crate::{Error, Migrator, Options, Result, settings_entity};
 
 const SECRET_KEY: &str = "token_signing_secret";
@@ -27,8 +27,12 @@ impl ChatCore {
     /// [`Error::InvalidInput`] for a signing secret shorter than 32 bytes;
     /// [`Error::Internal`] when the database fails.
     pub async fn open(db: DatabaseConnection, options: Options) -> Result<ChatCore> {
+        let write = options
+            .write_connection
+            .clone()
+            .unwrap_or_else(|| WriteConnection::new(db.clone()));
         if options.migrate {
-            Migrator::up(&db, None).await?;
+            Migrator::up(&write.db, None).await?;
         }
         let secret = match options.signing_secret {
             Some(secret) if secret.len() < 32 => {
@@ -42,7 +46,7 @@ impl ChatCore {
         };
         crate::auth::password::warm_up().await;
         let issuer = options.token_issuer;
-        let writer = Writer::new(db.clone(), &options.write_mode);
+        let writer = Writer::new(write, &options.write_mode)?;
         let avatar_store = match options.avatar_store {
             Some(store) => store,
             None => Arc::new(DbAvatarStore::new(db.clone(), writer.clone())),

@@ -365,8 +365,10 @@ mod tests {
 
     #[tokio::test]
     async fn cursors_older_than_retention_expire() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let chat = ChatCore::open(db, Options::default().event_retention(Duration::zero()))
+        let chat = crate::storage::sqlite::Connections::memory()
+            .await
+            .unwrap()
+            .open(Options::default().event_retention(Duration::zero()), 16)
             .await
             .unwrap();
         let ada = register(&chat, "ada").await;

@@ -116,11 +116,13 @@ pub(crate) async fn record(
 
 /// The last cursor given out, and up to where events were pruned.
 pub(crate) async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
-    let row = head::Entity::find_by_id(1)
+    head::Entity::find_by_id(1)
+        .select_only()
+        .columns([head::Column::Last, head::Column::PrunedThrough])
+        .into_tuple()
         .one(db)
         .await?
-        .ok_or_else(|| Error::internal("event head missing"))?;
-    Ok((row.last, row.pruned_through))
+        .ok_or_else(|| Error::internal("event head missing"))
 }
 
 /// The user's events with a cursor in `(after, upto]`, oldest first, at most `limit`: those
@@ -250,8 +252,12 @@ mod tests {
     /// not see when a stream resumes.
     #[tokio::test]
     async fn catch_up_leaves_out_events_about_messages_before_the_join() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let chat = ChatCore::open(db, Options::default()).await.unwrap();
+        let chat = crate::storage::sqlite::Connections::memory()
+            .await
+            .unwrap()
+            .open(Options::default(), 16)
+            .await
+            .unwrap();
         let owner = user(&chat, "owner").await;
         let early = user(&chat, "early").await;
         let joiner = user(&chat, "joiner").await;
@@ -311,8 +317,12 @@ mod tests {
     /// some other event.
     #[tokio::test]
     async fn unreadable_rows_fail_loudly() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let chat = ChatCore::open(db, Options::default()).await.unwrap();
+        let chat = crate::storage::sqlite::Connections::memory()
+            .await
+            .unwrap()
+            .open(Options::default(), 16)
+            .await
+            .unwrap();
         let rows = [
             (1001, "teleported", r#"{"title": "Somewhere"}"#),
             (1002, "chat_updated", r#"{"name": "no title"}"#),

@@ -7,13 +7,12 @@
 //! the same service share them.
 //!
 //! ```
-//! # async fn run() -> chatcore::Result<()> {
+//! # async fn run(db: chatcore::sea_orm::DatabaseConnection) -> chatcore::Result<()> {
 //! use std::sync::Arc;
 //!
 //! use chatcore::Service;
 //! use chatcore::limits::{Rate, RateLimited, RateLimits};
 //!
-//! let db = chatcore::sea_orm::Database::connect("sqlite::memory:").await?;
 //! let core = chatcore::ChatCore::open(db, chatcore::Options::default()).await?;
 //! let mut limits = RateLimits::default();
 //! limits.sends = Rate::per_minute(120);

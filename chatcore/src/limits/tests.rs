@@ -17,8 +17,12 @@ use crate::{Caller, ChatCore, Options, Service};
 const SECRET: &str = "a long enough secret";
 
 async fn limited(limits: RateLimits) -> RateLimited<ChatCore> {
-    let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-    let core = ChatCore::open(db, Options::default()).await.unwrap();
+    let core = crate::storage::sqlite::Connections::memory()
+        .await
+        .unwrap()
+        .open(Options::default(), 16)
+        .await
+        .unwrap();
     RateLimited::new(core, limits)
 }
 

@@ -299,8 +299,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_reset_tokens_are_refused_without_hashing() {
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
-        let chat = ChatCore::open(db, Options::default().max_waiting_password_jobs(1))
+        let chat = crate::storage::sqlite::Connections::memory()
+            .await
+            .unwrap()
+            .open(Options::default().max_waiting_password_jobs(1), 16)
             .await
             .unwrap();
         chat.register(Register::new(
@@ -341,11 +343,15 @@ mod tests {
     #[tokio::test]
     async fn expired_tokens_are_refused() {
         let inbox = Inbox::default();
-        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
         let options = Options::default()
             .notifier(inbox.clone())
             .account_token_lifetime(chrono::Duration::milliseconds(50));
-        let chat = ChatCore::open(db, options).await.unwrap();
+        let chat = crate::storage::sqlite::Connections::memory()
+            .await
+            .unwrap()
+            .open(options, 16)
+            .await
+            .unwrap();
         let password = Password::parse("a long enough secret").unwrap();
         chat.register(Register::new(
             Username::parse("late").unwrap(),

@@ -1,0 +1,646 @@
+//! SQLite through rusqlite, each statement run by the thread that asks for it (feature
+//! `sqlite`; `chatcore-sqlite` opens its databases with it).
+//!
+//! SeaORM reaches these connections through its proxy interface (`ProxyDatabaseTrait`), so
+//! entities, queries and migrations stay SeaORM's; what changes is that no statement crosses
+//! a thread. The writer's connection is used only by chatcore's writer thread, which runs a
+//! whole group-commit batch on it; reads take one of a few reader connections on the task's
+//! own thread for the few microseconds a statement lasts.
+//!
+//! Values are bound and read back the way sqlx's SQLite driver stores them (UUIDs as 16-byte
+//! blobs, times as RFC 3339 text, booleans as integers), so a database written by one engine
+//! is read by the other. A column's SeaORM type is known from its declared type
+//! (`uuid_text`, `timestamp_with_timezone_text`, `boolean`, ...), which SQLite reports for
+//! every result column taken straight from a table; computed columns come back as their
+//! storage class (`BigInt`, `Double`, `String`, `Bytes`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, ProxyDatabaseTrait, ProxyExecResult, ProxyRow,
+    RuntimeErr, Statement,
+};
+
+use super::{TransactionFailures, WriteConnection, sqlite_error};
+use crate::{ChatCore, Options, WriteMode};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
+/// How database files are opened. Start from `FileSettings::default()`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FileSettings {
+    /// `PRAGMA synchronous=FULL` (every commit fsynced: survives a power loss) when `true`,
+    /// `NORMAL` when `false`. Default: `true`.
+    pub synchronous_full: bool,
+    /// How long a statement waits for another process's lock. Default: 5 s.
+    pub busy_timeout: Duration,
+    /// Reader connections (the writer has one of its own). Default: 8.
+    pub readers: u32,
+    /// Opens the file read-only: reads work, writes fail as unavailable. Default: `false`.
+    pub read_only: bool,
+    /// More `PRAGMA name = value` for every connection, after chatcore's own.
+    pub pragmas: Vec<(String, String)>,
+}
+
+impl Default for FileSettings {
+    fn default() -> Self {
+        FileSettings {
+            synchronous_full: true,
+            busy_timeout: Duration::from_secs(5),
+            readers: 8,
+            read_only: false,
+            pragmas: Vec::new(),
+        }
+    }
+}
+
+/// One connection and its transaction state, shared by whoever holds its lock.
+struct Link {
+    state: Mutex<LinkState>,
+    /// Signalled when the writer's transaction on this connection ends (readers that share
+    /// the writer's connection, as an in-memory database does, wait for it).
+    idle: Condvar,
+}
+
+struct LinkState {
+    connection: Connection,
+    /// For each open transaction level, whether its `BEGIN` or `SAVEPOINT` succeeded.
+    levels: Vec<bool>,
+    /// The thread that runs the open transaction (the writer's).
+    owner: Option<ThreadId>,
+    /// The first failure of a transaction statement not yet asked for.
+    failure: Option<DbErr>,
+}
+
+impl LinkState {
+    fn busy_elsewhere(&self) -> bool {
+        !self.levels.is_empty() && self.owner != Some(std::thread::current().id())
+    }
+
+    /// Runs a transaction statement; a failure is kept for [`TransactionFailures::take`].
+    fn transaction_statement(&mut self, sql: &str) -> bool {
+        match self.connection.execute_batch(sql) {
+            Ok(()) => true,
+            Err(error) => {
+                self.failure.get_or_insert(driver_error(error));
+                false
+            }
+        }
+    }
+}
+
+impl Link {
+    fn new(connection: Connection) -> Arc<Link> {
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Arc::new(Link {
+            state: Mutex::new(LinkState {
+                connection,
+                levels: Vec::new(),
+                owner: None,
+                failure: None,
+            }),
+            idle: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LinkState> {
+        // A panic while the lock was held leaves SQLite consistent (a statement either ran or
+        // did not), so the connection stays usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection outside of any transaction of another thread's. (The writer's own
+    /// reads during its transaction see it, as they would on its connection.)
+    fn lock_idle(&self) -> MutexGuard<'_, LinkState> {
+        self.idle
+            .wait_while(self.lock(), |state| state.busy_elsewhere())
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection if it is free now and outside of another thread's transaction.
+    fn try_lock_idle(&self) -> Option<MutexGuard<'_, LinkState>> {
+        let state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        (!state.busy_elsewhere()).then_some(state)
+    }
+}
+
+/// Opens a database file with chatcore's settings: WAL, foreign keys, the given durability.
+fn open_file(path: &Path, settings: &FileSettings) -> Result<Connection, DbErr> {
+    let access = if settings.read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    };
+    let flags = access | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(path, flags).map_err(connect_error)?;
+    connection
+        .busy_timeout(settings.busy_timeout)
+        .map_err(connect_error)?;
+    let mut pragmas = String::from("PRAGMA foreign_keys = ON;");
+    if !settings.read_only {
+        pragmas.push_str("PRAGMA journal_mode = WAL;");
+    }
+    let synchronous = if settings.synchronous_full {
+        "FULL"
+    } else {
+        "NORMAL"
+    };
+    pragmas.push_str(&format!("PRAGMA synchronous = {synchronous};"));
+    for (name, value) in &settings.pragmas {
+        pragmas.push_str(&format!("PRAGMA {name} = {value};"));
+    }
+    connection.execute_batch(&pragmas).map_err(connect_error)?;
+    Ok(connection)
+}
+
+/// The two SeaORM connections of a database: the readers' and the writer's.
+#[derive(Debug)]
+pub struct Connections {
+    /// Reads, each statement on its own on the first free reader connection.
+    pub read: DatabaseConnection,
+    /// The writer's connection, with its transactions.
+    pub write: WriteConnection,
+}
+
+impl Connections {
+    /// A database file (created if missing): one writer connection and
+    /// [`readers`](FileSettings::readers) reader connections.
+    ///
+    /// # Errors
+    /// [`DbErr::Conn`] when the file cannot be opened.
+    pub async fn file(path: &Path, settings: &FileSettings) -> Result<Connections, DbErr> {
+        let writer = Link::new(open_file(path, settings)?);
+        let readers = (0..settings.readers.max(1))
+            .map(|_| open_file(path, settings).map(Link::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Connections::new(writer, readers).await
+    }
+
+    /// A private in-memory database: one connection, which reads use between the writer's
+    /// transactions. Gone when the service is dropped.
+    ///
+    /// # Errors
+    /// [`DbErr::Conn`] if SQLite fails.
+    pub async fn memory() -> Result<Connections, DbErr> {
+        let connection = Connection::open_in_memory().map_err(connect_error)?;
+        connection
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(connect_error)?;
+        let link = Link::new(connection);
+        Connections::new(link.clone(), vec![link]).await
+    }
+
+    async fn new(writer: Arc<Link>, readers: Vec<Arc<Link>>) -> Result<Connections, DbErr> {
+        let write = sea_orm::Database::connect_proxy(
+            DbBackend::Sqlite,
+            Arc::new(Box::new(Writer(writer.clone()))),
+        )
+        .await?;
+        let read = sea_orm::Database::connect_proxy(
+            DbBackend::Sqlite,
+            Arc::new(Box::new(Readers {
+                links: readers,
+                next: AtomicUsize::new(0),
+            })),
+        )
+        .await?;
+        Ok(Connections {
+            read,
+            write: WriteConnection::with_failures(write, Arc::new(Failures(writer))),
+        })
+    }
+
+    /// Opens the service on these connections, with group commit of up to `max_batch` writes.
+    ///
+    /// # Errors
+    /// As [`ChatCore::open`].
+    pub async fn open(self, options: Options, max_batch: usize) -> crate::Result<ChatCore> {
+        ChatCore::open(
+            self.read,
+            options
+                .write_mode(WriteMode::GroupCommit { max_batch })
+                .write_connection(self.write),
+        )
+        .await
+    }
+}
+
+/// The writer's connection: statements and transactions, on the writer's thread.
+struct Writer(Arc<Link>);
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("inline SQLite writer")
+    }
+}
+
+impl Writer {
+    fn finish(&self, commit: bool) {
+        let mut state = self.0.lock();
+        let Some(opened) = state.levels.pop() else {
+            state
+                .failure
+                .get_or_insert(internal("a transaction ended that had not begun"));
+            return;
+        };
+        if opened {
+            let depth = state.levels.len();
+            let sql = match (depth, commit) {
+                (0, true) => "COMMIT".to_owned(),
+                (0, false) => "ROLLBACK".to_owned(),
+                (depth, true) => format!("RELEASE SAVEPOINT chatcore_{depth}"),
+                (depth, false) => {
+                    format!(
+                        "ROLLBACK TO SAVEPOINT chatcore_{depth}; RELEASE SAVEPOINT chatcore_{depth}"
+                    )
+                }
+            };
+            let done = state.transaction_statement(&sql);
+            // A COMMIT that failed (busy, I/O) can leave the transaction open: end it, so that
+            // the next batch starts clean.
+            if !done && depth == 0 && !state.connection.is_autocommit() {
+                let _ = state.connection.execute_batch("ROLLBACK");
+            }
+        }
+        if state.levels.is_empty() {
+            state.owner = None;
+            drop(state);
+            self.0.idle.notify_all();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ProxyDatabaseTrait for Writer {
+    async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
+        query(&self.0.lock().connection, &statement)
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
+        execute(&self.0.lock().connection, &statement)
+    }
+
+    async fn begin(&self) {
+        let mut state = self.0.lock();
+        let depth = state.levels.len();
+        let sql = if depth == 0 {
+            // Take the write lock now rather than at the first write, so that a busy database
+            // fails here and not halfway through a batch.
+            "BEGIN IMMEDIATE".to_owned()
+        } else {
+            format!("SAVEPOINT chatcore_{depth}")
+        };
+        let opened = state.transaction_statement(&sql);
+        state.levels.push(opened);
+        state.owner = Some(std::thread::current().id());
+    }
+
+    async fn commit(&self) {
+        self.finish(true);
+    }
+
+    async fn rollback(&self) {
+        self.finish(false);
+    }
+
+    fn start_rollback(&self) {
+        self.finish(false);
+    }
+
+    async fn ping(&self) -> Result<(), DbErr> {
+        ping(&self.0.lock().connection)
+    }
+}
+
+/// Where the writer's transaction statements report failures.
+struct Failures(Arc<Link>);
+
+impl fmt::Debug for Failures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("inline SQLite writer failures")
+    }
+}
+
+impl TransactionFailures for Failures {
+    fn take(&self) -> Option<DbErr> {
+        self.0.lock().failure.take()
+    }
+}
+
+/// The reader connections: each statement on its own (autocommit), on the first free one.
+struct Readers {
+    links: Vec<Arc<Link>>,
+    next: AtomicUsize,
+}
+
+impl fmt::Debug for Readers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "inline SQLite readers ({})", self.links.len())
+    }
+}
+
+impl Readers {
+    fn with<T>(&self, run: impl FnOnce(&Connection) -> T) -> T {
+        let count = self.links.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % count;
+        for offset in 0..count {
+            if let Some(state) = self.links[(start + offset) % count].try_lock_idle() {
+                return run(&state.connection);
+            }
+        }
+        run(&self.links[start].lock_idle().connection)
+    }
+
+    fn no_transactions() {
+        tracing::error!("transactions on chatcore's read connection are not supported");
+    }
+}
+
+#[async_trait::async_trait]
+impl ProxyDatabaseTrait for Readers {
+    async fn query(&self, statement: Statement) -> Result<Vec<ProxyRow>, DbErr> {
+        self.with(|connection| query(connection, &statement))
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<ProxyExecResult, DbErr> {
+        self.with(|connection| execute(connection, &statement))
+    }
+
+    async fn begin(&self) {
+        Readers::no_transactions();
+    }
+
+    async fn commit(&self) {
+        Readers::no_transactions();
+    }
+
+    async fn rollback(&self) {
+        Readers::no_transactions();
+    }
+
+    async fn ping(&self) -> Result<(), DbErr> {
+        self.with(ping)
+    }
+}
+
+fn ping(connection: &Connection) -> Result<(), DbErr> {
+    connection
+        .query_row("SELECT 1", [], |_| Ok(()))
+        .map_err(driver_error)
+}
+
+fn query(connection: &Connection, statement: &Statement) -> Result<Vec<ProxyRow>, DbErr> {
+    let mut prepared = connection
+        .prepare_cached(&statement.sql)
+        .map_err(driver_error)?;
+    let columns: Vec<(String, Kind)> = prepared
+        .columns()
+        .iter()
+        .map(|column| (column.name().to_owned(), Kind::declared(column.decl_type())))
+        .collect();
+    let mut rows = prepared
+        .query(rusqlite::params_from_iter(params(statement)))
+        .map_err(driver_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(driver_error)? {
+        let mut values = BTreeMap::new();
+        for (index, (name, kind)) in columns.iter().enumerate() {
+            let raw = row.get_ref(index).map_err(driver_error)?;
+            values.insert(name.clone(), kind.read(raw));
+        }
+        out.push(ProxyRow::new(values));
+    }
+    Ok(out)
+}
+
+fn execute(connection: &Connection, statement: &Statement) -> Result<ProxyExecResult, DbErr> {
+    let params = params(statement);
+    let rows_affected = if params.is_empty() {
+        // Unprepared SQL (migrations) may hold several statements.
+        connection
+            .execute_batch(&statement.sql)
+            .map_err(driver_error)?;
+        connection.changes()
+    } else {
+        let mut prepared = connection
+            .prepare_cached(&statement.sql)
+            .map_err(driver_error)?;
+        let changed = prepared
+            .execute(rusqlite::params_from_iter(params))
+            .map_err(driver_error)?;
+        u64::try_from(changed).unwrap_or(u64::MAX)
+    };
+    Ok(ProxyExecResult {
+        last_insert_id: u64::try_from(connection.last_insert_rowid()).unwrap_or_default(),
+        rows_affected,
+    })
+}
+
+fn params(statement: &Statement) -> Vec<Param<'_>> {
+    statement
+        .values
+        .iter()
+        .flat_map(|values| values.0.iter())
+        .map(Param)
+        .collect()
+}
+
+/// A SeaORM value bound as sqlx's SQLite driver binds it.
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as Owned;
+        let integer = |value: i64| Some(ToSqlOutput::Owned(Owned::Integer(value)));
+        let text = |value: String| Some(ToSqlOutput::Owned(Owned::Text(value)));
+        let bound = match self.0 {
+            Value::Bool(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::TinyInt(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::SmallInt(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::Int(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::BigInt(v) => v.and_then(integer),
+            Value::TinyUnsigned(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::SmallUnsigned(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::Unsigned(v) => v.and_then(|v| integer(i64::from(v))),
+            Value::BigUnsigned(v) => match v {
+                Some(v) => Some(ToSqlOutput::Owned(Owned::Integer(
+                    i64::try_from(*v)
+                        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(error.into()))?,
+                ))),
+                None => None,
+            },
+            Value::Float(v) => v.map(|v| ToSqlOutput::Owned(Owned::Real(f64::from(v)))),
+            Value::Double(v) => v.map(|v| ToSqlOutput::Owned(Owned::Real(v))),
+            Value::String(v) => v
+                .as_deref()
+                .map(|v| ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes()))),
+            Value::Char(v) => v.and_then(|v| text(v.to_string())),
+            Value::Bytes(v) => v
+                .as_deref()
+                .map(|v| ToSqlOutput::Borrowed(ValueRef::Blob(v))),
+            Value::Uuid(v) => v
+                .as_ref()
+                .map(|v| ToSqlOutput::Borrowed(ValueRef::Blob(v.as_bytes()))),
+            Value::ChronoDateTimeUtc(v) => {
+                v.and_then(|v| text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
+            }
+            Value::ChronoDateTimeWithTimeZone(v) => {
+                v.and_then(|v| text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
+            }
+            Value::ChronoDateTimeLocal(v) => {
+                v.and_then(|v| text(v.to_rfc3339_opts(SecondsFormat::AutoSi, false)))
+            }
+            Value::ChronoDateTime(v) => v.and_then(|v| text(v.format("%F %T%.f").to_string())),
+            Value::ChronoDate(v) => v.and_then(|v| text(v.format("%F").to_string())),
+            Value::ChronoTime(v) => v.and_then(|v| text(v.format("%T%.f").to_string())),
+            Value::Json(v) => v.as_ref().and_then(|v| text(v.to_string())),
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("chatcore-sqlite cannot bind {other:?}").into(),
+                ));
+            }
+        };
+        Ok(bound.unwrap_or(ToSqlOutput::Owned(Owned::Null)))
+    }
+}
+
+/// The SeaORM type a result column is read as, from its declared type.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Uuid,
+    Time,
+    Bool,
+    Integer,
+    Real,
+    Text,
+    Blob,
+    /// A computed column: by its storage class.
+    Any,
+}
+
+impl Kind {
+    fn declared(declared: Option<&str>) -> Kind {
+        let Some(declared) = declared else {
+            return Kind::Any;
+        };
+        match declared.to_ascii_lowercase().as_str() {
+            "uuid_text" | "uuid" | "uuid_blob" => Kind::Uuid,
+            "timestamp_with_timezone_text" | "timestamptz" | "datetime" => Kind::Time,
+            "boolean" | "bool" => Kind::Bool,
+            "integer" | "bigint" | "int" | "smallint" | "tinyint" => Kind::Integer,
+            "real" | "double" | "float" => Kind::Real,
+            "text" | "json_text" | "varchar" => Kind::Text,
+            "blob" | "blob_text" => Kind::Blob,
+            _ => Kind::Any,
+        }
+    }
+
+    fn read(self, raw: ValueRef<'_>) -> Value {
+        match (self, raw) {
+            (Kind::Uuid, ValueRef::Null) => Value::Uuid(None),
+            (Kind::Time, ValueRef::Null) => Value::ChronoDateTimeUtc(None),
+            (Kind::Bool, ValueRef::Null) => Value::Bool(None),
+            (Kind::Integer, ValueRef::Null) => Value::BigInt(None),
+            (Kind::Real, ValueRef::Null) => Value::Double(None),
+            (Kind::Text | Kind::Any, ValueRef::Null) => Value::String(None),
+            (Kind::Blob, ValueRef::Null) => Value::Bytes(None),
+            (Kind::Uuid, ValueRef::Blob(bytes)) => match uuid::Uuid::from_slice(bytes) {
+                Ok(id) => Value::Uuid(Some(id)),
+                Err(_) => Kind::Any.read(raw),
+            },
+            (Kind::Uuid, ValueRef::Text(text)) => {
+                match std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()) {
+                    Some(id) => Value::Uuid(Some(id)),
+                    None => Kind::Any.read(raw),
+                }
+            }
+            (Kind::Time, ValueRef::Text(text)) => {
+                match std::str::from_utf8(text).ok().and_then(parse_time) {
+                    Some(time) => Value::ChronoDateTimeUtc(Some(time)),
+                    None => Kind::Any.read(raw),
+                }
+            }
+            (Kind::Bool, ValueRef::Integer(value)) => Value::Bool(Some(value != 0)),
+            (_, ValueRef::Integer(value)) => Value::BigInt(Some(value)),
+            (_, ValueRef::Real(value)) => Value::Double(Some(value)),
+            // A computed time (`MIN(read_at)`) has no declared type: text in exactly the
+            // shape times are written in is read as a time.
+            (Kind::Any, ValueRef::Text(text)) => match std::str::from_utf8(text)
+                .ok()
+                .filter(|text| looks_like_written_time(text))
+                .and_then(parse_time)
+            {
+                Some(time) => Value::ChronoDateTimeUtc(Some(time)),
+                None => Value::String(Some(String::from_utf8_lossy(text).into_owned())),
+            },
+            (_, ValueRef::Text(text)) => {
+                Value::String(Some(String::from_utf8_lossy(text).into_owned()))
+            }
+            (_, ValueRef::Blob(bytes)) => Value::Bytes(Some(bytes.to_vec())),
+        }
+    }
+}
+
+/// Whether `text` has the shape [`Param`] writes times in: `YYYY-MM-DDTHH:MM:SS`, an
+/// optional fraction, and `+00:00`.
+fn looks_like_written_time(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (25..=35).contains(&bytes.len())
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[13] == b':'
+        && text.ends_with("+00:00")
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+}
+
+/// A time as sqlx writes it (RFC 3339), or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` in UTC.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|time| time.and_utc())
+        })
+}
+
+fn driver_error(error: rusqlite::Error) -> DbErr {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            let message = message.clone().unwrap_or_else(|| failure.to_string());
+            sqlite_error(failure.extended_code, &message)
+        }
+        _ => internal(&error.to_string()),
+    }
+}
+
+fn connect_error(error: rusqlite::Error) -> DbErr {
+    match driver_error(error) {
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => DbErr::Conn(runtime),
+        other => other,
+    }
+}
+
+fn internal(message: &str) -> DbErr {
+    DbErr::Query(RuntimeErr::Internal(message.to_owned()))
+}
