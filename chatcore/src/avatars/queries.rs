@@ -194,7 +194,7 @@ mod tests {
     use super::super::FsAvatarStore;
     use super::super::samples::sample_png;
     use crate::users::{Password, Register, Username};
-    use crate::{ChatCore, Options, Service};
+    use crate::{Options, Service};
 
     #[tokio::test]
     async fn a_directory_store_holds_the_images() {

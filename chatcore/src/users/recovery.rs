@@ -281,7 +281,7 @@ mod tests {
 
     use crate::notify::{AccountNotice, Notifier};
     use crate::users::{Password, Register, Username};
-    use crate::{ChatCore, Options, Service};
+    use crate::{Options, Service};
 
     #[derive(Clone, Default)]
     struct Inbox(Arc<Mutex<Vec<AccountNotice>>>);
