@@ -18,6 +18,9 @@ pub struct Model {
     pub hidden: bool,
     /// The member sees messages with `seq > visible_from_seq` (0: the whole history).
     pub visible_from_seq: i64,
+    /// The chat's last activity (microseconds since the epoch), kept equal to
+    /// `chats.last_activity` in the same transaction: the chat list's sort key.
+    pub last_activity: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

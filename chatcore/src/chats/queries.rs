@@ -112,6 +112,7 @@ pub(crate) async fn start_direct(
                     last_read_seq: Set(0),
                     hidden: Set(false),
                     visible_from_seq: Set(0),
+                    last_activity: Set(now.timestamp_micros()),
                 };
                 members::Entity::insert_many([member(me), member(other.as_uuid())])
                     .exec_without_returning(txn)
@@ -241,10 +242,14 @@ pub(crate) async fn list(
             Expr::col((chats::Entity, chats::Column::Id))
                 .equals((members::Entity, members::Column::ChatId)),
         )
+        // A range of `idx_chat_members_activity`, newest first.
         .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
         .and_where(Expr::col((members::Entity, members::Column::Hidden)).eq(false))
-        .order_by((chats::Entity, chats::Column::LastActivity), Order::Desc)
-        .order_by((chats::Entity, chats::Column::Id), Order::Desc)
+        .order_by(
+            (members::Entity, members::Column::LastActivity),
+            Order::Desc,
+        )
+        .order_by((members::Entity, members::Column::ChatId), Order::Desc)
         .offset(page.offset())
         .limit(u64::from(page.limit()) + 1)
         .to_owned();

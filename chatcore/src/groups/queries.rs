@@ -83,6 +83,7 @@ fn new_member(
     role: MemberRole,
     visible_from_seq: i64,
     joined_at: chrono::DateTime<chrono::Utc>,
+    last_activity: i64,
 ) -> members::ActiveModel {
     members::ActiveModel {
         chat_id: Set(chat_id),
@@ -92,6 +93,7 @@ fn new_member(
         last_read_seq: Set(visible_from_seq),
         hidden: Set(false),
         visible_from_seq: Set(visible_from_seq),
+        last_activity: Set(last_activity),
     }
 }
 
@@ -136,12 +138,10 @@ pub(crate) async fn create(
                 })
                 .exec_without_returning(txn)
                 .await?;
-                let rows = std::iter::once(new_member(chat_id, me, MemberRole::Owner, 0, now))
-                    .chain(
-                        others
-                            .iter()
-                            .map(|id| new_member(chat_id, *id, MemberRole::Member, 0, now)),
-                    );
+                let activity = now.timestamp_micros();
+                let member = |id, role| new_member(chat_id, id, role, 0, now, activity);
+                let rows = std::iter::once(member(me, MemberRole::Owner))
+                    .chain(others.iter().map(|id| member(*id, MemberRole::Member)));
                 members::Entity::insert_many(rows)
                     .exec_without_returning(txn)
                     .await?;
@@ -285,6 +285,7 @@ pub(crate) async fn join(
         MemberRole::Member,
         visible_from,
         now(),
+        chat.last_activity,
     ))
     .exec_without_returning(txn)
     .await?;

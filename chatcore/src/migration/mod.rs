@@ -11,6 +11,7 @@ mod m0004_avatars;
 mod m0005_events;
 mod m0006_hidden_members;
 mod m0007_event_message_seq;
+mod m0008_member_activity;
 
 /// All chatcore migrations, in order.
 ///
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_events::Migration),
             Box::new(m0006_hidden_members::Migration),
             Box::new(m0007_event_message_seq::Migration),
+            Box::new(m0008_member_activity::Migration),
         ]
     }
 

@@ -2,8 +2,7 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -97,10 +96,15 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
         Some(_) => Error::Conflict("message already sent".into()),
         None => error.into(),
     })?;
-    // One statement brings the chat back to whoever hid it and moves the sender's read
-    // marker to their message (always forward: it is the chat's newest).
+    // One statement moves the chat to the top of every member's list (their copy of its
+    // activity), brings it back to whoever hid it, and moves the sender's read marker to
+    // their message (always forward: it is the chat's newest).
     members::Entity::update_many()
         .col_expr(members::Column::Hidden, Expr::value(false))
+        .col_expr(
+            members::Column::LastActivity,
+            Expr::value(now.timestamp_micros()),
+        )
         .col_expr(
             members::Column::LastReadSeq,
             Expr::case(members::Column::UserId.eq(message.sender_id), seq)
@@ -108,11 +112,6 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
                 .into(),
         )
         .filter(members::Column::ChatId.eq(message.chat_id))
-        .filter(
-            Condition::any()
-                .add(members::Column::Hidden.eq(true))
-                .add(members::Column::UserId.eq(message.sender_id)),
-        )
         .exec(txn)
         .await?;
     record_mark(txn, message.chat_id, message.sender_id, seq, now).await?;
