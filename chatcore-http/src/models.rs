@@ -344,7 +344,7 @@ pub struct ResolveRequest {
 macro_rules! page_type {
     ($(#[$doc:meta])* $name:ident, $item:ty) => {
         $(#[$doc])*
-        #[derive(Debug, Object)]
+        #[derive(Debug, Object, serde::Serialize)]
         #[oai(skip_serializing_if_is_none)]
         pub struct $name {
             /// The items on this page.

@@ -8,6 +8,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::body::JsonBody;
 use super::{ApiResult, Shared, Tag};
 use crate::auth::Auth;
 use crate::models::{ChatPage, ChatPatch, CreateGroupRequest, ReportRequest, StartDirectRequest};
@@ -59,9 +60,9 @@ impl ChatsApi {
         page: Query<Option<u32>>,
         /// The page size, 1 to 100 (default 10).
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<ChatPage>> {
+    ) -> ApiResult<JsonBody<ChatPage>> {
         let request = super::page(page.0, limit.0)?;
-        Ok(Json(
+        Ok(JsonBody(
             self.0
                 .service
                 .list_chats(auth.caller(), request)

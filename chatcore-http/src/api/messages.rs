@@ -10,6 +10,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
+use super::body::JsonBody;
 use super::{ApiResult, Shared, Tag};
 use crate::auth::Auth;
 use crate::models::{EditRequest, ForwardRequest, ReadRequest, SendRequest};
@@ -56,9 +57,9 @@ impl MessagesApi {
         after: Query<Option<i64>>,
         /// The page size, 1 to 200 (default 50).
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<Vec<Message>>> {
+    ) -> ApiResult<JsonBody<Vec<Message>>> {
         let query = HistoryQuery::new(before.0, after.0, limit.0)?;
-        Ok(Json(
+        Ok(JsonBody(
             self.0
                 .service
                 .list_messages(auth.caller(), id.0, query)

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod body;
 mod chats;
 mod contacts;
 pub(crate) mod document;

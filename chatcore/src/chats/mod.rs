@@ -128,8 +128,10 @@ pub struct ChatListItem {
     #[cfg_attr(feature = "openapi", oai(flatten))]
     pub chat: Chat,
     /// For a direct chat, the other participant.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub peer: Option<UserProfile>,
     /// The latest message, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_message: Option<MessagePreview>,
     /// Messages from others after the caller's read marker.
     pub unread_count: u64,

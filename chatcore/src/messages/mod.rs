@@ -172,6 +172,7 @@ pub struct MessagePreview {
     /// Who sent it.
     pub sender: UserProfile,
     /// The start of its text (at most 100 characters); `None` once deleted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// When it was sent.
     pub created_at: DateTime<Utc>,
