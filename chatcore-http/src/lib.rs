@@ -119,8 +119,7 @@ impl HttpOptions {
 
     /// How this app links to avatars: `{base_path}/api/v1/users/{id}/avatar?v={hash}`.
     pub fn avatar_links(&self) -> AvatarLinks {
-        let base = format!("{}{API_PREFIX}/users", self.base_path);
-        AvatarLinks::new(move |owner, hash| format!("{base}/{owner}/avatar?v={hash}"))
+        AvatarLinks::under(format!("{}{API_PREFIX}/users", self.base_path))
     }
 
     /// The session cookie's `Path`.

@@ -185,10 +185,15 @@ async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarL
         tokio::select! {
             outgoing = connection.next() => match outgoing {
                 Outgoing::Event(event) => {
-                    let text = links
-                        .in_scope(|| serde_json::to_string(&event))
-                        .unwrap_or_default();
-                    if sink.send(Message::Text(text)).await.is_err() {
+                    // Serialized once for every connection the event is for.
+                    let json = match event.json(Some(&links)) {
+                        Ok(json) => json,
+                        Err(error) => {
+                            tracing::error!(%error, cursor = event.cursor, "event not serialized");
+                            continue;
+                        }
+                    };
+                    if sink.send(Message::Text(json.get().to_owned())).await.is_err() {
                         return;
                     }
                 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chatcore::events::{self, Event, EventBus, InProcessBus};
+use chatcore::events::{self, Event, EventBus, InProcessBus, SharedEvent};
 use chatcore::sea_orm::sqlx::postgres::{
     PgConnectOptions, PgListener, PgNotification, PgPoolOptions,
 };
@@ -177,7 +177,7 @@ impl EventBus for PgEventBus {
         self.shared.local.publish_ephemeral(event);
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
+    fn subscribe(&self) -> broadcast::Receiver<SharedEvent> {
         self.shared.local.subscribe()
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chatcore::events::{Event, EventData, EventKind, EventStream};
+use chatcore::events::{Event, EventData, EventKind, EventStream, SharedEvent};
 use chatcore::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use chatcore::testkit::TestDatabase;
 use chatcore::testkit::say;
@@ -39,7 +39,7 @@ async fn cluster() -> Option<Cluster> {
 }
 
 /// The next event, within 10 seconds.
-async fn next(stream: &mut EventStream) -> Event {
+async fn next(stream: &mut EventStream) -> SharedEvent {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .expect("an event within 10 s")
@@ -48,7 +48,7 @@ async fn next(stream: &mut EventStream) -> Event {
 }
 
 /// The next event of this kind, skipping others.
-async fn next_of(stream: &mut EventStream, kind: EventKind) -> Event {
+async fn next_of(stream: &mut EventStream, kind: EventKind) -> SharedEvent {
     loop {
         let event = next(stream).await;
         if event.kind() == kind {
@@ -95,7 +95,7 @@ async fn a_node_whose_listener_drops_misses_nothing() {
     let reader = tokio::spawn(async move {
         let mut texts = Vec::new();
         loop {
-            let text = text_of(&next_of(&mut stream, EventKind::MessageCreated).await);
+            let text = text_of(&*next_of(&mut stream, EventKind::MessageCreated).await);
             if text == "end" {
                 return texts;
             }

@@ -225,7 +225,15 @@ async fn run(
             () = gone.notified() => return,
             outgoing = connection.next() => match outgoing {
                 Outgoing::Event(event) => {
-                    if socket.emit(names::push(&event), &to_json(&links, &*event)).is_err() {
+                    // Serialized once for every socket the event is for, and sent as it is.
+                    let json = match event.json(links.as_ref()) {
+                        Ok(json) => json,
+                        Err(error) => {
+                            tracing::error!(%error, cursor = event.cursor, "event not serialized");
+                            continue;
+                        }
+                    };
+                    if socket.emit(names::push(&event), &*json).is_err() {
                         return;
                     }
                 }
@@ -250,15 +258,6 @@ async fn run(
                 let _ = command.ack.send(&body);
             }
         }
-    }
-}
-
-/// `value` as JSON, its avatars linked.
-fn to_json<T: serde::Serialize>(links: &Option<AvatarLinks>, value: &T) -> Value {
-    let json = || serde_json::to_value(value).unwrap_or_default();
-    match links {
-        Some(links) => links.in_scope(json),
-        None => json(),
     }
 }
 

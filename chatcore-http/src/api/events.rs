@@ -1,14 +1,17 @@
 //! `/events`: the caller's event stream, as Server-Sent Events (and as a WebSocket, on the
 //! same path, handled in `crate::realtime`).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
-use chatcore::events::Event;
+use chatcore::events::{Event, SharedEvent};
 use chatcore::realtime::{Connection, ConnectionOptions, Outgoing};
 use futures::StreamExt;
 use poem::web::sse;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::{ApiResult, Shared, Tag};
@@ -27,7 +30,43 @@ enum Events {
     /// The caller's events, oldest first: each SSE `id` is the event's cursor and its `event`
     /// the kind; the data is the event as JSON. Typing notices have no `id`.
     #[oai(status = 200)]
-    Stream(EventStream<futures::stream::BoxStream<'static, Event>>),
+    Stream(EventStream<futures::stream::BoxStream<'static, StreamEvent>>),
+}
+
+/// An event of the stream, documented as an [`Event`] and framed from the JSON it shares
+/// with the other subscribers.
+struct StreamEvent(SharedEvent);
+
+impl Type for StreamEvent {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Event;
+    type RawElementValueType = Event;
+
+    fn name() -> Cow<'static, str> {
+        Event::name()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        Event::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        Event::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Event> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Event> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for StreamEvent {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        self.0.to_json()
+    }
 }
 
 /// The caller's event stream.
@@ -83,7 +122,7 @@ impl EventsApi {
         // `session_revoked` event that came just before), or the server shuts down.
         let events = futures::stream::unfold(connection, |mut connection| async move {
             match connection.next().await {
-                Outgoing::Event(event) => Some((*event, connection)),
+                Outgoing::Event(event) => Some((StreamEvent(event), connection)),
                 Outgoing::Ping | Outgoing::Close(_) => None,
             }
         })
@@ -92,10 +131,15 @@ impl EventsApi {
         Ok(Events::Stream(
             EventStream::new(events)
                 .keep_alive(KEEP_ALIVE)
-                .to_event(move |event| {
-                    let data = links
-                        .in_scope(|| serde_json::to_string(&event))
-                        .unwrap_or_default();
+                .to_event(move |StreamEvent(event)| {
+                    // Serialized once for every subscriber the event is for.
+                    let data = match event.json(Some(&links)) {
+                        Ok(json) => json.get().to_owned(),
+                        Err(error) => {
+                            tracing::error!(%error, cursor = event.cursor, "event not serialized");
+                            String::new()
+                        }
+                    };
                     let message = sse::Event::message(data).event_type(event.kind().as_str());
                     if event.ephemeral {
                         message

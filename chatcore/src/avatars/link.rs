@@ -10,6 +10,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Serialize, Serializer};
 
@@ -24,13 +25,46 @@ type UrlOf = dyn Fn(UserId, &str) -> String + Send + Sync;
 
 /// How a transport links to avatars: the URL of a user's avatar with a given content hash.
 #[derive(Clone)]
-pub struct AvatarLinks(Arc<UrlOf>);
+pub struct AvatarLinks {
+    url: Arc<UrlOf>,
+    key: LinksKey,
+}
+
+/// What tells links apart: links with the same key give every avatar the same URL, so that
+/// an event serialized under one serves the others
+/// ([`SharedEvent::json`](crate::events::SharedEvent::json)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LinksKey {
+    /// Made by [`AvatarLinks::new`]: equal only to its own clones.
+    Made(u64),
+    /// Made by [`AvatarLinks::under`] with this base.
+    Under(Arc<str>),
+}
 
 impl AvatarLinks {
     /// Links built by `url(owner, hash)`. The hash changes with the image, so a URL that
     /// contains it may be cached for good.
     pub fn new(url: impl Fn(UserId, &str) -> String + Send + Sync + 'static) -> Self {
-        AvatarLinks(Arc::new(url))
+        static MADE: AtomicU64 = AtomicU64::new(0);
+        AvatarLinks {
+            url: Arc::new(url),
+            key: LinksKey::Made(MADE.fetch_add(1, Ordering::Relaxed)),
+        }
+    }
+
+    /// Links `{base}/{owner}/avatar?v={hash}`. Links under the same base are the same links:
+    /// an event serialized for one connection is sent as it is to the others.
+    pub fn under(base: impl Into<String>) -> Self {
+        let base: Arc<str> = base.into().into();
+        let prefix = base.clone();
+        AvatarLinks {
+            url: Arc::new(move |owner, hash| format!("{prefix}/{owner}/avatar?v={hash}")),
+            key: LinksKey::Under(base),
+        }
+    }
+
+    pub(crate) fn key(&self) -> &LinksKey {
+        &self.key
     }
 
     /// Runs `work` (a request's handling, serialization included) with these links.
@@ -69,7 +103,7 @@ impl AvatarUrl {
     /// The URL under the links in scope, if any.
     pub fn resolve(&self) -> Option<String> {
         LINKS
-            .try_with(|links| (links.0)(self.owner, &self.hash))
+            .try_with(|links| (links.url)(self.owner, &self.hash))
             .ok()
     }
 
@@ -154,5 +188,24 @@ mod tests {
                 serde_json::json!(format!("/u/{owner}?v=abc"))
             );
         });
+    }
+
+    #[test]
+    fn links_under_one_base_are_the_same_links() {
+        let owner = UserId::new();
+        let url = AvatarUrl::of(owner, Some("abc"));
+        let (a, b) = (
+            AvatarLinks::under("/api/users"),
+            AvatarLinks::under("/api/users"),
+        );
+        assert_eq!(a.key(), b.key());
+        assert_ne!(a.key(), AvatarLinks::under("/chat/api/users").key());
+        assert_eq!(
+            b.in_scope(|| url.as_ref().and_then(AvatarUrl::resolve)),
+            Some(format!("/api/users/{owner}/avatar?v=abc"))
+        );
+        let made = AvatarLinks::new(|_, _| String::new());
+        assert_eq!(made.key(), made.clone().key());
+        assert_ne!(made.key(), AvatarLinks::new(|_, _| String::new()).key());
     }
 }

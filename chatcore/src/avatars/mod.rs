@@ -44,6 +44,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 
+pub(crate) use link::LinksKey;
 pub use link::{AvatarLinks, AvatarUrl};
 pub(crate) use store::DbAvatarStore;
 pub use store::{AvatarStore, FsAvatarStore};

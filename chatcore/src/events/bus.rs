@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use tokio::sync::broadcast;
 
-use super::{Event, EventData};
+use super::{Event, EventData, SharedEvent};
 use crate::{ChatId, UserId};
 
 /// Carries committed events to subscribers. The in-process bus serves one node; a backend
@@ -23,8 +23,8 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, events: Vec<Event>);
     /// Hands over an ephemeral event (typing), delivered at once and never stored.
     fn publish_ephemeral(&self, event: Event);
-    /// A receiver of every event from now on, in cursor order.
-    fn subscribe(&self) -> broadcast::Receiver<Event>;
+    /// A receiver of every event from now on, in cursor order; each shared by all receivers.
+    fn subscribe(&self) -> broadcast::Receiver<SharedEvent>;
     /// Whether the bus reaches the other nodes now (for readiness probes). A bus that
     /// reconnects by itself answers `false` while it is disconnected. Default: `true` (the
     /// in-process bus has nothing to lose).
@@ -39,7 +39,7 @@ const GAP_PATIENCE: Duration = Duration::from_millis(200);
 
 /// The in-process bus: a bounded broadcast channel behind a reorder buffer.
 pub struct InProcessBus {
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<SharedEvent>,
     order: Mutex<Order>,
     /// Whether a poisoned lock was already reported (once is enough to find the panic).
     poison_reported: AtomicBool,
@@ -93,7 +93,7 @@ impl InProcessBus {
         loop {
             while let Some(event) = order.pending.remove(&order.next) {
                 order.next += 1;
-                let _ = self.sender.send(event);
+                let _ = self.sender.send(SharedEvent::new(event));
             }
             match order.pending.keys().next().copied() {
                 None => {
@@ -143,10 +143,10 @@ impl EventBus for InProcessBus {
     }
 
     fn publish_ephemeral(&self, event: Event) {
-        let _ = self.sender.send(event);
+        let _ = self.sender.send(SharedEvent::new(event));
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
+    fn subscribe(&self) -> broadcast::Receiver<SharedEvent> {
         self.sender.subscribe()
     }
 }

@@ -5,6 +5,7 @@ mod bus;
 mod data;
 pub(crate) mod entity;
 pub(crate) mod log;
+mod shared;
 mod streams;
 mod subscription;
 
@@ -21,6 +22,7 @@ pub use data::{
     ChatCreated, ChatDeleted, ChatUpdated, EventData, EventKind, MemberGone, MemberJoined,
     MessageDeleted, ReactionChanged, ReadMarkerMoved, SessionRevoked, Typing,
 };
+pub use shared::SharedEvent;
 pub(crate) use streams::Streams;
 pub(crate) use subscription::subscribe;
 
@@ -96,8 +98,9 @@ impl Event {
 }
 
 /// A subscriber's events, in cursor order, exactly once; see
-/// [`Service::subscribe`](crate::Service::subscribe).
-pub type EventStream = Pin<Box<dyn Stream<Item = Result<Event>> + Send + Sync>>;
+/// [`Service::subscribe`](crate::Service::subscribe). A live event is one [`SharedEvent`]
+/// for every subscriber of the node that may see it.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<SharedEvent>> + Send + Sync>>;
 
 /// An event about to be written with the change it describes.
 #[derive(Clone, Debug)]

@@ -8,7 +8,7 @@ use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 use super::streams::FollowerAlive;
-use super::{Event, EventData, EventStream, log};
+use super::{EventData, EventStream, SharedEvent, log};
 use crate::context::Context;
 use crate::sessions::Caller;
 use crate::{Error, Result, SessionId};
@@ -65,7 +65,7 @@ struct Follower {
     chats: HashMap<Uuid, i64>,
     /// Every cursor up to here was delivered or was not for this subscriber.
     seen: i64,
-    outbox: mpsc::Sender<Result<Event>>,
+    outbox: mpsc::Sender<Result<SharedEvent>>,
     /// Counts this follower among the service's live subscriptions while it runs.
     _alive: FollowerAlive,
 }
@@ -77,7 +77,7 @@ enum Stop {
 }
 
 impl Follower {
-    async fn run(mut self, mut live: broadcast::Receiver<Event>) {
+    async fn run(mut self, mut live: broadcast::Receiver<SharedEvent>) {
         if self.catch_up(None).await.is_err() {
             return;
         }
@@ -135,7 +135,7 @@ impl Follower {
             let full = batch.len() as u64 == BATCH;
             for event in batch {
                 let cursor = event.cursor;
-                self.deliver(event).await?;
+                self.deliver(SharedEvent::new(event)).await?;
                 self.seen = cursor;
             }
             if !full {
@@ -145,7 +145,7 @@ impl Follower {
         Ok(())
     }
 
-    async fn ephemeral(&mut self, event: Event) -> Result<(), Stop> {
+    async fn ephemeral(&mut self, event: SharedEvent) -> Result<(), Stop> {
         let from_me = event
             .actor_id
             .is_some_and(|actor| actor.as_uuid() == self.me);
@@ -156,7 +156,7 @@ impl Follower {
     }
 
     /// Sends the event if it is for this subscriber, and follows membership changes.
-    async fn deliver(&mut self, event: Event) -> Result<(), Stop> {
+    async fn deliver(&mut self, event: SharedEvent) -> Result<(), Stop> {
         let about_me = event.user_id.is_some_and(|user| user.as_uuid() == self.me);
         let chat = event.chat_id.map(|chat| chat.as_uuid());
         // Put in a chat: at its creation every member sees it all; a joiner sees what comes
@@ -193,7 +193,7 @@ impl Follower {
         Ok(())
     }
 
-    async fn send(&self, item: Result<Event>) -> Result<(), Stop> {
+    async fn send(&self, item: Result<SharedEvent>) -> Result<(), Stop> {
         self.outbox.send(item).await.map_err(|_| Stop::Done)
     }
 

@@ -13,7 +13,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 
 use super::commands::{self, parse, reply};
 use super::{ConnectionOptions, Failure};
-use crate::events::{Event, EventStream};
+use crate::events::{EventStream, SharedEvent};
 use crate::users::{
     Authenticated, DisplayName, Email, Login, Password, Phone, Register, Status, Username,
 };
@@ -22,8 +22,9 @@ use crate::{Caller, Error, Result, Service};
 /// What a transport must do next for a connection.
 #[derive(Debug)]
 pub enum Outgoing {
-    /// Deliver an event.
-    Event(Box<Event>),
+    /// Deliver an event (shared with the other connections it is for: frame it with
+    /// [`SharedEvent::json`], serialized once for all of them).
+    Event(SharedEvent),
     /// Ping the client (the heartbeat).
     Ping,
     /// End the connection; with the reason to tell the client, if there is one (the session
@@ -130,7 +131,7 @@ impl Connection {
         let outgoing = tokio::select! {
             () = shut_down(&mut self.options.shutdown) => Outgoing::Close(None),
             event = next_event(&mut self.events) => match event {
-                Some(Ok(event)) => Outgoing::Event(Box::new(event)),
+                Some(Ok(event)) => Outgoing::Event(event),
                 Some(Err(error)) => Outgoing::Close(Some(error.into())),
                 None => Outgoing::Close(None),
             },
@@ -247,7 +248,7 @@ struct LoginArgs {
     password: String,
 }
 
-async fn next_event(events: &mut Option<EventStream>) -> Option<Result<Event>> {
+async fn next_event(events: &mut Option<EventStream>) -> Option<Result<SharedEvent>> {
     match events {
         Some(events) => events.next().await,
         None => std::future::pending().await,

@@ -7,12 +7,13 @@ use futures::StreamExt;
 use futures::future::join_all;
 
 use super::{TestUser, register, say};
-use crate::events::{Event, EventData, EventKind, EventStream};
+use crate::avatars::AvatarLinks;
+use crate::events::{Event, EventData, EventKind, EventStream, SharedEvent};
 use crate::groups::{ChatTitle, CreateGroup};
 use crate::{ChatId, Service};
 
 /// The next event, within 10 seconds.
-async fn next(stream: &mut EventStream) -> Event {
+async fn next(stream: &mut EventStream) -> SharedEvent {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
         .await
         .expect("an event within 10 s")
@@ -21,7 +22,7 @@ async fn next(stream: &mut EventStream) -> Event {
 }
 
 /// The next event of one of these kinds, skipping others.
-async fn next_of(stream: &mut EventStream, kinds: &[EventKind]) -> Event {
+async fn next_of(stream: &mut EventStream, kinds: &[EventKind]) -> SharedEvent {
     loop {
         let event = next(stream).await;
         if kinds.contains(&event.kind()) {
@@ -87,7 +88,7 @@ pub async fn subscribers_receive_their_chats_events(service: &dyn Service) {
         )
         .await
         .unwrap();
-    assert_eq!(text_of(&next(&mut stream).await), Some("hello!"));
+    assert_eq!(text_of(&*next(&mut stream).await), Some("hello!"));
     service
         .add_reaction(
             &ben.caller,
@@ -139,7 +140,7 @@ pub async fn events_stop_at_the_membership_boundary(service: &dyn Service) {
     let mut outsider_stream = service.subscribe(&outsider.caller, None).await.unwrap();
     say(service, &owner, group, "members only").await;
     assert_eq!(
-        text_of(&next_of(&mut member_stream, &[EventKind::MessageCreated]).await),
+        text_of(&*next_of(&mut member_stream, &[EventKind::MessageCreated]).await),
         Some("members only")
     );
 
@@ -191,7 +192,7 @@ pub async fn events_stop_at_the_membership_boundary(service: &dyn Service) {
     );
     say(service, &owner, group, "welcome back").await;
     assert_eq!(
-        text_of(&next_of(&mut member_stream, &[EventKind::MessageCreated]).await),
+        text_of(&*next_of(&mut member_stream, &[EventKind::MessageCreated]).await),
         Some("welcome back")
     );
 }
@@ -229,7 +230,7 @@ pub async fn a_revoked_session_ends_its_streams(service: &dyn Service) {
     let chat = direct(service, &friend, &user).await;
     say(service, &friend, chat, "still there?").await;
     assert_eq!(
-        text_of(&next_of(&mut second, &[EventKind::MessageCreated]).await),
+        text_of(&*next_of(&mut second, &[EventKind::MessageCreated]).await),
         Some("still there?")
     );
 }
@@ -326,7 +327,7 @@ pub async fn a_slow_consumer_catches_up_without_slowing_others(service: &dyn Ser
 }
 
 /// The events up to and including the first new message with this text.
-async fn until_text(stream: &mut EventStream, text: &str) -> Vec<Event> {
+async fn until_text(stream: &mut EventStream, text: &str) -> Vec<SharedEvent> {
     let mut seen = Vec::new();
     loop {
         let event = next(stream).await;
@@ -339,7 +340,7 @@ async fn until_text(stream: &mut EventStream, text: &str) -> Vec<Event> {
 }
 
 /// The kinds of the events about the message at `seq` (each carries it in `data.seq`).
-fn about_seq(events: &[Event], seq: i64) -> Vec<EventKind> {
+fn about_seq(events: &[SharedEvent], seq: i64) -> Vec<EventKind> {
     events
         .iter()
         .filter(|event| {
@@ -361,9 +362,9 @@ fn about_seq(events: &[Event], seq: i64) -> Vec<EventKind> {
 /// after the join, reacted to and read.
 struct SeenAroundAJoin {
     /// An early member, subscribed before the join.
-    early: Vec<Event>,
+    early: Vec<SharedEvent>,
     /// The joiner: subscribed before joining, after joining, and resumed from the join.
-    joiner: [Vec<Event>; 3],
+    joiner: [Vec<SharedEvent>; 3],
 }
 
 async fn around_a_join(
@@ -519,7 +520,7 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         (first_member, &mut member_stream),
     ] {
         let events = until_text(stream, "the end").await;
-        let created: Vec<&Event> = events
+        let created: Vec<&SharedEvent> = events
             .iter()
             .filter(|event| event.kind() == EventKind::ChatCreated && event.chat_id == Some(group))
             .collect();
@@ -550,7 +551,7 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
         .await
         .unwrap();
     let events = until_text(&mut resumed, "the end").await;
-    let created: Vec<&Event> = events
+    let created: Vec<&SharedEvent> = events
         .iter()
         .filter(|event| event.kind() == EventKind::ChatCreated)
         .collect();
@@ -564,4 +565,74 @@ pub async fn chat_created_is_addressed_to_each_member_without_the_member_list(
             .iter()
             .all(|event| event.user_id == Some(first_member.id()))
     );
+}
+
+/// A live event reaches every subscriber that may see it as one shared value, serialized
+/// once for all of them (per avatar links), and never reaches anyone else.
+pub async fn one_shared_event_and_one_serialization_for_all_its_subscribers(service: &dyn Service) {
+    let owner = register(service, "showner").await;
+    let mut members = Vec::new();
+    for i in 0..6 {
+        members.push(register(service, &format!("shmember{i}")).await);
+    }
+    let outsider = register(service, "shoutsider").await;
+    let group = service
+        .create_group(
+            &owner.caller,
+            CreateGroup::new(
+                ChatTitle::parse("Shared").unwrap(),
+                members.iter().map(TestUser::id).collect(),
+            ),
+        )
+        .await
+        .unwrap()
+        .chat
+        .id;
+    let mut streams = Vec::new();
+    for member in &members {
+        streams.push(service.subscribe(&member.caller, None).await.unwrap());
+    }
+    // A member with a second stream.
+    streams.push(service.subscribe(&members[0].caller, None).await.unwrap());
+    let mut outsider_stream = service.subscribe(&outsider.caller, None).await.unwrap();
+    // Once a stream has an event, it follows the bus (its first events may have come from
+    // the database, each its own copy).
+    say(service, &owner, group, "warm-up").await;
+    for stream in &mut streams {
+        next_of(stream, &[EventKind::MessageCreated]).await;
+    }
+
+    say(service, &owner, group, "once").await;
+    let mut received = Vec::new();
+    for stream in &mut streams {
+        let event = next_of(stream, &[EventKind::MessageCreated]).await;
+        assert_eq!(text_of(&event), Some("once"));
+        received.push(event);
+    }
+    let links = AvatarLinks::under("/api/v1/users");
+    let (first, json, linked) = (
+        &received[0],
+        received[0].json(None).unwrap(),
+        received[0].json(Some(&links)).unwrap(),
+    );
+    for event in &received {
+        assert!(event.ptr_eq(first), "one event for all subscribers");
+        assert!(std::sync::Arc::ptr_eq(&event.json(None).unwrap(), &json));
+        let under_same_base = event
+            .json(Some(&AvatarLinks::under("/api/v1/users")))
+            .unwrap();
+        assert!(std::sync::Arc::ptr_eq(&under_same_base, &linked));
+    }
+    assert_eq!(json.get(), serde_json::to_string(&**first).unwrap());
+
+    // The outsider's next event is from its own chat: nothing of the group came before.
+    let own = direct(service, &owner, &outsider).await;
+    say(service, &owner, own, "for the outsider").await;
+    loop {
+        let event = next(&mut outsider_stream).await;
+        assert_ne!(event.chat_id, Some(group), "leaked: {event:?}");
+        if text_of(&event) == Some("for the outsider") {
+            break;
+        }
+    }
 }

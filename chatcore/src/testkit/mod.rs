@@ -323,6 +323,7 @@ macro_rules! conformance_tests {
             events::events_about_messages_before_a_join_reach_only_who_can_see_them,
             events::full_history_members_get_events_about_earlier_messages,
             events::chat_created_is_addressed_to_each_member_without_the_member_list,
+            events::one_shared_event_and_one_serialization_for_all_its_subscribers,
             groups::groups_enforce_roles,
             groups::group_history_starts_at_join_unless_full,
             groups::owners_hand_over_and_the_last_one_out_deletes,

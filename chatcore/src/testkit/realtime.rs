@@ -11,16 +11,16 @@ use crate::events::EventKind;
 use crate::realtime::{COMMANDS, Connection, ConnectionOptions, Outgoing};
 
 /// The next event of `connection`, within 5 seconds.
-async fn event(connection: &mut Connection) -> crate::events::Event {
+async fn event(connection: &mut Connection) -> crate::events::SharedEvent {
     match tokio::time::timeout(Duration::from_secs(5), connection.next()).await {
-        Ok(Outgoing::Event(event)) => *event,
+        Ok(Outgoing::Event(event)) => event,
         Ok(other) => panic!("expected an event, got {other:?}"),
         Err(_) => panic!("no event within 5 seconds"),
     }
 }
 
 /// The next event of `connection` of `kind`, skipping others.
-async fn event_of(connection: &mut Connection, kind: EventKind) -> crate::events::Event {
+async fn event_of(connection: &mut Connection, kind: EventKind) -> crate::events::SharedEvent {
     loop {
         let event = event(connection).await;
         if event.kind() == kind {
@@ -223,10 +223,10 @@ pub async fn a_connection_resumes_from_a_cursor_once_and_ends_with_its_session(h
     for _ in 0..2 {
         let event = event_of(&mut again, EventKind::MessageCreated).await;
         assert!(event.cursor > seen);
-        let crate::events::EventData::MessageCreated(message) = event.data else {
+        let crate::events::EventData::MessageCreated(message) = &event.data else {
             unreachable!()
         };
-        texts.push(message.text.unwrap_or_default());
+        texts.push(message.text.clone().unwrap_or_default());
     }
     assert_eq!(texts, ["two", "three"]);
     // Nothing more, no duplicate.
