@@ -577,7 +577,9 @@ pub trait Service: Send + Sync + 'static {
     /// what is addressed to them. A removed member stops receiving that chat's events at
     /// once; when the caller's session ends the stream yields
     /// [`NotAuthorized`](crate::Error::NotAuthorized) and stops. A consumer that falls behind
-    /// never slows others: it is caught up from the stored events.
+    /// never slows others: it is caught up from the stored events. A live event is one
+    /// [`SharedEvent`](crate::events::SharedEvent) for every subscriber of the node that may
+    /// see it, so that its JSON is serialized once for all of them.
     ///
     /// # Errors
     /// [`CursorExpired`](crate::Error::CursorExpired) for a cursor older than the retained
