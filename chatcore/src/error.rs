@@ -315,6 +315,8 @@ fn sqlite_code(err: &sea_orm::DbErr) -> Option<i32> {
 }
 
 fn runtime_sqlite_code(runtime: &sea_orm::RuntimeErr) -> Option<i32> {
+    // Without sqlx (no `postgres` feature), `Internal` is the only kind of runtime error.
+    #[allow(irrefutable_let_patterns)]
     let sea_orm::RuntimeErr::Internal(text) = runtime else {
         return None;
     };

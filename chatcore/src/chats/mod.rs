@@ -64,8 +64,10 @@ pub struct Chat {
     /// Which messages members see.
     pub history: HistoryVisibility,
     /// When it was created.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// When something last happened in it (creation or the latest message).
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub last_activity_at: DateTime<Utc>,
 }
 
@@ -82,6 +84,7 @@ pub struct Member {
     /// Their role.
     pub role: MemberRole,
     /// When they (last) joined.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub joined_at: DateTime<Utc>,
 }
 

@@ -20,5 +20,6 @@ pub struct ListedUser {
     /// Their public profile.
     pub user: UserProfile,
     /// When they were added.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub added_at: DateTime<Utc>,
 }

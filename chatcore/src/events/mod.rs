@@ -58,6 +58,7 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_id: Option<UserId>,
     /// When.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// Whether the event is ephemeral (typing): never stored, never replayed.
     pub ephemeral: bool,

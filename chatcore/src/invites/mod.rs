@@ -136,8 +136,10 @@ pub struct Invite {
     /// Who created it.
     pub created_by: UserId,
     /// When.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// When it stops working, if ever.
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub expires_at: Option<DateTime<Utc>>,
     /// How many people may join with it, if limited.
     pub max_uses: Option<u32>,

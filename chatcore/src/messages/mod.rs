@@ -43,9 +43,11 @@ pub struct Message {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     /// When it was sent.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// When it was last edited.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub edited_at: Option<DateTime<Utc>>,
     /// Whether it was deleted (a tombstone keeping its seq).
     pub deleted: bool,
@@ -141,6 +143,7 @@ pub struct ReadReceipt {
     /// The member.
     pub user: UserProfile,
     /// When they read it.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub read_at: DateTime<Utc>,
 }
 
@@ -175,6 +178,7 @@ pub struct MessagePreview {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     /// When it was sent.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// Whether it was deleted.
     pub deleted: bool,

@@ -80,8 +80,10 @@ pub struct Report {
     /// The reporter's note.
     pub note: Option<String>,
     /// When it was made.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// When an admin resolved it.
+    #[serde(serialize_with = "crate::clock::serialize_optional_time")]
     pub resolved_at: Option<DateTime<Utc>>,
     /// Which admin resolved it.
     pub resolved_by: Option<UserId>,

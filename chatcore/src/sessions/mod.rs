@@ -50,10 +50,13 @@ pub struct Session {
     /// The session's id.
     pub id: SessionId,
     /// When it was opened.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
     /// When it was last used (updated about once a minute at most).
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub last_seen_at: DateTime<Utc>,
     /// When it stops being valid.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub expires_at: DateTime<Utc>,
     /// Whether it is still valid (not logged out or revoked, not expired).
     pub active: bool,

@@ -66,6 +66,7 @@ pub struct User {
     #[cfg_attr(feature = "openapi", oai(skip_serializing_if = "AvatarUrl::unlinked"))]
     pub avatar_url: Option<AvatarUrl>,
     /// When the account was created.
+    #[serde(serialize_with = "crate::clock::serialize_time")]
     pub created_at: DateTime<Utc>,
 }
 
