@@ -22,7 +22,10 @@ pub struct ChatCore {
 }
 
 impl ChatCore {
-    /// The underlying database connection (for the backend crates and tests).
+    /// The underlying database connection (for the backend crates and tests). On SQLite
+    /// (`chatcore::storage::sqlite`) it is the read connection: each statement runs on its
+    /// own, and a transaction begun on it does not hold (an error is logged); writes that need
+    /// one go through the service.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.inner.db
     }

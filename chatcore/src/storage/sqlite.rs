@@ -370,7 +370,10 @@ impl Readers {
     }
 
     fn no_transactions() {
-        tracing::error!("transactions on chatcore's read connection are not supported");
+        tracing::error!(
+            "a transaction on chatcore's SQLite read connection: its statements run one by one \
+             (writes that need a transaction go through the service's writer)"
+        );
     }
 }
 
