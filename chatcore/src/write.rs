@@ -5,9 +5,9 @@
 //! transaction, commits once, and only then answers each caller. Concurrent writers therefore
 //! share one fsync, and SQLite never sees two writers at once (no "database is locked"). A
 //! request that fails rolls back its savepoint alone; the others in its batch still commit.
-//! When the writer's connection executes statements on the calling thread (chatcore-sqlite's
-//! inline connections), a whole batch costs one hand-over between threads, not one per
-//! statement.
+//! When the writer's connection executes statements on the calling thread (the SQLite
+//! connections of [`crate::storage::sqlite`]), a whole batch costs one hand-over between
+//! threads, not one per statement.
 //!
 //! Without group commit (PostgreSQL), each request is its own transaction and the database
 //! arbitrates concurrency.
