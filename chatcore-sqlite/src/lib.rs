@@ -126,5 +126,5 @@ pub async fn open_in_memory() -> Result<ChatCore> {
 /// # Errors
 /// [`chatcore::Error::Internal`] if SQLite fails.
 pub async fn open_in_memory_with(service: chatcore::Options) -> Result<ChatCore> {
-    Connections::memory().await?.open(service, 256).await
+    chatcore::storage::sqlite::open_in_memory(service).await
 }

@@ -200,10 +200,7 @@ mod tests {
     async fn a_directory_store_holds_the_images() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsAvatarStore::new(dir.path()).unwrap();
-        let chat = crate::storage::sqlite::Connections::memory()
-            .await
-            .unwrap()
-            .open(Options::default().avatar_store(store), 16)
+        let chat = crate::storage::sqlite::open_in_memory(Options::default().avatar_store(store))
             .await
             .unwrap();
         let auth = chat

@@ -365,12 +365,11 @@ mod tests {
 
     #[tokio::test]
     async fn cursors_older_than_retention_expire() {
-        let chat = crate::storage::sqlite::Connections::memory()
-            .await
-            .unwrap()
-            .open(Options::default().event_retention(Duration::zero()), 16)
-            .await
-            .unwrap();
+        let chat = crate::storage::sqlite::open_in_memory(
+            Options::default().event_retention(Duration::zero()),
+        )
+        .await
+        .unwrap();
         let ada = register(&chat, "ada").await;
         let bob = register(&chat, "bob").await;
         let caller = chat

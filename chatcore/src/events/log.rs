@@ -252,10 +252,7 @@ mod tests {
     /// not see when a stream resumes.
     #[tokio::test]
     async fn catch_up_leaves_out_events_about_messages_before_the_join() {
-        let chat = crate::storage::sqlite::Connections::memory()
-            .await
-            .unwrap()
-            .open(Options::default(), 16)
+        let chat = crate::storage::sqlite::open_in_memory(Options::default())
             .await
             .unwrap();
         let owner = user(&chat, "owner").await;
@@ -317,10 +314,7 @@ mod tests {
     /// some other event.
     #[tokio::test]
     async fn unreadable_rows_fail_loudly() {
-        let chat = crate::storage::sqlite::Connections::memory()
-            .await
-            .unwrap()
-            .open(Options::default(), 16)
+        let chat = crate::storage::sqlite::open_in_memory(Options::default())
             .await
             .unwrap();
         let rows = [

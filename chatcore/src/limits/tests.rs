@@ -17,10 +17,7 @@ use crate::{Caller, ChatCore, Options, Service};
 const SECRET: &str = "a long enough secret";
 
 async fn limited(limits: RateLimits) -> RateLimited<ChatCore> {
-    let core = crate::storage::sqlite::Connections::memory()
-        .await
-        .unwrap()
-        .open(Options::default(), 16)
+    let core = crate::storage::sqlite::open_in_memory(Options::default())
         .await
         .unwrap();
     RateLimited::new(core, limits)

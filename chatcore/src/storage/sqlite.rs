@@ -243,6 +243,15 @@ impl Connections {
     }
 }
 
+/// The service on a private in-memory database (gone when the service is dropped), with
+/// group commit of up to 256 writes: for tests and demos.
+///
+/// # Errors
+/// [`crate::Error::Internal`] if SQLite fails.
+pub async fn open_in_memory(options: Options) -> crate::Result<ChatCore> {
+    Connections::memory().await?.open(options, 256).await
+}
+
 /// The writer's connection: statements and transactions, on the writer's thread.
 struct Writer(Arc<Link>);
 

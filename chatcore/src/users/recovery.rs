@@ -299,12 +299,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_reset_tokens_are_refused_without_hashing() {
-        let chat = crate::storage::sqlite::Connections::memory()
-            .await
-            .unwrap()
-            .open(Options::default().max_waiting_password_jobs(1), 16)
-            .await
-            .unwrap();
+        let chat =
+            crate::storage::sqlite::open_in_memory(Options::default().max_waiting_password_jobs(1))
+                .await
+                .unwrap();
         chat.register(Register::new(
             Username::parse("hasher").unwrap(),
             Password::parse("a long enough secret").unwrap(),
@@ -346,10 +344,7 @@ mod tests {
         let options = Options::default()
             .notifier(inbox.clone())
             .account_token_lifetime(chrono::Duration::milliseconds(50));
-        let chat = crate::storage::sqlite::Connections::memory()
-            .await
-            .unwrap()
-            .open(options, 16)
+        let chat = crate::storage::sqlite::open_in_memory(options)
             .await
             .unwrap();
         let password = Password::parse("a long enough secret").unwrap();
