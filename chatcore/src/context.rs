@@ -57,6 +57,9 @@ pub(crate) struct Context {
     /// Admission to the password hashing threads.
     pub(crate) hashing: Hashing,
     pub(crate) events: Arc<dyn EventBus>,
+    /// Numbers committed events on PostgreSQL, where they are stored without a cursor (see
+    /// [`events::sequencer`]); `None` where the writer numbers them (SQLite).
+    pub(crate) sequencer: Option<events::sequencer::Sequencer>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
     pub(crate) account_token_resend_after: Duration,
@@ -98,13 +101,18 @@ impl Context {
         Ok(answer)
     }
 
-    /// Hands committed events to the bus, and lets the caches forget what they make stale.
+    /// Hands committed events to the bus (or, stored unnumbered, to the sequencer, which
+    /// numbers and publishes them), and lets the caches forget what they make stale.
     fn publish(&self, events: Vec<events::Event>) {
-        if !events.is_empty() {
-            if let Some(caches) = &self.caches {
-                caches.observe(&events);
-            }
-            self.events.publish(events);
+        if events.is_empty() {
+            return;
+        }
+        if let Some(caches) = &self.caches {
+            caches.observe(&events);
+        }
+        match &self.sequencer {
+            Some(sequencer) => sequencer.wake(),
+            None => self.events.publish(events),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbBackend, EntityTrait};
 use sea_orm_migration::MigratorTrait;
 
 use super::ChatCore;
@@ -12,6 +12,7 @@ use crate::auth::token::TokenKeys;
 use crate::avatars::{self, Avatars, DbAvatarStore};
 use crate::cache::Caches;
 use crate::context::Context;
+use crate::events::sequencer::Sequencer;
 use crate::events::{self, EventBus, InProcessBus};
 use crate::messages;
 use crate::write::{WriteConnection, Writer};
@@ -61,6 +62,8 @@ impl ChatCore {
                 (local.clone(), Some(local))
             }
         };
+        let sequencer = (db.get_database_backend() == DbBackend::Postgres)
+            .then(|| Sequencer::start(db.clone(), bus.clone()));
         // Caching is exact only when every change passes through this service.
         let caches = (options.cache && local_bus.is_some()).then(Caches::new);
         let inner = Arc::new(Context {
@@ -82,6 +85,7 @@ impl ChatCore {
             max_members_per_request: options.max_members_per_request,
             hashing: Hashing::new(options.max_waiting_password_jobs),
             events: bus,
+            sequencer,
             notifier: options.notifier,
             account_token_lifetime: options.account_token_lifetime,
             account_token_resend_after: options.account_token_resend_after,

@@ -6,7 +6,8 @@ pub(crate) mod event {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "events")]
     pub struct Model {
-        /// The cursor: contiguous, in commit order.
+        /// The cursor: contiguous, in numbering order. On PostgreSQL it is empty until the
+        /// sequencer numbers the committed event (see `events::sequencer`).
         #[sea_orm(primary_key, auto_increment = false)]
         pub seq: i64,
         pub kind: String,

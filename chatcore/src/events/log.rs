@@ -3,10 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -56,12 +55,17 @@ fn from_columns(kind: &str, data: &str) -> serde_json::Result<EventData> {
 }
 
 /// Rows of the event log as events, oldest first.
-fn read_back(rows: Vec<event::Model>) -> Result<Vec<Event>> {
+pub(super) fn read_back(rows: Vec<event::Model>) -> Result<Vec<Event>> {
     rows.into_iter().map(Event::try_from).collect()
 }
 
-/// Writes events inside the change's transaction. Call it last: taking the cursors locks the
-/// head row until commit, so cursors are handed out in commit order and stay contiguous.
+/// Writes events inside the change's transaction, and returns them as recorded.
+///
+/// SQLite has one writer: it takes the next cursors from the head row, so cursors are handed
+/// out in commit order and stay contiguous. On PostgreSQL, where transactions commit
+/// concurrently, events are stored unnumbered (cursor 0 in what this returns) and the
+/// [sequencer](super::sequencer) numbers them once committed: no transaction waits for
+/// another's commit to take its cursors.
 pub(crate) async fn record(
     txn: &impl ConnectionTrait,
     events: Vec<NewEvent>,
@@ -69,36 +73,57 @@ pub(crate) async fn record(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let count = i64::try_from(events.len()).map_err(Error::internal)?;
-    let update = Query::update()
-        .table(head::Entity)
-        .value(head::Column::Last, Expr::col(head::Column::Last).add(count))
-        .and_where(Expr::col(head::Column::Id).eq(1))
-        .returning_col(head::Column::Last)
-        .to_owned();
-    let last: i64 = txn
-        .query_one(&update)
-        .await?
-        .ok_or_else(|| Error::internal("event head missing"))?
-        .try_get_by_index(0)?;
+    let numbered = txn.get_database_backend() != DbBackend::Postgres;
+    let first = if numbered {
+        let count = i64::try_from(events.len()).map_err(Error::internal)?;
+        let update = Query::update()
+            .table(head::Entity)
+            .value(head::Column::Last, Expr::col(head::Column::Last).add(count))
+            .and_where(Expr::col(head::Column::Id).eq(1))
+            .returning_col(head::Column::Last)
+            .to_owned();
+        let last: i64 = txn
+            .query_one(&update)
+            .await?
+            .ok_or_else(|| Error::internal("event head missing"))?
+            .try_get_by_index(0)?;
+        last - count + 1
+    } else {
+        0
+    };
     let created_at = now();
-    let mut rows = Vec::with_capacity(events.len());
+    let mut insert = Query::insert()
+        .into_table(event::Entity)
+        .columns(numbered.then_some(event::Column::Seq).into_iter().chain([
+            event::Column::Kind,
+            event::Column::ChatId,
+            event::Column::UserId,
+            event::Column::ActorId,
+            event::Column::Data,
+            event::Column::CreatedAt,
+            event::Column::MessageSeq,
+        ]))
+        .to_owned();
     let mut recorded = Vec::with_capacity(events.len());
     for (index, new) in events.into_iter().enumerate() {
-        let seq = last - count + 1 + index as i64;
+        let cursor = if numbered { first + index as i64 } else { 0 };
         let (kind, data) = to_columns(&new.data)?;
-        rows.push(event::ActiveModel {
-            seq: Set(seq),
-            kind: Set(kind),
-            chat_id: Set(new.chat_id),
-            user_id: Set(new.user_id),
-            actor_id: Set(new.actor_id),
-            data: Set(data),
-            created_at: Set(created_at),
-            message_seq: Set(new.message_seq),
-        });
+        let values: Vec<SimpleExpr> = numbered
+            .then(|| cursor.into())
+            .into_iter()
+            .chain([
+                kind.into(),
+                new.chat_id.into(),
+                new.user_id.into(),
+                new.actor_id.into(),
+                data.into(),
+                created_at.into(),
+                new.message_seq.into(),
+            ])
+            .collect();
+        insert.values(values).map_err(Error::internal)?;
         recorded.push(Event {
-            cursor: seq,
+            cursor,
             data: new.data,
             chat_id: new.chat_id.map(Into::into),
             user_id: new.user_id.map(Into::into),
@@ -108,9 +133,7 @@ pub(crate) async fn record(
             message_seq: new.message_seq,
         });
     }
-    event::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
+    txn.execute(&insert).await?;
     Ok(recorded)
 }
 
@@ -192,6 +215,7 @@ pub(crate) async fn chats_of(db: &impl ConnectionTrait, me: Uuid) -> Result<Hash
 pub(crate) async fn prune(txn: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64> {
     let newest = event::Entity::find()
         .filter(event::Column::CreatedAt.lt(before))
+        .filter(event::Column::Seq.is_not_null())
         .order_by_desc(event::Column::Seq)
         .one(txn)
         .await?;
@@ -236,6 +260,7 @@ mod tests {
     use crate::messages::{MessageText, SendMessage};
     use crate::users::{Password, Register, Username};
     use crate::{Caller, ChatCore, Options, Service};
+    use sea_orm::ActiveValue::Set;
 
     async fn user(chat: &ChatCore, name: &str) -> Caller {
         let registered = chat

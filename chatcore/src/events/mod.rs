@@ -5,6 +5,7 @@ mod bus;
 mod data;
 pub(crate) mod entity;
 pub(crate) mod log;
+pub(crate) mod sequencer;
 mod shared;
 mod streams;
 mod subscription;
@@ -168,7 +169,8 @@ pub(crate) fn chat_created(chat: &Chat, actor_id: Uuid, members: &[Uuid]) -> Vec
         .collect()
 }
 
-/// The last cursor given out (0 before the first event). For event buses.
+/// The last cursor given out (0 before the first event): every event up to it is committed
+/// and numbered. For event buses.
 ///
 /// # Errors
 /// [`Error::Internal`](crate::Error::Internal) when the database fails.

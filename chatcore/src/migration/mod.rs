@@ -12,6 +12,7 @@ mod m0005_events;
 mod m0006_hidden_members;
 mod m0007_event_message_seq;
 mod m0008_member_activity;
+mod m0009_event_order;
 
 /// All chatcore migrations, in order.
 ///
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_hidden_members::Migration),
             Box::new(m0007_event_message_seq::Migration),
             Box::new(m0008_member_activity::Migration),
+            Box::new(m0009_event_order::Migration),
         ]
     }
 

@@ -237,6 +237,49 @@ pub async fn say(
     service.send_message(&user.caller, message).await.unwrap()
 }
 
+/// A write left open: a `chat_updated` event recorded, as every write records its events,
+/// in a transaction that commits only when told. It stands for a write that commits late,
+/// after writes that began after it (PostgreSQL; on SQLite the writer alone writes).
+pub struct HeldWrite {
+    txn: sea_orm::DatabaseTransaction,
+    core: ChatCore,
+}
+
+/// Begins a write on `core`'s database that records a `chat_updated` event for `chat`, titled
+/// `title`, and leaves it open.
+pub async fn hold_write_open(
+    core: &ChatCore,
+    chat: crate::ChatId,
+    actor: crate::UserId,
+    title: &str,
+) -> HeldWrite {
+    use crate::events::{ChatUpdated, EventData, NewEvent};
+    use sea_orm::TransactionTrait;
+    let txn = core.connection().begin().await.unwrap();
+    let event = NewEvent::chat(
+        chat.as_uuid(),
+        actor.as_uuid(),
+        EventData::ChatUpdated(ChatUpdated {
+            title: title.into(),
+        }),
+    );
+    crate::events::log::record(&txn, vec![event]).await.unwrap();
+    HeldWrite {
+        txn,
+        core: core.clone(),
+    }
+}
+
+impl HeldWrite {
+    /// Commits the write, and tells the service it did, as every write does.
+    pub async fn commit(self) {
+        self.txn.commit().await.unwrap();
+        if let Some(sequencer) = &self.core.inner.sequencer {
+            sequencer.wake();
+        }
+    }
+}
+
 /// What a conformance test takes, given the harness: the service (`&dyn Service`), the
 /// `ChatCore` behind it, or the harness itself. The generated [`suite`] passes each test
 /// what its signature asks for.
