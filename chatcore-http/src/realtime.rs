@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use chatcore::Service;
 use chatcore::avatars::AvatarLinks;
+use chatcore::events::SharedEvent;
 use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing, origin_allowed};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use poem::http::{Method, StatusCode, header};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -17,6 +19,8 @@ use crate::HttpOptions;
 use crate::auth::{SESSION_COOKIE, token_of};
 use crate::error::ApiError;
 
+/// The most event frames written at once, when events pile up on a connection.
+const MAX_FRAMES_PER_WRITE: usize = 64;
 /// The read buffer of a connection.
 const READ_BUFFER: usize = 4 * 1024;
 
@@ -185,15 +189,19 @@ async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarL
         tokio::select! {
             outgoing = connection.next() => match outgoing {
                 Outgoing::Event(event) => {
-                    // Serialized once for every connection the event is for.
-                    let json = match event.json(Some(&links)) {
-                        Ok(json) => json,
-                        Err(error) => {
-                            tracing::error!(%error, cursor = event.cursor, "event not serialized");
-                            continue;
+                    // Events that piled up meanwhile go out in the same write.
+                    let mut frames = 0;
+                    let mut next = Some(event);
+                    while let Some(event) = next.take() {
+                        if feed(&mut sink, &event, &links).await.is_err() {
+                            return;
                         }
-                    };
-                    if sink.send(Message::Text(json.get().to_owned())).await.is_err() {
+                        frames += 1;
+                        if frames < MAX_FRAMES_PER_WRITE {
+                            next = connection.ready_event();
+                        }
+                    }
+                    if sink.flush().await.is_err() {
                         return;
                     }
                 }
@@ -223,6 +231,22 @@ async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarL
                 // Pongs and anything else: signs of life.
                 Some(Ok(_)) => connection.heard(),
             },
+        }
+    }
+}
+
+/// Queues an event's frame on the socket, without flushing.
+async fn feed(
+    sink: &mut SplitSink<WebSocketStream, Message>,
+    event: &SharedEvent,
+    links: &AvatarLinks,
+) -> std::io::Result<()> {
+    // Serialized once for every connection the event is for.
+    match event.json(Some(links)) {
+        Ok(json) => sink.feed(Message::Text(json.get().to_owned())).await,
+        Err(error) => {
+            tracing::error!(%error, cursor = event.cursor, "event not serialized");
+            Ok(())
         }
     }
 }

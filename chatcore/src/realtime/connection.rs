@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
@@ -43,6 +43,9 @@ pub struct Connection {
     heartbeat: Option<Interval>,
     heard: Instant,
     commands: DefaultDirectRateLimiter,
+    /// What the event stream answered while [`Connection::ready_event`] looked for events: its
+    /// end or an error, answered by the next [`Connection::next`].
+    ended: Option<Option<Result<SharedEvent>>>,
     closed: bool,
 }
 
@@ -107,6 +110,7 @@ impl Connection {
             events: None,
             heartbeat,
             heard: Instant::now(),
+            ended: None,
             closed: false,
         }
     }
@@ -128,21 +132,20 @@ impl Connection {
         if self.closed {
             return std::future::pending().await;
         }
-        let outgoing = tokio::select! {
-            () = shut_down(&mut self.options.shutdown) => Outgoing::Close(None),
-            event = next_event(&mut self.events) => match event {
-                Some(Ok(event)) => Outgoing::Event(event),
-                Some(Err(error)) => Outgoing::Close(Some(error.into())),
-                None => Outgoing::Close(None),
-            },
-            () = tick(&mut self.heartbeat) => {
-                let timeout = self.options.heartbeat.map(|heartbeat| heartbeat.timeout);
-                if timeout.is_some_and(|timeout| self.heard.elapsed() > timeout) {
-                    Outgoing::Close(None)
-                } else {
-                    Outgoing::Ping
+        let outgoing = match self.ended.take() {
+            Some(ended) => event_outgoing(ended),
+            None => tokio::select! {
+                () = shut_down(&mut self.options.shutdown) => Outgoing::Close(None),
+                event = next_event(&mut self.events) => event_outgoing(event),
+                () = tick(&mut self.heartbeat) => {
+                    let timeout = self.options.heartbeat.map(|heartbeat| heartbeat.timeout);
+                    if timeout.is_some_and(|timeout| self.heard.elapsed() > timeout) {
+                        Outgoing::Close(None)
+                    } else {
+                        Outgoing::Ping
+                    }
                 }
-            }
+            },
         };
         if let Outgoing::Close(_) = outgoing {
             self.closed = true;
@@ -150,6 +153,22 @@ impl Connection {
             self.events = None;
         }
         outgoing
+    }
+
+    /// An event that is ready now, without waiting; `None` when none is (or the stream
+    /// ended: [`Connection::next`] then answers the close). A transport that has an event to
+    /// write takes these too and writes them all at once: one write for what piled up.
+    pub fn ready_event(&mut self) -> Option<SharedEvent> {
+        if self.closed || self.ended.is_some() {
+            return None;
+        }
+        match self.events.as_mut()?.next().now_or_never()? {
+            Some(Ok(event)) => Some(event),
+            ended => {
+                self.ended = Some(ended);
+                None
+            }
+        }
     }
 
     /// Runs the command `name` with `args` (a JSON object, or `null` for none), and answers
@@ -246,6 +265,14 @@ struct RegisterArgs {
 struct LoginArgs {
     login: String,
     password: String,
+}
+
+fn event_outgoing(event: Option<Result<SharedEvent>>) -> Outgoing {
+    match event {
+        Some(Ok(event)) => Outgoing::Event(event),
+        Some(Err(error)) => Outgoing::Close(Some(error.into())),
+        None => Outgoing::Close(None),
+    }
 }
 
 async fn next_event(events: &mut Option<EventStream>) -> Option<Result<SharedEvent>> {
