@@ -97,13 +97,14 @@ impl Context {
                 })
             })
             .await?;
-        self.publish(events);
+        self.publish(events).await;
         Ok(answer)
     }
 
     /// Hands committed events to the bus (or, stored unnumbered, to the sequencer, which
-    /// numbers and publishes them), and lets the caches forget what they make stale.
-    fn publish(&self, events: Vec<events::Event>) {
+    /// numbers and publishes them; the write then waits until they are numbered), and lets
+    /// the caches forget what they make stale.
+    async fn publish(&self, events: Vec<events::Event>) {
         if events.is_empty() {
             return;
         }
@@ -111,7 +112,7 @@ impl Context {
             caches.observe(&events);
         }
         match &self.sequencer {
-            Some(sequencer) => sequencer.wake(),
+            Some(sequencer) => sequencer.numbered().await,
             None => self.events.publish(events),
         }
     }

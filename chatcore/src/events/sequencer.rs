@@ -14,10 +14,14 @@
 //!   can fall before it.
 //! - **Batched.** Commits that finish while a round runs are numbered together by the next
 //!   one: one numbering commit per round, however many writers there are.
+//! - **Read your writes.** A write returns once a round that began after its commit is over,
+//!   so its events are numbered by then: a stream subscribed afterwards from "now" starts
+//!   after them, as on SQLite.
 //! - **Nothing stranded.** Each node also runs a round every second, so events committed by a
 //!   node that stopped before numbering them are numbered by another (or on restart).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::{
@@ -39,30 +43,57 @@ const LOCK: i64 = 0x6368_6174_636f_7265;
 /// Gives committed events their cursors (see the module docs). The task stops when this is
 /// dropped.
 pub(crate) struct Sequencer {
-    wake: Arc<Notify>,
+    rounds: Arc<Rounds>,
     _stop: watch::Sender<()>,
+}
+
+/// What the sequencer and the writers waiting for it share.
+struct Rounds {
+    wake: Notify,
+    /// How many rounds began.
+    started: AtomicU64,
+    /// How many rounds ended (numbered their events, or failed to).
+    ended: watch::Sender<u64>,
 }
 
 impl Sequencer {
     /// Starts numbering on the current Tokio runtime, handing numbered events to `bus`.
     pub(crate) fn start(db: DatabaseConnection, bus: Arc<dyn EventBus>) -> Sequencer {
-        let wake = Arc::new(Notify::new());
+        let rounds = Arc::new(Rounds {
+            wake: Notify::new(),
+            started: AtomicU64::new(0),
+            ended: watch::channel(0).0,
+        });
         let (stop, stopped) = watch::channel(());
-        tokio::spawn(run(db, bus, wake.clone(), stopped));
-        Sequencer { wake, _stop: stop }
+        tokio::spawn(run(db, bus, rounds.clone(), stopped));
+        Sequencer {
+            rounds,
+            _stop: stop,
+        }
     }
 
     /// Asks for a round: events were committed. Requests made while a round runs are served
     /// by one more round.
     pub(crate) fn wake(&self) {
-        self.wake.notify_one();
+        self.rounds.wake.notify_one();
+    }
+
+    /// Asks for a round and waits until one that began after this call is over: events
+    /// committed before the call are then numbered (unless the round failed; the next one
+    /// numbers them).
+    pub(crate) async fn numbered(&self) {
+        let needed = self.rounds.started.load(Ordering::Acquire) + 1;
+        let mut ended = self.rounds.ended.subscribe();
+        self.wake();
+        // Err: the sequencer stopped with the service; nothing more to wait for.
+        let _ = ended.wait_for(|ended| *ended >= needed).await;
     }
 }
 
 async fn run(
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
-    wake: Arc<Notify>,
+    rounds: Arc<Rounds>,
     mut stop: watch::Receiver<()>,
 ) {
     let mut idle = tokio::time::interval(IDLE);
@@ -72,9 +103,10 @@ async fn run(
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            () = wake.notified() => {}
+            () = rounds.wake.notified() => {}
             _ = idle.tick() => {}
         }
+        let round = rounds.started.fetch_add(1, Ordering::AcqRel) + 1;
         loop {
             match number(&db, BATCH).await {
                 Ok(events) => {
@@ -99,6 +131,7 @@ async fn run(
                 }
             }
         }
+        rounds.ended.send_replace(round);
     }
 }
 

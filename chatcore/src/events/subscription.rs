@@ -1,13 +1,14 @@
 //! A subscriber's stream: catch up from the database, then follow the bus, without a gap at
 //! the seam and without duplicates.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use sea_orm::DatabaseConnection;
-use tokio::sync::{broadcast, mpsc};
+use sync_wrapper::SyncStream;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::streams::FollowerAlive;
+use super::streams::{FollowerAlive, StreamSlot};
 use super::{EventData, EventStream, SharedEvent, log};
 use crate::context::Context;
 use crate::sessions::Caller;
@@ -15,8 +16,6 @@ use crate::{Error, Result, SessionId};
 
 /// Events read from the database per query.
 const BATCH: u64 = 500;
-/// Events buffered between the subscriber task and a slow consumer.
-const OUTBOX: usize = 256;
 
 pub(crate) async fn subscribe(
     inner: &Context,
@@ -39,21 +38,30 @@ pub(crate) async fn subscribe(
     };
     let me = caller.user_id.as_uuid();
     let chats = log::chats_of(db, me).await?;
-    let (outbox, receiver) = mpsc::channel(OUTBOX);
     let follower = Follower {
         db: db.clone(),
         me,
         session: caller.session_id,
         chats,
         seen: start,
-        outbox,
+        live,
+        ready: VecDeque::new(),
+        // What committed up to the head read above comes from the database; what follows,
+        // from the bus.
+        state: State::CatchingUp {
+            upto: head,
+            then: None,
+        },
         _alive: inner.streams.follower(),
+        _slot: slot,
     };
-    tokio::spawn(follower.run(live));
-    Ok(Box::pin(futures::stream::unfold(
-        (receiver, slot),
-        |(mut receiver, slot)| async move { receiver.recv().await.map(|item| (item, (receiver, slot))) },
-    )))
+    // Pulled by the consumer: no task of its own, so a delivery wakes the consumer alone, and
+    // dropping the stream ends it at once. (`SyncStream`: the stream is only ever polled
+    // through `&mut`, so it may be shared although the database futures inside are not.)
+    Ok(Box::pin(SyncStream::new(futures::stream::unfold(
+        follower,
+        |mut follower| async move { follower.next().await.map(|item| (item, follower)) },
+    ))))
 }
 
 struct Follower {
@@ -65,98 +73,131 @@ struct Follower {
     chats: HashMap<Uuid, i64>,
     /// Every cursor up to here was delivered or was not for this subscriber.
     seen: i64,
-    outbox: mpsc::Sender<Result<SharedEvent>>,
+    live: broadcast::Receiver<SharedEvent>,
+    /// Items found and not yet handed to the consumer (a catch-up reads them by the batch).
+    ready: VecDeque<Result<SharedEvent>>,
+    state: State,
     /// Counts this follower among the service's live subscriptions while it runs.
     _alive: FollowerAlive,
+    /// Holds the stream's place under the caps.
+    _slot: StreamSlot,
+}
+
+/// Where the follower stands.
+enum State {
+    /// It reads the subscriber's events up to `upto` from the database, a batch per call
+    /// (so a long resume never holds more than a batch), then delivers `then`, the bus event
+    /// that showed the gap, if any.
+    CatchingUp {
+        upto: i64,
+        then: Option<SharedEvent>,
+    },
+    /// It follows the bus.
+    Following,
+    /// It ended (the session ended, or an error was reported): nothing more comes.
+    Done,
 }
 
 /// Why following stopped.
 enum Stop {
-    /// The consumer went away, or the session ended (and was told).
+    /// The session ended, or an error was reported.
     Done,
 }
 
 impl Follower {
-    async fn run(mut self, mut live: broadcast::Receiver<SharedEvent>) {
-        if self.catch_up(None).await.is_err() {
-            return;
-        }
+    /// The next item for the consumer; `None` once the stream ended.
+    async fn next(&mut self) -> Option<Result<SharedEvent>> {
         loop {
-            // A consumer that went away ends the follower at once, even when no event comes.
-            let received = tokio::select! {
-                () = self.outbox.closed() => return,
-                received = live.recv() => received,
-            };
-            let outcome = match received {
-                Ok(event) if event.ephemeral => self.ephemeral(event).await,
-                Ok(event) if event.cursor <= self.seen => Ok(()),
-                Ok(event) => {
-                    let cursor = event.cursor;
-                    // A cursor skipped by the bus is read from the database.
-                    let filled = if cursor > self.seen + 1 {
-                        self.catch_up(Some(cursor - 1)).await
-                    } else {
-                        Ok(())
-                    };
-                    match filled {
-                        Ok(()) => {
-                            let delivered = self.deliver(event).await;
-                            self.seen = self.seen.max(cursor);
-                            delivered
-                        }
-                        Err(stop) => Err(stop),
-                    }
-                }
-                // Fell behind the bus: the database has everything.
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(None).await,
-                Err(broadcast::error::RecvError::Closed) => Err(Stop::Done),
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            let outcome = match std::mem::replace(&mut self.state, State::Done) {
+                State::Done => return None,
+                State::CatchingUp { upto, then } => self.catch_up(upto, then).await,
+                State::Following => self.follow().await,
             };
             if outcome.is_err() {
-                return;
+                self.state = State::Done;
             }
         }
     }
 
-    /// Delivers this subscriber's events with a cursor in `(seen, upto]` from the database
-    /// (up to the current head when `upto` is `None`).
-    async fn catch_up(&mut self, upto: Option<i64>) -> Result<(), Stop> {
-        let upto = match upto {
-            Some(upto) => upto,
-            None => match log::head(&self.db).await {
-                Ok((head, _)) => head,
-                Err(error) => return self.fail(error).await,
+    /// Takes the next event from the bus; a gap before it is read from the database first.
+    async fn follow(&mut self) -> Result<(), Stop> {
+        self.state = State::Following;
+        match self.live.recv().await {
+            Ok(event) if event.ephemeral => self.ephemeral(event),
+            Ok(event) if event.cursor <= self.seen => Ok(()),
+            // A cursor skipped by the bus is read from the database.
+            Ok(event) if event.cursor > self.seen + 1 => {
+                self.state = State::CatchingUp {
+                    upto: event.cursor - 1,
+                    then: Some(event),
+                };
+                Ok(())
+            }
+            Ok(event) => self.deliver_live(event),
+            // Fell behind the bus: the database has everything.
+            Err(broadcast::error::RecvError::Lagged(_)) => match log::head(&self.db).await {
+                Ok((head, _)) => {
+                    self.state = State::CatchingUp {
+                        upto: head,
+                        then: None,
+                    };
+                    Ok(())
+                }
+                Err(error) => self.fail(error),
             },
-        };
-        while self.seen < upto {
-            let batch = match log::catch_up(&self.db, self.me, self.seen, Some(upto), BATCH).await {
-                Ok(batch) => batch,
-                Err(error) => return self.fail(error).await,
-            };
-            let full = batch.len() as u64 == BATCH;
-            for event in batch {
-                let cursor = event.cursor;
-                self.deliver(SharedEvent::new(event)).await?;
-                self.seen = cursor;
-            }
-            if !full {
-                self.seen = upto;
-            }
+            Err(broadcast::error::RecvError::Closed) => Err(Stop::Done),
         }
+    }
+
+    fn deliver_live(&mut self, event: SharedEvent) -> Result<(), Stop> {
+        let cursor = event.cursor;
+        let delivered = self.deliver(event);
+        self.seen = self.seen.max(cursor);
+        delivered
+    }
+
+    /// Queues one batch of this subscriber's events with a cursor in `(seen, upto]` from the
+    /// database; once there are no more, `then` and back to following the bus.
+    async fn catch_up(&mut self, upto: i64, then: Option<SharedEvent>) -> Result<(), Stop> {
+        if self.seen >= upto {
+            self.state = State::Following;
+            return match then {
+                Some(event) if event.cursor > self.seen => self.deliver_live(event),
+                _ => Ok(()),
+            };
+        }
+        let batch = match log::catch_up(&self.db, self.me, self.seen, Some(upto), BATCH).await {
+            Ok(batch) => batch,
+            Err(error) => return self.fail(error),
+        };
+        let full = batch.len() as u64 == BATCH;
+        for event in batch {
+            let cursor = event.cursor;
+            self.deliver(SharedEvent::new(event))?;
+            self.seen = cursor;
+        }
+        if !full {
+            self.seen = upto;
+        }
+        self.state = State::CatchingUp { upto, then };
         Ok(())
     }
 
-    async fn ephemeral(&mut self, event: SharedEvent) -> Result<(), Stop> {
+    fn ephemeral(&mut self, event: SharedEvent) -> Result<(), Stop> {
         let from_me = event
             .actor_id
             .is_some_and(|actor| actor.as_uuid() == self.me);
         if !from_me && event.is_for(self.me, &self.chats) {
-            self.send(Ok(event)).await?;
+            self.ready.push_back(Ok(event));
         }
         Ok(())
     }
 
-    /// Sends the event if it is for this subscriber, and follows membership changes.
-    async fn deliver(&mut self, event: SharedEvent) -> Result<(), Stop> {
+    /// Queues the event if it is for this subscriber, and follows membership changes.
+    fn deliver(&mut self, event: SharedEvent) -> Result<(), Stop> {
         let about_me = event.user_id.is_some_and(|user| user.as_uuid() == self.me);
         let chat = event.chat_id.map(|chat| chat.as_uuid());
         // Put in a chat: at its creation every member sees it all; a joiner sees what comes
@@ -182,23 +223,19 @@ impl Follower {
                 event.data,
                 EventData::MemberLeft(_) | EventData::MemberRemoved(_) | EventData::ChatDeleted(_)
             );
-        self.send(Ok(event)).await?;
+        self.ready.push_back(Ok(event));
         if leaves && let Some(chat) = chat {
             self.chats.remove(&chat);
         }
         if ends_session {
-            let _ = self.outbox.send(Err(Error::NotAuthorized)).await;
+            self.ready.push_back(Err(Error::NotAuthorized));
             return Err(Stop::Done);
         }
         Ok(())
     }
 
-    async fn send(&self, item: Result<SharedEvent>) -> Result<(), Stop> {
-        self.outbox.send(item).await.map_err(|_| Stop::Done)
-    }
-
-    async fn fail(&self, error: Error) -> Result<(), Stop> {
-        let _ = self.outbox.send(Err(error)).await;
+    fn fail(&mut self, error: Error) -> Result<(), Stop> {
+        self.ready.push_back(Err(error));
         Err(Stop::Done)
     }
 }

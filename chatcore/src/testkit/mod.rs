@@ -275,7 +275,7 @@ impl HeldWrite {
     pub async fn commit(self) {
         self.txn.commit().await.unwrap();
         if let Some(sequencer) = &self.core.inner.sequencer {
-            sequencer.wake();
+            sequencer.numbered().await;
         }
     }
 }
