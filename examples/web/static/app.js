@@ -145,6 +145,7 @@ function signedOut(message) {
 }
 
 async function logout() {
+  stream.stop(); // before the server ends it, so that its goodbye is not taken for a lost session
   await api("POST", "/auth/logout").catch(() => {});
   signedOut();
 }
@@ -333,8 +334,15 @@ function scheduleChatsReload() {
 async function loadChats() {
   const page = await attempt(() => api("GET", "/chats?limit=100"));
   if (!page) return;
+  for (const chat of page.items) {
+    remember(chat.peer);
+    // A message event that arrived while the list was on its way is newer than the list.
+    const known = state.chats.get(chat.id);
+    if (known?.last_message && known.last_message.seq > (chat.last_message?.seq ?? 0)) {
+      Object.assign(chat, { last_message: known.last_message, last_activity_at: known.last_activity_at, unread_count: Math.max(chat.unread_count, known.unread_count) });
+    }
+  }
   state.chats = new Map(page.items.map((chat) => [chat.id, chat]));
-  for (const chat of page.items) remember(chat.peer);
   const open = state.chats.get(state.openChatId);
   if (open) open.unread_count = 0;
   if (state.openChatId && !open) closeChat(); // left, removed, or the group is gone
