@@ -101,6 +101,8 @@ mod tests {
         assert!(asset("/join/").is_none());
         assert!(asset("/join/a/b").is_none());
         assert!(asset("/api/v1/users").is_none());
-        assert!(asset("/app.js").is_some_and(|asset| asset.content_type.starts_with("text/javascript")));
+        assert!(
+            asset("/app.js").is_some_and(|asset| asset.content_type.starts_with("text/javascript"))
+        );
     }
 }

@@ -9,7 +9,7 @@
 import { api, seg } from "./api.js";
 import { EventStream } from "./events.js";
 
-const REACTIONS = ["👍", "🎉", "😂"];
+const REACTIONS = ["👍", "🎉", "🔥"];
 const TYPING_SHOWN_MS = 4000;
 const TYPING_SENT_EVERY_MS = 2500;
 
@@ -653,13 +653,7 @@ function renderMessages(scrollToEnd = false) {
 function renderMessage(message, readBy) {
   const mine = message.sender_id === state.me.id;
   const sender = state.users.get(message.sender_id);
-  const quote = message.reply_to
-    ? h(
-        "blockquote",
-        { class: "quote", dataset: { testid: "reply-quote" } },
-        message.reply_to.visible === false ? "an earlier message" : `${nameOf(message.reply_to.sender_id)}: ${message.reply_to.deleted ? "message deleted" : message.reply_to.text ?? ""}`,
-      )
-    : null;
+  const quote = message.reply_to ? h("blockquote", { class: "quote", dataset: { testid: "reply-quote" } }, quoteOf(message.reply_to)) : null;
   const actions = message.deleted
     ? null
     : h(
@@ -696,6 +690,18 @@ function renderMessage(message, readBy) {
       actions,
     ),
   );
+}
+
+/**
+ * What a reply shows of its original. Events name the original without quoting it (they are
+ * the same for every member, and some may not see it), so the copy on the page, when there is
+ * one, comes first; it also shows the original's latest edit.
+ */
+function quoteOf(reply) {
+  const original = state.messages.get(reply.message_id);
+  if (original) return `${nameOf(original.sender_id)}: ${original.deleted ? "message deleted" : original.text}`;
+  if (reply.visible) return `${nameOf(reply.sender_id)}: ${reply.deleted ? "message deleted" : reply.text ?? ""}`;
+  return "an earlier message";
 }
 
 function renderTyping() {
