@@ -188,7 +188,7 @@ function applyEvent(event) {
     case "message_created":
       return messageCreated(data);
     case "message_edited":
-      return messageChanged(data);
+      return messageChanged(data, true);
     case "message_deleted":
       return messageChanged({ ...state.messages.get(data.message_id), id: data.message_id, seq: data.seq, chat_id: chatId, deleted: true, text: undefined });
     case "reaction_changed":
@@ -235,14 +235,22 @@ function messageCreated(message) {
   }
 }
 
-function messageChanged(message) {
+/**
+ * A message changed: from the API's answer, or from an event (`fromEvent`), whose copy is the
+ * same for every member: it has no reactions of the reader's and does not quote a reply's
+ * original, so those stay as the page has them.
+ */
+function messageChanged(message, fromEvent = false) {
   const chat = state.chats.get(message.chat_id);
   if (chat?.last_message?.id === message.id) {
     chat.last_message = { ...chat.last_message, text: message.deleted ? undefined : message.text, deleted: message.deleted };
     renderChats();
   }
-  if (message.chat_id === state.openChatId && state.messages.has(message.id)) {
-    state.messages.set(message.id, { ...state.messages.get(message.id), ...message });
+  const known = state.messages.get(message.id);
+  if (message.chat_id === state.openChatId && known) {
+    const changed = { ...known, ...message };
+    if (fromEvent) Object.assign(changed, { reactions: known.reactions, reply_to: known.reply_to });
+    state.messages.set(message.id, changed);
     renderMessages();
   }
 }

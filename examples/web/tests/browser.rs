@@ -145,7 +145,20 @@ async fn scenario(server: &mut Server, alice: &Page, bob: &Page) -> Result {
     )
     .await?;
 
-    // Alice reacts to the reply and edits her message.
+    // They react to each other's messages; Alice edits hers, which keeps its reaction.
+    bob.click(Locator::XPath(&message_button(
+        "Hello Bob",
+        "[@data-action='react' and @data-emoji='🎉']",
+    )))
+    .await?;
+    alice
+        .wait_for(
+            "Bob's reaction at Alice",
+            "return [...document.querySelectorAll('[data-testid=reaction]')]
+                 .some(r => r.textContent === '🎉 1')",
+            vec![],
+        )
+        .await?;
     alice
         .click(Locator::XPath(&message_button(
             "Hi Alice!",
@@ -169,8 +182,10 @@ async fn scenario(server: &mut Server, alice: &Page, bob: &Page) -> Result {
     alice.click(Locator::Css("#send-button")).await?;
     bob.wait_message("Hello Bob, welcome!").await?;
     bob.wait_for(
-        "the edited mark",
-        "return document.querySelector('[data-testid=edited]') !== null",
+        "the edited mark, and the reaction kept",
+        "const edited = document.querySelector('[data-testid=edited]')?.closest('[data-testid=message]');
+         return edited !== null && edited !== undefined
+             && edited.querySelector('[data-testid=reaction]')?.textContent === '🎉 1';",
         vec![],
     )
     .await?;
