@@ -13,30 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chatcore::Service;
 use chatcore::events::{Event, EventData, EventKind, EventStream, SharedEvent};
 use chatcore::sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
-use chatcore::testkit::TestDatabase;
 use chatcore::testkit::say;
-use chatcore::{ChatCore, Service};
 use futures::StreamExt;
-
-/// Two nodes sharing a database. Fields drop in order: the nodes before their database.
-struct Cluster {
-    a: ChatCore,
-    b: ChatCore,
-    database: TestDatabase,
-}
-
-async fn cluster() -> Option<Cluster> {
-    let database = TestDatabase::create("chatcore_test").await?;
-    let a = chatcore_postgres::connect(database.url())
-        .await
-        .expect("node A connects");
-    let b = chatcore_postgres::connect(database.url())
-        .await
-        .expect("node B connects");
-    Some(Cluster { a, b, database })
-}
 
 /// The next event, within 10 seconds.
 async fn next(stream: &mut EventStream) -> SharedEvent {
@@ -66,7 +47,7 @@ fn text_of(event: &Event) -> String {
 
 #[tokio::test]
 async fn messages_sent_on_one_node_reach_subscribers_on_another() {
-    let Some(cluster) = cluster().await else {
+    let Some(cluster) = support::cluster().await else {
         return;
     };
     let (ann, _ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
@@ -87,7 +68,7 @@ async fn messages_sent_on_one_node_reach_subscribers_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_listener_drops_misses_nothing() {
-    let Some(cluster) = cluster().await else {
+    let Some(cluster) = support::cluster().await else {
         return;
     };
     let (ann, _ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
@@ -145,7 +126,7 @@ async fn a_node_whose_listener_drops_misses_nothing() {
 
 #[tokio::test]
 async fn typing_on_one_node_reaches_subscribers_on_another() {
-    let Some(cluster) = cluster().await else {
+    let Some(cluster) = support::cluster().await else {
         return;
     };
     let (ann, ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
@@ -171,12 +152,12 @@ async fn typing_on_one_node_reaches_subscribers_on_another() {
 
 #[tokio::test]
 async fn a_dropped_node_stops_listening() {
-    let Some(cluster) = cluster().await else {
+    let Some(cluster) = support::cluster().await else {
         return;
     };
     let admin = Database::connect(cluster.database.url()).await.unwrap();
     assert_eq!(listeners(&admin).await.len(), 2);
-    let Cluster { a, b, database } = cluster;
+    let support::Cluster { a, b, database } = cluster;
     drop(b);
     for _ in 0..200 {
         if listeners(&admin).await.len() == 1 {

@@ -13,25 +13,42 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chatcore::events::{EventData, EventKind, EventStream, SharedEvent};
-use chatcore::testkit::{TestDatabase, hold_write_open, say};
-use chatcore::{ChatCore, Service};
+use chatcore::testkit::{TestUser, hold_write_open, say};
+use chatcore::{Caller, ChatId, Service};
 use futures::StreamExt;
 use futures::future::join_all;
 
-struct Cluster {
-    a: ChatCore,
-    b: ChatCore,
-    _database: TestDatabase,
+/// Ann and Ben in a direct chat on two nodes (Ben subscribed nowhere yet), each signed in on
+/// both, and the event head before anything below happens.
+struct Scene {
+    cluster: support::Cluster,
+    ann: TestUser,
+    ann_on_b: Caller,
+    ben: TestUser,
+    ben_on_b: Caller,
+    chat: ChatId,
+    start: i64,
 }
 
-async fn cluster() -> Option<Cluster> {
-    let database = TestDatabase::create("chatcore_test").await?;
-    let a = chatcore_postgres::connect(database.url()).await.unwrap();
-    let b = chatcore_postgres::connect(database.url()).await.unwrap();
-    Some(Cluster {
-        a,
-        b,
-        _database: database,
+async fn scene() -> Option<Scene> {
+    let cluster = support::cluster().await?;
+    let (ann, ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
+    let ann_on_b = cluster
+        .b
+        .authenticate(&ann.auth.session.token)
+        .await
+        .unwrap();
+    let start = chatcore::events::head(cluster.a.connection())
+        .await
+        .unwrap();
+    Some(Scene {
+        cluster,
+        ann,
+        ann_on_b,
+        ben,
+        ben_on_b,
+        chat,
+        start,
     })
 }
 
@@ -78,18 +95,18 @@ fn assert_increasing(events: &[SharedEvent]) {
 /// resumed stream replays the same events with the same cursors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_left_open_holds_up_no_other_write() {
-    let Some(cluster) = cluster().await else {
+    let Some(Scene {
+        cluster,
+        ann,
+        ann_on_b,
+        ben,
+        ben_on_b,
+        chat,
+        start,
+    }) = scene().await
+    else {
         return;
     };
-    let (ann, ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
-    let ann_on_b = cluster
-        .b
-        .authenticate(&ann.auth.session.token)
-        .await
-        .unwrap();
-    let start = chatcore::events::head(cluster.a.connection())
-        .await
-        .unwrap();
     let mut live = cluster.b.subscribe(&ben_on_b, None).await.unwrap();
 
     let held = hold_write_open(&cluster.a, chat, ben.id(), "late").await;
@@ -139,18 +156,18 @@ async fn a_write_left_open_holds_up_no_other_write() {
 async fn many_writers_on_two_nodes_skip_and_repeat_nothing() {
     const WRITERS: usize = 16;
     const EACH: usize = 25;
-    let Some(cluster) = cluster().await else {
+    let Some(Scene {
+        cluster,
+        ann,
+        ann_on_b,
+        ben,
+        ben_on_b,
+        chat,
+        start,
+    }) = scene().await
+    else {
         return;
     };
-    let (ann, ben, ben_on_b, chat) = support::direct_chat(&cluster.a, &cluster.b).await;
-    let ann_on_b = cluster
-        .b
-        .authenticate(&ann.auth.session.token)
-        .await
-        .unwrap();
-    let start = chatcore::events::head(cluster.a.connection())
-        .await
-        .unwrap();
     let mut on_a = cluster.a.subscribe(&ben.caller, None).await.unwrap();
     let mut on_b = cluster.b.subscribe(&ben_on_b, None).await.unwrap();
 

@@ -6,6 +6,25 @@
 
 pub mod proxy;
 
+/// Two nodes sharing a database. Fields drop in order: the nodes before their database.
+pub struct Cluster {
+    pub a: chatcore::ChatCore,
+    pub b: chatcore::ChatCore,
+    pub database: chatcore::testkit::TestDatabase,
+}
+
+/// Two nodes on a fresh database; `None` (the test is skipped) without a PostgreSQL URL.
+pub async fn cluster() -> Option<Cluster> {
+    let database = chatcore::testkit::TestDatabase::create("chatcore_test").await?;
+    let a = chatcore_postgres::connect(database.url())
+        .await
+        .expect("node A connects");
+    let b = chatcore_postgres::connect(database.url())
+        .await
+        .expect("node B connects");
+    Some(Cluster { a, b, database })
+}
+
 /// Ann and Ben, registered on node `a`, in a direct chat; Ben's session as node `b` sees it
 /// (sessions live in the shared database).
 pub async fn direct_chat(
