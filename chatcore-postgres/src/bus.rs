@@ -38,8 +38,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Own cursor ranges remembered at most (forgetting one only costs a database read).
 const MAX_OWN_RANGES: usize = 1024;
 
-/// An [`EventBus`] for nodes sharing one PostgreSQL database: each node delivers its own
-/// events at once, and learns of the others' through `NOTIFY`.
+/// An [`EventBus`] for nodes sharing one PostgreSQL database: each node delivers at once the
+/// events its sequencer numbered (published to it), and learns of the others' through
+/// `NOTIFY`.
 ///
 /// Committed events cross as cursor ranges only (`NOTIFY chatcore_events, '<first>-<last>'`);
 /// each node reads the events themselves from the database, so payload size never matters and

@@ -79,6 +79,14 @@ fn label(event: &SharedEvent) -> String {
     }
 }
 
+/// Each event as its cursor and label, in the order received.
+fn stream(events: &[SharedEvent]) -> Vec<(i64, String)> {
+    events
+        .iter()
+        .map(|event| (event.cursor, label(event)))
+        .collect()
+}
+
 fn assert_increasing(events: &[SharedEvent]) {
     for pair in events.windows(2) {
         assert!(
@@ -132,19 +140,11 @@ async fn a_write_left_open_holds_up_no_other_write() {
     assert_eq!(label(&late[0]), "late");
     assert!(late[0].cursor > before[9].cursor);
 
-    let mut expected: Vec<(i64, String)> = before
-        .iter()
-        .chain(&late)
-        .map(|event| (event.cursor, label(event)))
-        .collect();
+    let mut expected = stream(&[before, late].concat());
     let texts: HashSet<&str> = expected.iter().map(|(_, text)| text.as_str()).collect();
     assert_eq!(texts.len(), 11, "each event once: {expected:?}");
     let mut resumed = cluster.a.subscribe(&ben.caller, Some(start)).await.unwrap();
-    let replayed: Vec<(i64, String)> = collect(&mut resumed, 11)
-        .await
-        .iter()
-        .map(|event| (event.cursor, label(event)))
-        .collect();
+    let replayed = stream(&collect(&mut resumed, 11).await);
     expected.sort();
     assert_eq!(replayed, expected);
 }
@@ -198,12 +198,6 @@ async fn many_writers_on_two_nodes_skip_and_repeat_nothing() {
 
     let mut resumed = cluster.b.subscribe(&ben_on_b, Some(start)).await.unwrap();
     let replayed = collect(&mut resumed, WRITERS * EACH).await;
-    let stream = |events: &[SharedEvent]| -> Vec<(i64, String)> {
-        events
-            .iter()
-            .map(|event| (event.cursor, label(event)))
-            .collect()
-    };
     for seen in [&seen_on_a, &seen_on_b, &replayed] {
         assert_increasing(seen);
         let labels: HashSet<String> = seen.iter().map(label).collect();

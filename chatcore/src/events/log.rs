@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -94,7 +94,8 @@ pub(crate) async fn record(
     let created_at = now();
     let mut insert = Query::insert()
         .into_table(event::Entity)
-        .columns(numbered.then_some(event::Column::Seq).into_iter().chain([
+        .columns([
+            event::Column::Seq,
             event::Column::Kind,
             event::Column::ChatId,
             event::Column::UserId,
@@ -102,16 +103,16 @@ pub(crate) async fn record(
             event::Column::Data,
             event::Column::CreatedAt,
             event::Column::MessageSeq,
-        ]))
+        ])
         .to_owned();
     let mut recorded = Vec::with_capacity(events.len());
     for (index, new) in events.into_iter().enumerate() {
-        let cursor = if numbered { first + index as i64 } else { 0 };
+        // Left empty (NULL) for the sequencer where the writer does not number events.
+        let seq = numbered.then_some(first + index as i64);
         let (kind, data) = to_columns(&new.data)?;
-        let values: Vec<SimpleExpr> = numbered
-            .then(|| cursor.into())
-            .into_iter()
-            .chain([
+        insert
+            .values([
+                seq.into(),
                 kind.into(),
                 new.chat_id.into(),
                 new.user_id.into(),
@@ -120,10 +121,9 @@ pub(crate) async fn record(
                 created_at.into(),
                 new.message_seq.into(),
             ])
-            .collect();
-        insert.values(values).map_err(Error::internal)?;
+            .map_err(Error::internal)?;
         recorded.push(Event {
-            cursor,
+            cursor: seq.unwrap_or(0),
             data: new.data,
             chat_id: new.chat_id.map(Into::into),
             user_id: new.user_id.map(Into::into),

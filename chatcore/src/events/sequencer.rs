@@ -152,7 +152,7 @@ const NUMBER: &str = "
         events.data, events.created_at, events.message_seq";
 
 /// One round: numbers up to `limit` committed events that have no cursor yet.
-pub(crate) async fn number(db: &DatabaseConnection, limit: u64) -> Result<Vec<Event>> {
+async fn number(db: &DatabaseConnection, limit: u64) -> Result<Vec<Event>> {
     let txn = db.begin().await?;
     // Taken before the statement that reads: its snapshot then holds whatever the previous
     // round numbered.

@@ -146,32 +146,12 @@ async fn scenario(server: &mut Server, alice: &Page, bob: &Page) -> Result {
     .await?;
 
     // They react to each other's messages; Alice edits hers, which keeps its reaction.
-    bob.click(Locator::XPath(&message_button(
-        "Hello Bob",
-        "[@data-action='react' and @data-emoji='🎉']",
-    )))
-    .await?;
+    bob.react("Hello Bob", "🎉").await?;
     alice
-        .wait_for(
-            "Bob's reaction at Alice",
-            "return [...document.querySelectorAll('[data-testid=reaction]')]
-                 .some(r => r.textContent === '🎉 1')",
-            vec![],
-        )
+        .wait_reaction("Bob's reaction at Alice", "🎉 1")
         .await?;
-    alice
-        .click(Locator::XPath(&message_button(
-            "Hi Alice!",
-            "[@data-action='react' and @data-emoji='👍']",
-        )))
-        .await?;
-    bob.wait_for(
-        "Alice's reaction at Bob",
-        "return [...document.querySelectorAll('[data-testid=reaction]')]
-             .some(r => r.textContent === '👍 1')",
-        vec![],
-    )
-    .await?;
+    alice.react("Hi Alice!", "👍").await?;
+    bob.wait_reaction("Alice's reaction at Bob", "👍 1").await?;
     alice
         .click(Locator::XPath(&message_button(
             "Hello Bob",
@@ -499,6 +479,25 @@ impl Page {
     }
 
     /// The element, once it is there.
+    /// Reacts with `emoji` to the message that reads `text`.
+    async fn react(&self, text: &str, emoji: &str) -> Result {
+        let button = format!("[@data-action='react' and @data-emoji='{emoji}']");
+        self.click(Locator::XPath(&message_button(text, &button)))
+            .await
+    }
+
+    /// Waits until a reaction on the page reads `shown` (`"🎉 1"`).
+    async fn wait_reaction(&self, what: &str, shown: &str) -> Result {
+        self.wait_for(
+            what,
+            "return [...document.querySelectorAll('[data-testid=reaction]')]
+                 .some(r => r.textContent === arguments[0])",
+            vec![json!(shown)],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn find(&self, locator: Locator<'_>) -> Result<fantoccini::elements::Element> {
         Ok(self
             .client
