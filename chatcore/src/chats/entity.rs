@@ -23,6 +23,9 @@ pub struct Model {
     pub last_activity: i64,
     /// `since_join` (members see messages from their latest join on) or `full`.
     pub history: crate::groups::HistoryVisibility,
+    /// More than [`LARGE_GROUP`](crate::chats::LARGE_GROUP) members: its place in its
+    /// members' lists is `last_activity` here, not their copies (set once, never cleared).
+    pub large: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

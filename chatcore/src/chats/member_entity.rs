@@ -19,8 +19,12 @@ pub struct Model {
     /// The member sees messages with `seq > visible_from_seq` (0: the whole history).
     pub visible_from_seq: i64,
     /// The chat's last activity (microseconds since the epoch), kept equal to
-    /// `chats.last_activity` in the same transaction: the chat list's sort key.
+    /// `chats.last_activity` in the same transaction: the chat list's sort key, unless the
+    /// chat is large.
     pub last_activity: i64,
+    /// The chat is large: its place in this member's list is `chats.last_activity`, and
+    /// `last_activity` here is not kept up to date.
+    pub large: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

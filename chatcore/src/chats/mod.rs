@@ -12,6 +12,13 @@ use crate::messages::MessagePreview;
 use crate::stored::stored_enum;
 use crate::users::UserProfile;
 
+/// The member count above which a group is large. A message to a small chat moves its place
+/// in each member's chat list (a copy of its activity on every membership, so that a page of
+/// the list is one index range); a large group keeps its place on the chat row alone, so a
+/// message costs the same with a thousand members as with two, and the chat list merges the
+/// user's large groups in by the chat's activity.
+pub(crate) const LARGE_GROUP: usize = 100;
+
 stored_enum! {
     /// What kind of chat.
     pub enum ChatKind {

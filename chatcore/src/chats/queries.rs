@@ -81,6 +81,7 @@ pub(crate) async fn start_direct(
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
                     history: Set(HistoryVisibility::Full),
+                    large: Set(false),
                 })
                 .on_conflict(
                     OnConflict::column(chats::Column::DirectKey)
@@ -113,6 +114,7 @@ pub(crate) async fn start_direct(
                     hidden: Set(false),
                     visible_from_seq: Set(0),
                     last_activity: Set(now.timestamp_micros()),
+                    large: Set(false),
                 };
                 members::Entity::insert_many([member(me), member(other.as_uuid())])
                     .exec_without_returning(txn)
@@ -225,37 +227,51 @@ pub(crate) async fn list(
     let backend = db.get_database_backend();
     let me = caller.user_id.as_uuid();
 
-    let listing = Query::select()
-        .columns([
-            (chats::Entity, chats::Column::Id),
-            (chats::Entity, chats::Column::Kind),
-            (chats::Entity, chats::Column::Title),
-            (chats::Entity, chats::Column::CreatedAt),
-            (chats::Entity, chats::Column::LastActivity),
-            (chats::Entity, chats::Column::LastMessageId),
-            (chats::Entity, chats::Column::History),
-        ])
-        .column((members::Entity, members::Column::VisibleFromSeq))
-        .from(members::Entity)
-        .inner_join(
-            chats::Entity,
-            Expr::col((chats::Entity, chats::Column::Id))
-                .equals((members::Entity, members::Column::ChatId)),
-        )
-        // A range of `idx_chat_members_activity`, newest first.
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
-        .and_where(Expr::col((members::Entity, members::Column::Hidden)).eq(false))
-        .order_by(
-            (members::Entity, members::Column::LastActivity),
-            Order::Desc,
-        )
-        .order_by((members::Entity, members::Column::ChatId), Order::Desc)
-        .offset(page.offset())
-        .limit(u64::from(page.limit()) + 1)
-        .to_owned();
-    let listed = ListedChat::find_by_statement(backend.build(&listing))
-        .all(db)
-        .await?;
+    // Two index ranges of `idx_chat_members_list`, newest first: the chats whose place the
+    // member's row keeps, and the large groups, placed by the chat's own activity. Each gives
+    // at most the rows up to the end of the page; merged, the page is cut from both.
+    let window = page.offset() + u64::from(page.limit()) + 1;
+    let range = |large: bool| {
+        let mut query = Query::select()
+            .columns([
+                (chats::Entity, chats::Column::Id),
+                (chats::Entity, chats::Column::Kind),
+                (chats::Entity, chats::Column::Title),
+                (chats::Entity, chats::Column::CreatedAt),
+                (chats::Entity, chats::Column::LastActivity),
+                (chats::Entity, chats::Column::LastMessageId),
+                (chats::Entity, chats::Column::History),
+            ])
+            .column((members::Entity, members::Column::VisibleFromSeq))
+            .from(members::Entity)
+            .inner_join(
+                chats::Entity,
+                Expr::col((chats::Entity, chats::Column::Id))
+                    .equals((members::Entity, members::Column::ChatId)),
+            )
+            .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
+            .and_where(Expr::col((members::Entity, members::Column::Hidden)).eq(false))
+            .and_where(Expr::col((members::Entity, members::Column::Large)).eq(large))
+            .limit(window)
+            .to_owned();
+        if large {
+            query.order_by((chats::Entity, chats::Column::LastActivity), Order::Desc);
+        } else {
+            query.order_by(
+                (members::Entity, members::Column::LastActivity),
+                Order::Desc,
+            );
+        }
+        query.order_by((members::Entity, members::Column::ChatId), Order::Desc);
+        ListedChat::find_by_statement(backend.build(&query)).all(db)
+    };
+    let mut listed = range(false).await?;
+    listed.extend(range(true).await?);
+    listed.sort_unstable_by_key(|chat| std::cmp::Reverse((chat.last_activity, chat.id)));
+    let listed: Vec<ListedChat> = listed
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .collect();
     let page = page.finish(listed);
     if page.items.is_empty() {
         return Ok(Page {

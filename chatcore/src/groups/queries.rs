@@ -12,7 +12,7 @@ use crate::access::{ensure_none_blocked, ensure_not_blocked, membership, rank, r
 use crate::chats::entity as chats;
 use crate::chats::member_entity as members;
 use crate::chats::queries::{detail, load_chat, member_views};
-use crate::chats::{ChatDetail, ChatKind, Member, MemberRole};
+use crate::chats::{ChatDetail, ChatKind, LARGE_GROUP, Member, MemberRole};
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::events::{
@@ -77,24 +77,47 @@ async fn assign_role(
     Ok(())
 }
 
+/// Where a new member's row starts: their chat list shows the chat at its current activity.
+struct Joining {
+    visible_from_seq: i64,
+    joined_at: chrono::DateTime<chrono::Utc>,
+    last_activity: i64,
+    large: bool,
+}
+
 fn new_member(
     chat_id: Uuid,
     user_id: Uuid,
     role: MemberRole,
-    visible_from_seq: i64,
-    joined_at: chrono::DateTime<chrono::Utc>,
-    last_activity: i64,
+    at: &Joining,
 ) -> members::ActiveModel {
     members::ActiveModel {
         chat_id: Set(chat_id),
         user_id: Set(user_id),
         role: Set(role),
-        joined_at: Set(joined_at),
-        last_read_seq: Set(visible_from_seq),
+        joined_at: Set(at.joined_at),
+        last_read_seq: Set(at.visible_from_seq),
         hidden: Set(false),
-        visible_from_seq: Set(visible_from_seq),
-        last_activity: Set(last_activity),
+        visible_from_seq: Set(at.visible_from_seq),
+        last_activity: Set(at.last_activity),
+        large: Set(at.large),
     }
+}
+
+/// Marks a chat large once it has more than [`LARGE_GROUP`] members: from then on its
+/// messages leave the members' copies of its activity alone.
+async fn mark_large(txn: &impl ConnectionTrait, chat_id: Uuid) -> Result<()> {
+    chats::Entity::update_many()
+        .col_expr(chats::Column::Large, Expr::value(true))
+        .filter(chats::Column::Id.eq(chat_id))
+        .exec(txn)
+        .await?;
+    members::Entity::update_many()
+        .col_expr(members::Column::Large, Expr::value(true))
+        .filter(members::Column::ChatId.eq(chat_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn create(
@@ -124,6 +147,7 @@ pub(crate) async fn create(
                 ensure_none_blocked(txn, &others, me).await?;
                 let now = now();
                 let chat_id = ChatId::new().as_uuid();
+                let large = others.len() + 1 > LARGE_GROUP;
                 chats::Entity::insert(chats::ActiveModel {
                     id: Set(chat_id),
                     kind: Set(ChatKind::Group),
@@ -135,11 +159,17 @@ pub(crate) async fn create(
                     last_message_id: Set(None),
                     last_activity: Set(now.timestamp_micros()),
                     history: Set(group.history),
+                    large: Set(large),
                 })
                 .exec_without_returning(txn)
                 .await?;
-                let activity = now.timestamp_micros();
-                let member = |id, role| new_member(chat_id, id, role, 0, now, activity);
+                let joining = Joining {
+                    visible_from_seq: 0,
+                    joined_at: now,
+                    last_activity: now.timestamp_micros(),
+                    large,
+                };
+                let member = |id, role| new_member(chat_id, id, role, &joining);
                 let rows = std::iter::once(member(me, MemberRole::Owner))
                     .chain(others.iter().map(|id| member(*id, MemberRole::Member)));
                 members::Entity::insert_many(rows)
@@ -279,16 +309,18 @@ pub(crate) async fn join(
         HistoryVisibility::SinceJoin => chat.last_seq,
         HistoryVisibility::Full => 0,
     };
-    members::Entity::insert(new_member(
-        chat_id,
-        user_id,
-        MemberRole::Member,
-        visible_from,
-        now(),
-        chat.last_activity,
-    ))
-    .exec_without_returning(txn)
-    .await?;
+    let joining = Joining {
+        visible_from_seq: visible_from,
+        joined_at: now(),
+        last_activity: chat.last_activity,
+        large: chat.large,
+    };
+    members::Entity::insert(new_member(chat_id, user_id, MemberRole::Member, &joining))
+        .exec_without_returning(txn)
+        .await?;
+    if !chat.large && count + 1 > LARGE_GROUP as u64 {
+        mark_large(txn, chat_id).await?;
+    }
     let member = member_view(txn, chat_id, user_id).await?;
     // The joiner's stream learns from the event where their history starts.
     let joined = EventData::MemberJoined(MemberJoined {

@@ -13,6 +13,7 @@ mod m0006_hidden_members;
 mod m0007_event_message_seq;
 mod m0008_member_activity;
 mod m0009_event_order;
+mod m0010_large_groups;
 
 /// All chatcore migrations, in order.
 ///
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_event_message_seq::Migration),
             Box::new(m0008_member_activity::Migration),
             Box::new(m0009_event_order::Migration),
+            Box::new(m0010_large_groups::Migration),
         ]
     }
 

@@ -4,7 +4,9 @@ use futures::future::join_all;
 
 use super::{register, say};
 use crate::chats::{ChatKind, MemberRole};
+use crate::groups::{ChatTitle, CreateGroup};
 use crate::messages::{HistoryQuery, MessageText, SendMessage};
+use crate::users::{ExternalId, ExternalUser, Username};
 use crate::{ChatId, MessageId, PageRequest, Service, UserId};
 
 pub async fn direct_chat_is_one_per_pair(service: &dyn Service) {
@@ -312,4 +314,128 @@ pub async fn non_members_learn_nothing(service: &dyn Service) {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "not_found");
+}
+
+/// `count` users made by the embedding app (no password hashing), with callers.
+async fn crowd(service: &dyn Service, prefix: &str, count: usize) -> Vec<crate::sessions::Caller> {
+    let make = |i: usize| async move {
+        let external_id = ExternalId::parse(format!("{prefix}-{i}")).unwrap();
+        service
+            .upsert_external_user(ExternalUser {
+                external_id: external_id.clone(),
+                username: Username::parse(format!("{prefix}{i}")).unwrap(),
+                display_name: None,
+                email: None,
+            })
+            .await
+            .unwrap();
+        let session = service
+            .open_external_session(&external_id, Default::default())
+            .await
+            .unwrap();
+        service.authenticate(&session.token).await.unwrap()
+    };
+    let mut callers = Vec::with_capacity(count);
+    for i in 0..count {
+        callers.push(make(i).await);
+    }
+    callers
+}
+
+/// Groups of more than a hundred keep their place in chat lists on the chat alone (a message
+/// does not rewrite every member's copy); lists order and page them among small chats all
+/// the same, from creation or from the join that makes them large.
+pub async fn large_groups_take_their_place_in_chat_lists(service: &dyn Service) {
+    let ann = register(service, "ann").await;
+    let people = crowd(service, "crowd", 100).await;
+    let ids = |callers: &[crate::sessions::Caller]| -> Vec<UserId> {
+        callers.iter().map(|caller| caller.user_id).collect()
+    };
+    let bob = &people[0];
+    let host = &ann.caller;
+    let group = |name: &str, members: Vec<UserId>| {
+        let title = ChatTitle::parse(name).unwrap();
+        async move {
+            service
+                .create_group(host, CreateGroup::new(title, members))
+                .await
+                .unwrap()
+                .chat
+                .id
+        }
+    };
+    // 101 members from the start; 100, then a join makes 101; two.
+    let big = group("big", ids(&people)).await;
+    let edge = group("edge", ids(&people[..99])).await;
+    let small = group("small", vec![bob.user_id]).await;
+    service
+        .add_member(&ann.caller, edge, people[99].user_id)
+        .await
+        .unwrap();
+    let order = |caller: &crate::sessions::Caller| {
+        let caller = caller.clone();
+        async move {
+            service
+                .list_chats(&caller, PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|item| item.chat.id)
+                .collect::<Vec<ChatId>>()
+        }
+    };
+    let send = |caller: &crate::sessions::Caller, chat: ChatId, text: &str| {
+        let (caller, text) = (caller.clone(), MessageText::parse(text).unwrap());
+        async move {
+            service
+                .send_message(&caller, SendMessage::new(chat, text))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(order(&ann.caller).await, vec![small, edge, big]);
+    assert_eq!(order(bob).await, vec![small, edge, big]);
+    assert_eq!(order(&people[99]).await, vec![edge, big]);
+
+    send(&people[5], big, "up").await;
+    assert_eq!(order(&ann.caller).await, vec![big, small, edge]);
+    assert_eq!(order(bob).await, vec![big, small, edge]);
+    send(&people[99], edge, "up").await;
+    assert_eq!(order(bob).await, vec![edge, big, small]);
+    send(bob, small, "up").await;
+    assert_eq!(order(&ann.caller).await, vec![small, edge, big]);
+
+    // Pages of one: each chat once, in order, and the last page knows it is last.
+    let mut paged = Vec::new();
+    for number in 1..=3 {
+        let page = service
+            .list_chats(
+                &ann.caller,
+                PageRequest::new(Some(number), Some(1)).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.has_more, number < 3);
+        paged.extend(page.items.iter().map(|item| item.chat.id));
+    }
+    assert_eq!(paged, vec![small, edge, big]);
+
+    // Hidden, a large group comes back with its next message, on top; unread counts and the
+    // sender's own read marker hold as in small chats.
+    service.hide_chat(bob, big).await.unwrap();
+    assert_eq!(order(bob).await, vec![small, edge]);
+    send(&people[7], big, "back").await;
+    let list = service
+        .list_chats(bob, PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(list.items[0].chat.id, big);
+    assert_eq!(list.items[0].unread_count, 2);
+    let sender = service
+        .list_chats(&people[7], PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(sender.items[0].chat.id, big);
+    assert_eq!(sender.items[0].unread_count, 0);
 }

@@ -349,6 +349,7 @@ macro_rules! conformance_tests {
             chats::chat_list_pages_without_gaps,
             chats::chat_detail_lists_participants,
             chats::hidden_chat_returns_with_the_next_message,
+            chats::large_groups_take_their_place_in_chat_lists,
             chats::non_members_learn_nothing,
             contacts::contacts_are_added_listed_and_removed,
             contacts::blocks_stop_direct_chats_messages_and_adds,

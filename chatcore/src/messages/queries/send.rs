@@ -35,13 +35,14 @@ async fn find_by_client_id(
 }
 
 /// Takes the chat's next seq and makes the new message its latest, in one statement: the row
-/// lock (PostgreSQL) or the single writer (SQLite) makes seqs contiguous and unique.
+/// lock (PostgreSQL) or the single writer (SQLite) makes seqs contiguous and unique. Also
+/// answers whether the chat is large.
 async fn next_seq(
     txn: &impl ConnectionTrait,
     chat_id: Uuid,
     message_id: Uuid,
     at_micros: i64,
-) -> Result<i64> {
+) -> Result<(i64, bool)> {
     let update = Query::update()
         .table(chats::Entity)
         .value(
@@ -51,13 +52,14 @@ async fn next_seq(
         .value(chats::Column::LastMessageId, message_id)
         .value(chats::Column::LastActivity, at_micros)
         .and_where(Expr::col(chats::Column::Id).eq(chat_id))
-        .returning_col(chats::Column::LastSeq)
+        .returning(Query::returning().columns([chats::Column::LastSeq, chats::Column::Large]))
         .to_owned();
     let row = txn
         .query_one(&update)
         .await?
         .ok_or(Error::NotFound("chat"))?;
-    Ok(row.try_get_by_index::<i64>(0)?)
+    // By name: SQLite's rows keep their columns by name, not in order.
+    Ok((row.try_get("", "last_seq")?, row.try_get("", "large")?))
 }
 
 /// A message about to be stored.
@@ -75,7 +77,7 @@ struct NewMessage {
 async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model> {
     let now = now();
     let id = MessageId::new().as_uuid();
-    let seq = next_seq(txn, message.chat_id, id, now.timestamp_micros()).await?;
+    let (seq, large) = next_seq(txn, message.chat_id, id, now.timestamp_micros()).await?;
     let row = entity::ActiveModel {
         id: Set(id),
         chat_id: Set(message.chat_id),
@@ -98,8 +100,11 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
     })?;
     // One statement moves the chat to the top of every member's list (their copy of its
     // activity), brings it back to whoever hid it, and moves the sender's read marker to
-    // their message (always forward: it is the chat's newest).
-    members::Entity::update_many()
+    // their message (always forward: it is the chat's newest). A large group's place is the
+    // chat's own activity, so only the rows that change are written: hidden ones, the
+    // sender's, and any membership that joined without the large mark while the group
+    // became large.
+    let mut update = members::Entity::update_many()
         .col_expr(members::Column::Hidden, Expr::value(false))
         .col_expr(
             members::Column::LastActivity,
@@ -111,9 +116,18 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
                 .finally(Expr::col(members::Column::LastReadSeq))
                 .into(),
         )
-        .filter(members::Column::ChatId.eq(message.chat_id))
-        .exec(txn)
-        .await?;
+        .filter(members::Column::ChatId.eq(message.chat_id));
+    if large {
+        update = update
+            .col_expr(members::Column::Large, Expr::value(true))
+            .filter(
+                members::Column::Hidden
+                    .eq(true)
+                    .or(members::Column::Large.eq(false))
+                    .or(members::Column::UserId.eq(message.sender_id)),
+            );
+    }
+    update.exec(txn).await?;
     record_mark(txn, message.chat_id, message.sender_id, seq, now).await?;
     Ok(row)
 }
