@@ -9,6 +9,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::flag;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -35,14 +37,6 @@ const LARGE_GROUP: i64 = 100;
 
 const OLD_INDEX: &str = "idx_chat_members_activity";
 const INDEX: &str = "idx_chat_members_list";
-
-fn flag<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name)
-        .boolean()
-        .not_null()
-        .default(false)
-        .take()
-}
 
 /// Replaces the chat list's index `from` by `to`: the new one has the `large` flag after
 /// `hidden`, the old one does not.
@@ -77,7 +71,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(Chats::Table)
-                    .add_column(flag(Chats::Large))
+                    .add_column(flag(Chats::Large, false))
                     .to_owned(),
             )
             .await?;
@@ -85,7 +79,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(ChatMembers::Table)
-                    .add_column(flag(ChatMembers::Large))
+                    .add_column(flag(ChatMembers::Large, false))
                     .to_owned(),
             )
             .await?;

@@ -2,7 +2,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic,
+    QueryFilter,
 };
 use uuid::Uuid;
 
@@ -59,7 +60,10 @@ async fn next_seq(
         .await?
         .ok_or(Error::NotFound("chat"))?;
     // By name: SQLite's rows keep their columns by name, not in order.
-    Ok((row.try_get("", "last_seq")?, row.try_get("", "large")?))
+    Ok((
+        row.try_get("", chats::Column::LastSeq.as_str())?,
+        row.try_get("", chats::Column::Large.as_str())?,
+    ))
 }
 
 /// A message about to be stored.
