@@ -10,7 +10,10 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use futures::future::BoxFuture;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, Select,
+    Statement, TryGetableMany, TryIntoModel,
+};
 
 use crate::Result;
 use crate::auth::password::Hashing;
@@ -20,7 +23,16 @@ use crate::cache::Caches;
 use crate::events::{self, EventBus, NewEvent};
 use crate::messages;
 use crate::notify::Notifier;
+use crate::storage::FromValues;
 use crate::write::Writer;
+
+#[cfg(any(feature = "sqlite", test))]
+pub(crate) use crate::storage::sqlite::DirectReads;
+
+/// Without SQLite there are no direct reads.
+#[cfg(not(any(feature = "sqlite", test)))]
+#[derive(Clone, Debug)]
+pub(crate) enum DirectReads {}
 
 /// What a write's work produced: the answer for its caller, and the events that describe the
 /// change (recorded in the same transaction, published after commit).
@@ -48,6 +60,9 @@ impl<T> Written<T> {
 pub(crate) struct Context {
     /// For reads. Every write goes through [`Context::write`].
     pub(crate) db: DatabaseConnection,
+    /// The same reads as `db`, decoded straight into models where the backend offers it
+    /// (SQLite); see [`Context::all`].
+    pub(crate) direct: Option<DirectReads>,
     /// Runs transactions: only [`Context::write`] and the database avatar store use it.
     pub(crate) writer: Writer,
     pub(crate) tokens: TokenKeys,
@@ -73,6 +88,47 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// The models `select` finds, read like `select.all(&self.db)`: on SQLite decoded straight
+    /// from its rows, for the hot reads (history, chat list).
+    pub(crate) async fn all<E>(&self, select: Select<E>) -> Result<Vec<E::Model>>
+    where
+        E: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        match &self.direct {
+            #[cfg(any(feature = "sqlite", test))]
+            Some(direct) => {
+                use sea_orm::QueryTrait;
+                Ok(direct.models::<E>(&select.build(sea_orm::DbBackend::Sqlite))?)
+            }
+            #[cfg(not(any(feature = "sqlite", test)))]
+            Some(never) => match *never {},
+            None => Ok(select.all(&self.db).await?),
+        }
+    }
+
+    /// The rows `statement` selects, as tuples of its result columns in order: on SQLite
+    /// decoded straight from its rows. (Elsewhere by position through SeaORM: the proxy
+    /// connections that keep columns by name only are SQLite's, which read directly.)
+    pub(crate) async fn tuples<T>(&self, statement: Statement) -> Result<Vec<T>>
+    where
+        T: FromValues + TryGetableMany,
+    {
+        match &self.direct {
+            #[cfg(any(feature = "sqlite", test))]
+            Some(direct) => Ok(direct.tuples::<T>(&statement)?),
+            #[cfg(not(any(feature = "sqlite", test)))]
+            Some(never) => match *never {},
+            None => self
+                .db
+                .query_all_raw(statement)
+                .await?
+                .iter()
+                .map(|row| T::try_get_many_by_index(row).map_err(|error| DbErr::from(error).into()))
+                .collect(),
+        }
+    }
+
     /// Runs `work` in a transaction (or a savepoint of a group commit), records the events it
     /// returns in that same transaction, and publishes them once it committed. Every change
     /// goes through here.

@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -192,7 +191,7 @@ fn by_id(profiles: Vec<UserProfile>) -> HashMap<Uuid, UserProfile> {
         .collect()
 }
 
-#[derive(FromQueryResult)]
+/// A chat of the list page, with the member's start of history.
 struct ListedChat {
     id: Uuid,
     kind: ChatKind,
@@ -204,16 +203,33 @@ struct ListedChat {
     visible_from_seq: i64,
 }
 
-#[derive(FromQueryResult)]
-struct UnreadCount {
-    chat_id: Uuid,
-    unread: i64,
-}
+/// [`ListedChat`]'s columns, in the order the list selects them.
+type ListedColumns = (
+    Uuid,
+    ChatKind,
+    Option<String>,
+    chrono::DateTime<chrono::Utc>,
+    i64,
+    Option<Uuid>,
+    HistoryVisibility,
+    i64,
+);
 
-#[derive(FromQueryResult)]
-struct Peer {
-    chat_id: Uuid,
-    user_id: Uuid,
+impl From<ListedColumns> for ListedChat {
+    fn from(
+        (id, kind, title, created_at, last_activity, last_message_id, history, visible_from_seq): ListedColumns,
+    ) -> Self {
+        ListedChat {
+            id,
+            kind,
+            title,
+            created_at,
+            last_activity,
+            last_message_id,
+            history,
+            visible_from_seq,
+        }
+    }
 }
 
 /// The chat list in a fixed number of queries, whatever the page size: the page of chats,
@@ -263,10 +279,14 @@ pub(crate) async fn list(
             );
         }
         query.order_by((members::Entity, members::Column::ChatId), Order::Desc);
-        ListedChat::find_by_statement(backend.build(&query)).all(db)
+        inner.tuples::<ListedColumns>(backend.build(&query))
     };
-    let mut listed = range(false).await?;
-    listed.extend(range(true).await?);
+    let mut listed: Vec<ListedChat> = range(false)
+        .await?
+        .into_iter()
+        .map(ListedChat::from)
+        .collect();
+    listed.extend(range(true).await?.into_iter().map(ListedChat::from));
     listed.sort_unstable_by_key(|chat| std::cmp::Reverse((chat.last_activity, chat.id)));
     let listed: Vec<ListedChat> = listed
         .into_iter()
@@ -291,9 +311,8 @@ pub(crate) async fn list(
     let last_messages: HashMap<Uuid, messages::Model> = if last_ids.is_empty() {
         HashMap::new()
     } else {
-        messages::Entity::find()
-            .filter(messages::Column::Id.is_in(last_ids))
-            .all(db)
+        inner
+            .all(messages::Entity::find().filter(messages::Column::Id.is_in(last_ids)))
             .await?
             .into_iter()
             .map(|message| (message.chat_id, message))
@@ -328,11 +347,10 @@ pub(crate) async fn list(
         .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
         .group_by_col((messages::Entity, messages::Column::ChatId))
         .to_owned();
-    let unread: HashMap<Uuid, i64> = UnreadCount::find_by_statement(backend.build(&unread_query))
-        .all(db)
+    let unread: HashMap<Uuid, i64> = inner
+        .tuples::<(Uuid, i64)>(backend.build(&unread_query))
         .await?
         .into_iter()
-        .map(|row| (row.chat_id, row.unread))
         .collect();
 
     let direct_ids: Vec<Uuid> = page
@@ -350,11 +368,10 @@ pub(crate) async fn list(
             .and_where(Expr::col(members::Column::ChatId).is_in(direct_ids))
             .and_where(Expr::col(members::Column::UserId).ne(me))
             .to_owned();
-        Peer::find_by_statement(backend.build(&query))
-            .all(db)
+        inner
+            .tuples::<(Uuid, Uuid)>(backend.build(&query))
             .await?
             .into_iter()
-            .map(|peer| (peer.chat_id, peer.user_id))
             .collect()
     };
 
@@ -362,7 +379,7 @@ pub(crate) async fn list(
         .values()
         .copied()
         .chain(last_messages.values().map(|message| message.sender_id));
-    let profiles = by_id(user_queries::profiles(db, wanted).await?);
+    let profiles = by_id(user_queries::read_profiles(inner, wanted).await?);
 
     let items = page
         .items

@@ -11,7 +11,7 @@ use crate::auth::password::Hashing;
 use crate::auth::token::TokenKeys;
 use crate::avatars::{self, Avatars, DbAvatarStore};
 use crate::cache::Caches;
-use crate::context::Context;
+use crate::context::{Context, DirectReads};
 use crate::events::sequencer::Sequencer;
 use crate::events::{self, EventBus, InProcessBus};
 use crate::messages;
@@ -28,6 +28,15 @@ impl ChatCore {
     /// [`Error::InvalidInput`] for a signing secret shorter than 32 bytes;
     /// [`Error::Internal`] when the database fails.
     pub async fn open(db: DatabaseConnection, options: Options) -> Result<ChatCore> {
+        ChatCore::open_with(db, options, None).await
+    }
+
+    /// [`ChatCore::open`], with reads that skip SeaORM's rows where the backend offers them.
+    pub(crate) async fn open_with(
+        db: DatabaseConnection,
+        options: Options,
+        direct: Option<DirectReads>,
+    ) -> Result<ChatCore> {
         let write = options
             .write_connection
             .clone()
@@ -79,6 +88,7 @@ impl ChatCore {
             ),
             writer,
             db,
+            direct,
             tokens: TokenKeys::new(&secret, &issuer, &issuer),
             session_lifetime: options.session_lifetime,
             max_group_members: options.max_group_members.max(2),

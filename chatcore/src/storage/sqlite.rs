@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::ThreadId;
@@ -24,11 +25,11 @@ use std::time::Duration;
 
 use sea_orm::sea_query::Value;
 use sea_orm::{
-    DatabaseConnection, DbBackend, DbErr, ProxyDatabaseTrait, ProxyExecResult, ProxyRow,
-    RuntimeErr, Statement,
+    ActiveModelTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, ProxyDatabaseTrait,
+    ProxyExecResult, ProxyRow, RuntimeErr, Statement, TryIntoModel,
 };
 
-use super::{TransactionFailures, WriteConnection, sqlite_error};
+use super::{FromValues, TransactionFailures, WriteConnection, sqlite_error};
 use crate::{ChatCore, Options, WriteMode};
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
@@ -178,6 +179,8 @@ pub struct Connections {
     pub read: DatabaseConnection,
     /// The writer's connection, with its transactions.
     pub write: WriteConnection,
+    /// The readers again, for the hot reads that decode rows without SeaORM's proxy rows.
+    direct: DirectReads,
 }
 
 impl Connections {
@@ -209,6 +212,10 @@ impl Connections {
     }
 
     async fn new(writer: Arc<Link>, readers: Vec<Arc<Link>>) -> Result<Connections, DbErr> {
+        let readers = Readers {
+            links: readers.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+        };
         let write = sea_orm::Database::connect_proxy(
             DbBackend::Sqlite,
             Arc::new(Box::new(Writer(writer.clone()))),
@@ -216,15 +223,13 @@ impl Connections {
         .await?;
         let read = sea_orm::Database::connect_proxy(
             DbBackend::Sqlite,
-            Arc::new(Box::new(Readers {
-                links: readers,
-                next: AtomicUsize::new(0),
-            })),
+            Arc::new(Box::new(readers.clone())),
         )
         .await?;
         Ok(Connections {
             read,
             write: WriteConnection::with_failures(write, Arc::new(Failures(writer))),
+            direct: DirectReads(readers),
         })
     }
 
@@ -233,11 +238,12 @@ impl Connections {
     /// # Errors
     /// As [`ChatCore::open`].
     pub async fn open(self, options: Options, max_batch: usize) -> crate::Result<ChatCore> {
-        ChatCore::open(
+        ChatCore::open_with(
             self.read,
             options
                 .write_mode(WriteMode::GroupCommit { max_batch })
                 .write_connection(self.write),
+            Some(self.direct),
         )
         .await
     }
@@ -355,9 +361,10 @@ impl TransactionFailures for Failures {
 }
 
 /// The reader connections: each statement on its own (autocommit), on the first free one.
+#[derive(Clone)]
 struct Readers {
-    links: Vec<Arc<Link>>,
-    next: AtomicUsize,
+    links: Arc<[Arc<Link>]>,
+    next: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for Readers {
@@ -410,6 +417,106 @@ impl ProxyDatabaseTrait for Readers {
 
     async fn ping(&self) -> Result<(), DbErr> {
         self.with(ping)
+    }
+}
+
+/// Reads that decode SQLite's rows straight into SeaORM models, without the proxy's rows (a
+/// `BTreeMap` keyed by column name per row, and a copy of every value read from it): the
+/// history page and the chat list.
+#[derive(Clone)]
+pub(crate) struct DirectReads(Readers);
+
+impl fmt::Debug for DirectReads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "direct SQLite reads ({})", self.0.links.len())
+    }
+}
+
+impl DirectReads {
+    /// The models of entity `E` that `statement` selects. Its result columns must be columns
+    /// of `E`, by name, and name all of them (as `E::find()` selects).
+    pub(crate) fn models<E>(&self, statement: &Statement) -> Result<Vec<E::Model>, DbErr>
+    where
+        E: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        self.0.with(|connection| {
+            let mut prepared = connection
+                .prepare_cached(&statement.sql)
+                .map_err(driver_error)?;
+            let columns = prepared
+                .columns()
+                .iter()
+                .map(|column| {
+                    let field = E::Column::from_str(column.name()).map_err(|_| {
+                        internal(&format!(
+                            "no column {} in {}",
+                            column.name(),
+                            E::default().table_name()
+                        ))
+                    })?;
+                    Ok((field, Kind::declared(column.decl_type())))
+                })
+                .collect::<Result<Vec<_>, DbErr>>()?;
+            let mut rows = prepared
+                .query(rusqlite::params_from_iter(params(statement)))
+                .map_err(driver_error)?;
+            let mut models = Vec::new();
+            while let Some(row) = rows.next().map_err(driver_error)? {
+                let mut model = <E::ActiveModel as ActiveModelTrait>::default();
+                for (index, (field, kind)) in columns.iter().enumerate() {
+                    let raw = row.get_ref(index).map_err(driver_error)?;
+                    model.try_set(*field, kind.read(raw))?;
+                }
+                models.push(model.try_into_model()?);
+            }
+            Ok(models)
+        })
+    }
+
+    /// The rows `statement` selects, as tuples of its result columns in order.
+    pub(crate) fn tuples<T: FromValues>(&self, statement: &Statement) -> Result<Vec<T>, DbErr> {
+        self.0.with(|connection| {
+            let mut prepared = connection
+                .prepare_cached(&statement.sql)
+                .map_err(driver_error)?;
+            if prepared.column_count() != T::COLUMNS {
+                return Err(internal(&format!(
+                    "{} result columns read as {}",
+                    prepared.column_count(),
+                    T::COLUMNS
+                )));
+            }
+            let kinds: Vec<Kind> = prepared
+                .columns()
+                .iter()
+                .map(|column| Kind::declared(column.decl_type()))
+                .collect();
+            let mut rows = prepared
+                .query(rusqlite::params_from_iter(params(statement)))
+                .map_err(driver_error)?;
+            let mut tuples = Vec::new();
+            while let Some(row) = rows.next().map_err(driver_error)? {
+                let mut failure = None;
+                let mut values =
+                    kinds
+                        .iter()
+                        .enumerate()
+                        .map_while(|(index, kind)| match row.get_ref(index) {
+                            Ok(raw) => Some(kind.read(raw)),
+                            Err(error) => {
+                                failure = Some(driver_error(error));
+                                None
+                            }
+                        });
+                let tuple = T::from_values(&mut values);
+                if let Some(error) = failure {
+                    return Err(error);
+                }
+                tuples.push(tuple?);
+            }
+            Ok(tuples)
+        })
     }
 }
 
@@ -553,15 +660,23 @@ impl Kind {
         let Some(declared) = declared else {
             return Kind::Any;
         };
-        match declared.to_ascii_lowercase().as_str() {
-            "uuid_text" | "uuid" | "uuid_blob" => Kind::Uuid,
-            "timestamp_with_timezone_text" | "timestamptz" | "datetime" => Kind::Time,
-            "boolean" | "bool" => Kind::Bool,
-            "integer" | "bigint" | "int" | "smallint" | "tinyint" => Kind::Integer,
-            "real" | "double" | "float" => Kind::Real,
-            "text" | "json_text" | "varchar" => Kind::Text,
-            "blob" | "blob_text" => Kind::Blob,
-            _ => Kind::Any,
+        let is = |names: &[&str]| names.iter().any(|name| declared.eq_ignore_ascii_case(name));
+        if is(&["uuid_text", "uuid", "uuid_blob"]) {
+            Kind::Uuid
+        } else if is(&["timestamp_with_timezone_text", "timestamptz", "datetime"]) {
+            Kind::Time
+        } else if is(&["boolean", "bool"]) {
+            Kind::Bool
+        } else if is(&["integer", "bigint", "int", "smallint", "tinyint"]) {
+            Kind::Integer
+        } else if is(&["real", "double", "float"]) {
+            Kind::Real
+        } else if is(&["text", "json_text", "varchar"]) {
+            Kind::Text
+        } else if is(&["blob", "blob_text"]) {
+            Kind::Blob
+        } else {
+            Kind::Any
         }
     }
 
@@ -655,4 +770,169 @@ fn connect_error(error: rusqlite::Error) -> DbErr {
 
 fn internal(message: &str) -> DbErr {
     DbErr::Query(RuntimeErr::Internal(message.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::{ExprTrait, Query};
+    use sea_orm::{ConnectionTrait, EntityTrait, QueryTrait, TryGetableMany};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::chats::entity as chats;
+    use crate::groups::{ChatTitle, CreateGroup};
+    use crate::messages::{MessageText, SendMessage, entity as messages};
+    use crate::users::{Password, Register, Username, entity as users};
+    use crate::{Caller, Service};
+
+    async fn user(chat: &ChatCore, name: &str) -> Caller {
+        let registered = chat
+            .register(Register::new(
+                Username::parse(name).unwrap(),
+                Password::parse("a long enough secret").unwrap(),
+            ))
+            .await
+            .unwrap();
+        chat.authenticate(&registered.session.token).await.unwrap()
+    }
+
+    /// A file with users, a group, a direct chat and messages (a reply, an edit, a deletion).
+    async fn scene(dir: &Path) -> ChatCore {
+        let connections = Connections::file(&dir.join("chat.db"), &FileSettings::default())
+            .await
+            .unwrap();
+        let chat = connections.open(Options::default(), 16).await.unwrap();
+        let (ada, bob) = (user(&chat, "ada").await, user(&chat, "bob").await);
+        let group = chat
+            .create_group(
+                &ada,
+                CreateGroup::new(ChatTitle::parse("Team").unwrap(), vec![bob.user_id()]),
+            )
+            .await
+            .unwrap()
+            .chat;
+        let direct = chat
+            .start_direct_chat(&ada, bob.user_id)
+            .await
+            .unwrap()
+            .chat
+            .chat;
+        let text = |text: &str| MessageText::parse(text).unwrap();
+        let first = chat
+            .send_message(&ada, SendMessage::new(group.id, text("first")))
+            .await
+            .unwrap();
+        let mut reply = SendMessage::new(group.id, text("reply"));
+        reply.reply_to = Some(first.id);
+        chat.send_message(&ada, reply).await.unwrap();
+        let hello = chat
+            .send_message(&bob, SendMessage::new(direct.id, text("hello")))
+            .await
+            .unwrap();
+        chat.edit_message(&bob, direct.id, hello.id, text("hello!"))
+            .await
+            .unwrap();
+        chat.delete_message(&ada, group.id, first.id).await.unwrap();
+        chat
+    }
+
+    #[tokio::test]
+    async fn direct_reads_decode_what_seaorm_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let chat = scene(dir.path()).await;
+        let inner = &chat.inner;
+        assert!(inner.direct.is_some());
+
+        let expected = messages::Entity::find().all(&inner.db).await.unwrap();
+        assert_eq!(expected.len(), 3);
+        assert_eq!(inner.all(messages::Entity::find()).await.unwrap(), expected);
+        let expected = users::Entity::find().all(&inner.db).await.unwrap();
+        assert_eq!(inner.all(users::Entity::find()).await.unwrap(), expected);
+
+        // Tuples: every kind of column the chat list reads, computed ones included.
+        let query = Query::select()
+            .columns([
+                chats::Column::Id,
+                chats::Column::Kind,
+                chats::Column::Title,
+                chats::Column::CreatedAt,
+                chats::Column::LastActivity,
+                chats::Column::LastMessageId,
+                chats::Column::History,
+                chats::Column::LastSeq,
+            ])
+            .from(chats::Entity)
+            .to_owned();
+        type Row = (
+            Uuid,
+            crate::chats::ChatKind,
+            Option<String>,
+            DateTime<Utc>,
+            i64,
+            Option<Uuid>,
+            crate::chats::HistoryVisibility,
+            i64,
+        );
+        let names: Vec<String> = [
+            "id",
+            "kind",
+            "title",
+            "created_at",
+            "last_activity",
+            "last_message_id",
+            "history",
+            "last_seq",
+        ]
+        .map(str::to_owned)
+        .into();
+        let statement = DbBackend::Sqlite.build(&query);
+        let expected: Vec<Row> = inner
+            .db
+            .query_all_raw(statement.clone())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| Row::try_get_many(row, "", &names).unwrap())
+            .collect();
+        assert_eq!(expected.len(), 2);
+        assert_eq!(inner.tuples::<Row>(statement).await.unwrap(), expected);
+        let count = Query::select()
+            .column(messages::Column::ChatId)
+            .expr(sea_orm::sea_query::Expr::col(messages::Column::Id).count())
+            .from(messages::Entity)
+            .group_by_col(messages::Column::ChatId)
+            .to_owned();
+        let mut counts: Vec<(Uuid, i64)> =
+            inner.tuples(DbBackend::Sqlite.build(&count)).await.unwrap();
+        counts.sort_by_key(|(_, count)| *count);
+        assert_eq!(counts.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn direct_reads_refuse_rows_of_another_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let chat = scene(dir.path()).await;
+        let inner = &chat.inner;
+        let direct = inner.direct.as_ref().unwrap();
+        // Two columns read as eight, and a chat row read as a message.
+        let two = DbBackend::Sqlite.build(
+            Query::select()
+                .columns([chats::Column::Id, chats::Column::Kind])
+                .from(chats::Entity),
+        );
+        assert!(
+            direct
+                .tuples::<(Uuid, i64, i64, i64, i64, i64, i64, i64)>(&two)
+                .is_err()
+        );
+        let chats = chats::Entity::find().build(DbBackend::Sqlite);
+        assert!(direct.models::<messages::Entity>(&chats).is_err());
+        // A text column read as a number.
+        let text = DbBackend::Sqlite.build(
+            Query::select()
+                .columns([users::Column::Id, users::Column::Username])
+                .from(users::Entity),
+        );
+        assert!(direct.tuples::<(Uuid, i64)>(&text).is_err());
+    }
 }

@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use super::account::{caller_row, find_by_login, profile_changed};
@@ -223,19 +223,40 @@ pub(crate) async fn profiles(
     db: &impl ConnectionTrait,
     ids: impl IntoIterator<Item = uuid::Uuid>,
 ) -> Result<Vec<UserProfile>> {
+    match profiles_of(ids) {
+        Some(select) => Ok(select
+            .all(db)
+            .await?
+            .into_iter()
+            .map(UserProfile::from)
+            .collect()),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`profiles`] for reads outside a write, decoded straight from the rows where the backend
+/// allows ([`Context::all`]).
+pub(crate) async fn read_profiles(
+    inner: &Context,
+    ids: impl IntoIterator<Item = uuid::Uuid>,
+) -> Result<Vec<UserProfile>> {
+    match profiles_of(ids) {
+        Some(select) => Ok(inner
+            .all(select)
+            .await?
+            .into_iter()
+            .map(UserProfile::from)
+            .collect()),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The users with these ids, each once; `None` for no ids.
+fn profiles_of(ids: impl IntoIterator<Item = uuid::Uuid>) -> Option<Select<entity::Entity>> {
     let mut ids: Vec<uuid::Uuid> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(entity::Entity::find()
-        .filter(entity::Column::Id.is_in(ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(UserProfile::from)
-        .collect())
+    (!ids.is_empty()).then(|| entity::Entity::find().filter(entity::Column::Id.is_in(ids)))
 }
 
 /// Whether `update` changes what identifies the account or receives its password resets.

@@ -31,16 +31,12 @@ pub(crate) async fn history(
     }
     let limit = u64::from(query.limit());
     let rows = if query.after().is_some() {
-        select
-            .order_by_asc(entity::Column::Seq)
-            .limit(limit)
-            .all(&inner.db)
+        inner
+            .all(select.order_by_asc(entity::Column::Seq).limit(limit))
             .await?
     } else {
-        let mut rows = select
-            .order_by_desc(entity::Column::Seq)
-            .limit(limit)
-            .all(&inner.db)
+        let mut rows = inner
+            .all(select.order_by_desc(entity::Column::Seq).limit(limit))
             .await?;
         rows.reverse();
         rows
