@@ -155,6 +155,7 @@ fn open_file(path: &Path, settings: &FileSettings) -> Result<Connection, DbErr> 
     connection
         .busy_timeout(settings.busy_timeout)
         .map_err(connect_error)?;
+    stable_plans(&connection)?;
     let mut pragmas = String::from("PRAGMA foreign_keys = ON;");
     if !settings.read_only {
         pragmas.push_str("PRAGMA journal_mode = WAL;");
@@ -170,6 +171,17 @@ fn open_file(path: &Path, settings: &FileSettings) -> Result<Connection, DbErr> 
     }
     connection.execute_batch(&pragmas).map_err(connect_error)?;
     Ok(connection)
+}
+
+/// Plans that do not depend on the values bound: SQLite otherwise recompiles a cached
+/// statement whenever a parameter it looked at while planning is bound anew (its STAT4
+/// estimates, or an expression compared with one in the query), which cost a history page a
+/// full re-prepare of its reaction counts every time.
+fn stable_plans(connection: &Connection) -> Result<(), DbErr> {
+    connection
+        .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(connect_error)?;
+    Ok(())
 }
 
 /// The two SeaORM connections of a database: the readers' and the writer's.
@@ -204,6 +216,7 @@ impl Connections {
     /// [`DbErr::Conn`] if SQLite fails.
     pub async fn memory() -> Result<Connections, DbErr> {
         let connection = Connection::open_in_memory().map_err(connect_error)?;
+        stable_plans(&connection)?;
         connection
             .execute_batch("PRAGMA foreign_keys = ON;")
             .map_err(connect_error)?;
