@@ -175,8 +175,8 @@ fn open_file(path: &Path, settings: &FileSettings) -> Result<Connection, DbErr> 
 
 /// Plans that do not depend on the values bound: SQLite otherwise recompiles a cached
 /// statement whenever a parameter it looked at while planning is bound anew (its STAT4
-/// estimates, or an expression compared with one in the query), which cost a history page a
-/// full re-prepare of its reaction counts every time.
+/// estimates, or an expression compared with one in the query), which cost every history page
+/// and chat list a full re-prepare of one of their statements.
 fn stable_plans(connection: &Connection) -> Result<(), DbErr> {
     connection
         .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
