@@ -4,7 +4,7 @@
 //! Inside a write, checks read through the write's transaction, so that they hold until it
 //! commits; reads may answer from the cache ([`access`]).
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 use uuid::Uuid;
 
@@ -53,42 +53,60 @@ pub(crate) async fn access(inner: &Context, chat_id: Uuid, user_id: Uuid) -> Res
 #[derive(FromQueryResult)]
 struct SenderRow {
     visible_from_seq: i64,
-    kind: ChatKind,
+    /// 1 when the chat is direct and its other member blocked the sender.
+    blocked: i64,
 }
 
 /// A member about to post into a chat, as [`sender_access`] found them.
 pub(crate) struct Sender {
     /// Where their history starts.
     pub(crate) visible_from_seq: i64,
-    direct: bool,
+    /// Whether the chat is direct and its other member blocked them.
+    blocked: bool,
 }
 
 impl Sender {
     /// Refuses the post when the other member of a direct chat blocked the sender; groups are
     /// not affected by blocks.
-    pub(crate) async fn ensure_not_blocked(
-        &self,
-        db: &impl ConnectionTrait,
-        chat_id: Uuid,
-        user_id: Uuid,
-    ) -> Result<()> {
-        if self.direct {
-            ensure_direct_peer_allows(db, chat_id, user_id).await?;
+    pub(crate) fn ensure_not_blocked(&self) -> Result<()> {
+        if self.blocked {
+            return Err(Error::Blocked);
         }
         Ok(())
     }
 }
 
-/// Inside a write: that `user_id` is a member of the chat, with its kind, in one query (the
-/// block check of a direct chat is a second, through [`Sender::ensure_not_blocked`]).
+/// Inside a write: that `user_id` is a member of the chat, and, for a direct chat, whether the
+/// other member blocked them ([`Sender::ensure_not_blocked`]), in one query.
 pub(crate) async fn sender_access(
     db: &impl ConnectionTrait,
     chat_id: Uuid,
     user_id: Uuid,
 ) -> Result<Sender> {
+    let peer = Alias::new("peer");
+    let blocked_by_peer = Query::select()
+        .expr(Expr::val(1))
+        .from_as(members::Entity, peer.clone())
+        .inner_join(
+            blocks::Entity,
+            Expr::col((blocks::Entity, blocks::Column::BlockerId))
+                .equals((peer.clone(), members::Column::UserId))
+                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(user_id)),
+        )
+        .and_where(Expr::col((peer.clone(), members::Column::ChatId)).eq(chat_id))
+        .and_where(Expr::col((peer, members::Column::UserId)).ne(user_id))
+        .to_owned();
+    // Groups are not affected by blocks (and are not searched for them).
+    let blocked = Expr::case(
+        Expr::col((chats::Entity, chats::Column::Kind))
+            .eq(ChatKind::Direct)
+            .and(Expr::exists(blocked_by_peer)),
+        Expr::val(1i64),
+    )
+    .finally(Expr::val(0i64));
     let query = Query::select()
         .column((members::Entity, members::Column::VisibleFromSeq))
-        .column((chats::Entity, chats::Column::Kind))
+        .expr_as(blocked, "blocked")
         .from(members::Entity)
         .inner_join(
             chats::Entity,
@@ -104,7 +122,7 @@ pub(crate) async fn sender_access(
         .ok_or(Error::NotFound("chat"))?;
     Ok(Sender {
         visible_from_seq: row.visible_from_seq,
-        direct: row.kind == ChatKind::Direct,
+        blocked: row.blocked != 0,
     })
 }
 

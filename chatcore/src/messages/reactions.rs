@@ -107,7 +107,7 @@ pub(crate) async fn react(
                 }
                 // Taking a reaction back is always allowed; adding one is not for someone the
                 // other member of a direct chat blocked.
-                member.ensure_not_blocked(txn, chat_id, me).await?;
+                member.ensure_not_blocked()?;
                 if message.deleted_at.is_some() {
                     return Err(Error::Conflict("the message was deleted".into()));
                 }

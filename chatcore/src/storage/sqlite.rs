@@ -179,7 +179,10 @@ fn open_file(path: &Path, settings: &FileSettings) -> Result<Connection, DbErr> 
 /// and chat list a full re-prepare of one of their statements.
 fn stable_plans(connection: &Connection) -> Result<(), DbErr> {
     connection
-        .set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
         .map_err(connect_error)?;
     Ok(())
 }

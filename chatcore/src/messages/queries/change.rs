@@ -38,7 +38,7 @@ pub(crate) async fn edit(
                 }
                 // Blocked by the other member of a direct chat: no more changes to what
                 // they read.
-                member.ensure_not_blocked(txn, chat_id, me).await?;
+                member.ensure_not_blocked()?;
                 if message.deleted_at.is_some() {
                     return Err(Error::Conflict("the message was deleted".into()));
                 }

@@ -188,7 +188,7 @@ pub(crate) async fn send(
                 {
                     return Ok(Written::quiet(Sent::Existing(existing, visible_from)));
                 }
-                sender.ensure_not_blocked(txn, chat_id, me).await?;
+                sender.ensure_not_blocked()?;
                 let original = match message.reply_to {
                     Some(original) => {
                         Some(visible_message(txn, chat_id, original.as_uuid(), visible_from).await?)
@@ -264,7 +264,7 @@ pub(crate) async fn forward(
                         target.visible_from_seq,
                     )));
                 }
-                target.ensure_not_blocked(txn, to_chat, me).await?;
+                target.ensure_not_blocked()?;
                 // Forwarding a forward keeps the first origin.
                 let origin = match (original.forwarded_message_id, original.forwarded_sender_id) {
                     (Some(message), Some(sender)) => (message, sender),
