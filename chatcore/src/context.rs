@@ -107,25 +107,29 @@ impl Context {
         }
     }
 
-    /// The rows `statement` selects, as tuples of its result columns in order: on SQLite
-    /// decoded straight from its rows. (Elsewhere by position through SeaORM: the proxy
-    /// connections that keep columns by name only are SQLite's, which read directly.)
-    pub(crate) async fn tuples<T>(&self, statement: Statement) -> Result<Vec<T>>
+    /// The rows `statement` selects, as tuples of its result columns, which are `columns` in
+    /// this order: on SQLite decoded straight from its rows, elsewhere through SeaORM by name
+    /// (a proxy connection's rows know their columns by name only).
+    pub(crate) async fn tuples<T>(&self, statement: Statement, columns: &[&str]) -> Result<Vec<T>>
     where
         T: FromValues + TryGetableMany,
     {
         match &self.direct {
             #[cfg(any(feature = "sqlite", test))]
-            Some(direct) => Ok(direct.tuples::<T>(&statement)?),
+            Some(direct) => Ok(direct.tuples::<T>(&statement, columns)?),
             #[cfg(not(any(feature = "sqlite", test)))]
             Some(never) => match *never {},
-            None => self
-                .db
-                .query_all_raw(statement)
-                .await?
-                .iter()
-                .map(|row| T::try_get_many_by_index(row).map_err(|error| DbErr::from(error).into()))
-                .collect(),
+            None => {
+                let names: Vec<String> = columns.iter().map(|&name| name.to_owned()).collect();
+                self.db
+                    .query_all_raw(statement)
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        T::try_get_many(row, "", &names).map_err(|error| DbErr::from(error).into())
+                    })
+                    .collect()
+            }
         }
     }
 

@@ -204,6 +204,16 @@ struct ListedChat {
 }
 
 /// [`ListedChat`]'s columns, in the order the list selects them.
+const LISTED_COLUMNS: [&str; 8] = [
+    "id",
+    "kind",
+    "title",
+    "created_at",
+    "last_activity",
+    "last_message_id",
+    "history",
+    "visible_from_seq",
+];
 type ListedColumns = (
     Uuid,
     ChatKind,
@@ -279,7 +289,7 @@ pub(crate) async fn list(
             );
         }
         query.order_by((members::Entity, members::Column::ChatId), Order::Desc);
-        inner.tuples::<ListedColumns>(backend.build(&query))
+        inner.tuples::<ListedColumns>(backend.build(&query), &LISTED_COLUMNS)
     };
     let mut listed: Vec<ListedChat> = range(false)
         .await?
@@ -348,7 +358,7 @@ pub(crate) async fn list(
         .group_by_col((messages::Entity, messages::Column::ChatId))
         .to_owned();
     let unread: HashMap<Uuid, i64> = inner
-        .tuples::<(Uuid, i64)>(backend.build(&unread_query))
+        .tuples::<(Uuid, i64)>(backend.build(&unread_query), &["chat_id", "unread"])
         .await?
         .into_iter()
         .collect();
@@ -369,7 +379,7 @@ pub(crate) async fn list(
             .and_where(Expr::col(members::Column::UserId).ne(me))
             .to_owned();
         inner
-            .tuples::<(Uuid, Uuid)>(backend.build(&query))
+            .tuples::<(Uuid, Uuid)>(backend.build(&query), &["chat_id", "user_id"])
             .await?
             .into_iter()
             .collect()

@@ -1,7 +1,7 @@
 //! Session queries.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder,
@@ -14,7 +14,7 @@ use crate::cache::CachedSession;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::events::{EventData, NewEvent, SessionRevoked};
-use crate::users::entity as users;
+use crate::users::{Role, entity as users};
 use crate::{Error, Result, SessionId};
 
 /// Last-seen is written at most this often per session.
@@ -105,23 +105,41 @@ pub(crate) async fn authenticate(inner: &Context, token: &str) -> Result<Caller>
     })
 }
 
-/// An active session of a user who may sign in, as `authenticate` checks it.
+/// An active session of a user who may sign in, as `authenticate` checks it: the session and
+/// its user in one query.
 async fn load(inner: &Context, session_id: Uuid) -> Result<CachedSession> {
-    let session = entity::Entity::find_by_id(session_id)
-        .one(&inner.db)
+    let query = Query::select()
+        .columns([
+            (entity::Entity, entity::Column::UserId),
+            (entity::Entity, entity::Column::ExpiresAt),
+            (entity::Entity, entity::Column::LastSeenAt),
+        ])
+        .column((users::Entity, users::Column::Role))
+        .from(entity::Entity)
+        .inner_join(
+            users::Entity,
+            Expr::col((users::Entity, users::Column::Id))
+                .equals((entity::Entity, entity::Column::UserId)),
+        )
+        .and_where(Expr::col((entity::Entity, entity::Column::Id)).eq(session_id))
+        .and_where(Expr::col((entity::Entity, entity::Column::Active)).eq(true))
+        // The user may sign in (`users::Model::can_sign_in`).
+        .and_where(Expr::col((users::Entity, users::Column::Active)).eq(true))
+        .and_where(Expr::col((users::Entity, users::Column::DeletedAt)).is_null())
+        .to_owned();
+    let (user_id, expires_at, last_seen_at, role) = inner
+        .tuples::<(Uuid, DateTime<Utc>, DateTime<Utc>, Role)>(
+            inner.db.get_database_backend().build(&query),
+            &["user_id", "expires_at", "last_seen_at", "role"],
+        )
         .await?
-        .filter(|session| session.active)
-        .ok_or(Error::NotAuthorized)?;
-    let user = users::Entity::find_by_id(session.user_id)
-        .one(&inner.db)
-        .await?
-        .filter(users::Model::can_sign_in)
+        .pop()
         .ok_or(Error::NotAuthorized)?;
     Ok(CachedSession {
-        user_id: session.user_id,
-        role: user.role,
-        expires_at: session.expires_at,
-        last_seen_at: session.last_seen_at,
+        user_id,
+        role,
+        expires_at,
+        last_seen_at,
     })
 }
 

@@ -41,4 +41,5 @@ macro_rules! from_values {
 }
 
 from_values!(2: A, B);
+from_values!(4: A, B, C, D);
 from_values!(8: A, B, C, D, E, F, G, H);

@@ -490,16 +490,21 @@ impl DirectReads {
         })
     }
 
-    /// The rows `statement` selects, as tuples of its result columns in order.
-    pub(crate) fn tuples<T: FromValues>(&self, statement: &Statement) -> Result<Vec<T>, DbErr> {
+    /// The rows `statement` selects, as tuples of its result columns, which must be
+    /// `columns`, in this order.
+    pub(crate) fn tuples<T: FromValues>(
+        &self,
+        statement: &Statement,
+        columns: &[&str],
+    ) -> Result<Vec<T>, DbErr> {
         self.0.with(|connection| {
             let mut prepared = connection
                 .prepare_cached(&statement.sql)
                 .map_err(driver_error)?;
-            if prepared.column_count() != T::COLUMNS {
+            let names = prepared.column_names();
+            if names != columns || columns.len() != T::COLUMNS {
                 return Err(internal(&format!(
-                    "{} result columns read as {}",
-                    prepared.column_count(),
+                    "result columns {names:?} read as {} columns {columns:?}",
                     T::COLUMNS
                 )));
             }
@@ -889,7 +894,7 @@ mod tests {
             crate::chats::HistoryVisibility,
             i64,
         );
-        let names: Vec<String> = [
+        let columns = [
             "id",
             "kind",
             "title",
@@ -898,9 +903,8 @@ mod tests {
             "last_message_id",
             "history",
             "last_seq",
-        ]
-        .map(str::to_owned)
-        .into();
+        ];
+        let names: Vec<String> = columns.map(str::to_owned).into();
         let statement = DbBackend::Sqlite.build(&query);
         let expected: Vec<Row> = inner
             .db
@@ -911,15 +915,23 @@ mod tests {
             .map(|row| Row::try_get_many(row, "", &names).unwrap())
             .collect();
         assert_eq!(expected.len(), 2);
-        assert_eq!(inner.tuples::<Row>(statement).await.unwrap(), expected);
+        assert_eq!(
+            inner.tuples::<Row>(statement, &columns).await.unwrap(),
+            expected
+        );
         let count = Query::select()
             .column(messages::Column::ChatId)
-            .expr(sea_orm::sea_query::Expr::col(messages::Column::Id).count())
+            .expr_as(
+                sea_orm::sea_query::Expr::col(messages::Column::Id).count(),
+                "count",
+            )
             .from(messages::Entity)
             .group_by_col(messages::Column::ChatId)
             .to_owned();
-        let mut counts: Vec<(Uuid, i64)> =
-            inner.tuples(DbBackend::Sqlite.build(&count)).await.unwrap();
+        let mut counts: Vec<(Uuid, i64)> = inner
+            .tuples(DbBackend::Sqlite.build(&count), &["chat_id", "count"])
+            .await
+            .unwrap();
         counts.sort_by_key(|(_, count)| *count);
         assert_eq!(counts.iter().map(|(_, n)| *n).collect::<Vec<_>>(), [1, 2]);
     }
@@ -930,16 +942,23 @@ mod tests {
         let chat = scene(dir.path()).await;
         let inner = &chat.inner;
         let direct = inner.direct.as_ref().unwrap();
-        // Two columns read as eight, and a chat row read as a message.
+        // Two columns read as eight or under other names, and a chat row read as a message.
         let two = DbBackend::Sqlite.build(
             Query::select()
                 .columns([chats::Column::Id, chats::Column::Kind])
                 .from(chats::Entity),
         );
+        type Eight = (Uuid, i64, i64, i64, i64, i64, i64, i64);
+        assert!(direct.tuples::<Eight>(&two, &["id", "kind"]).is_err());
         assert!(
             direct
-                .tuples::<(Uuid, i64, i64, i64, i64, i64, i64, i64)>(&two)
+                .tuples::<(Uuid, String)>(&two, &["id", "title"])
                 .is_err()
+        );
+        assert!(
+            direct
+                .tuples::<(Uuid, String)>(&two, &["id", "kind"])
+                .is_ok()
         );
         let chats = chats::Entity::find().build(DbBackend::Sqlite);
         assert!(direct.models::<messages::Entity>(&chats).is_err());
@@ -949,6 +968,10 @@ mod tests {
                 .columns([users::Column::Id, users::Column::Username])
                 .from(users::Entity),
         );
-        assert!(direct.tuples::<(Uuid, i64)>(&text).is_err());
+        assert!(
+            direct
+                .tuples::<(Uuid, i64)>(&text, &["id", "username"])
+                .is_err()
+        );
     }
 }
