@@ -191,7 +191,7 @@ fn by_id(profiles: Vec<UserProfile>) -> HashMap<Uuid, UserProfile> {
         .collect()
 }
 
-/// A chat of the list page, with the member's start of history.
+/// A chat of the list page, with the member's start of history and read marker.
 struct ListedChat {
     id: Uuid,
     kind: ChatKind,
@@ -200,11 +200,21 @@ struct ListedChat {
     last_activity: i64,
     last_message_id: Option<Uuid>,
     history: HistoryVisibility,
+    last_seq: i64,
     visible_from_seq: i64,
+    last_read_seq: i64,
+}
+
+impl ListedChat {
+    /// Whether the chat may hold messages the member has not read (counted by a query); when
+    /// its newest message is at or below their marker or their start of history, it holds none.
+    fn may_have_unread(&self) -> bool {
+        self.last_seq > Ord::max(self.last_read_seq, self.visible_from_seq)
+    }
 }
 
 /// [`ListedChat`]'s columns, in the order the list selects them.
-const LISTED_COLUMNS: [&str; 8] = [
+const LISTED_COLUMNS: [&str; 10] = [
     "id",
     "kind",
     "title",
@@ -212,7 +222,9 @@ const LISTED_COLUMNS: [&str; 8] = [
     "last_activity",
     "last_message_id",
     "history",
+    "last_seq",
     "visible_from_seq",
+    "last_read_seq",
 ];
 type ListedColumns = (
     Uuid,
@@ -223,11 +235,24 @@ type ListedColumns = (
     Option<Uuid>,
     HistoryVisibility,
     i64,
+    i64,
+    i64,
 );
 
 impl From<ListedColumns> for ListedChat {
     fn from(
-        (id, kind, title, created_at, last_activity, last_message_id, history, visible_from_seq): ListedColumns,
+        (
+            id,
+            kind,
+            title,
+            created_at,
+            last_activity,
+            last_message_id,
+            history,
+            last_seq,
+            visible_from_seq,
+            last_read_seq,
+        ): ListedColumns,
     ) -> Self {
         ListedChat {
             id,
@@ -237,7 +262,9 @@ impl From<ListedColumns> for ListedChat {
             last_activity,
             last_message_id,
             history,
+            last_seq,
             visible_from_seq,
+            last_read_seq,
         }
     }
 }
@@ -267,8 +294,12 @@ pub(crate) async fn list(
                 (chats::Entity, chats::Column::LastActivity),
                 (chats::Entity, chats::Column::LastMessageId),
                 (chats::Entity, chats::Column::History),
+                (chats::Entity, chats::Column::LastSeq),
             ])
-            .column((members::Entity, members::Column::VisibleFromSeq))
+            .columns([
+                (members::Entity, members::Column::VisibleFromSeq),
+                (members::Entity, members::Column::LastReadSeq),
+            ])
             .from(members::Entity)
             .inner_join(
                 chats::Entity,
@@ -311,7 +342,6 @@ pub(crate) async fn list(
             has_more: page.has_more,
         });
     }
-    let chat_ids: Vec<Uuid> = page.items.iter().map(|chat| chat.id).collect();
 
     let last_ids: Vec<Uuid> = page
         .items
@@ -329,39 +359,50 @@ pub(crate) async fn list(
             .collect()
     };
 
-    let unread_query = Query::select()
-        .column((messages::Entity, messages::Column::ChatId))
-        .expr_as(
-            Expr::col((messages::Entity, messages::Column::Id)).count(),
-            "unread",
-        )
-        .from(messages::Entity)
-        .inner_join(
-            members::Entity,
-            Expr::col((members::Entity, members::Column::ChatId))
-                .equals((messages::Entity, messages::Column::ChatId))
-                .and(Expr::col((members::Entity, members::Column::UserId)).eq(me)),
-        )
-        .and_where(Expr::col((messages::Entity, messages::Column::ChatId)).is_in(chat_ids.clone()))
-        .and_where(
-            Expr::col((messages::Entity, messages::Column::Seq))
-                .gt(Expr::col((members::Entity, members::Column::LastReadSeq))),
-        )
-        .and_where(
-            Expr::col((messages::Entity, messages::Column::Seq)).gt(Expr::col((
-                members::Entity,
-                members::Column::VisibleFromSeq,
-            ))),
-        )
-        .and_where(Expr::col((messages::Entity, messages::Column::SenderId)).ne(me))
-        .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
-        .group_by_col((messages::Entity, messages::Column::ChatId))
-        .to_owned();
-    let unread: HashMap<Uuid, i64> = inner
-        .tuples::<(Uuid, i64)>(backend.build(&unread_query), &["chat_id", "unread"])
-        .await?
-        .into_iter()
+    // Counted only for the chats whose newest message is past the member's marker.
+    let unread_ids: Vec<Uuid> = page
+        .items
+        .iter()
+        .filter(|chat| chat.may_have_unread())
+        .map(|chat| chat.id)
         .collect();
+    let unread: HashMap<Uuid, i64> = if unread_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let query = Query::select()
+            .column((messages::Entity, messages::Column::ChatId))
+            .expr_as(
+                Expr::col((messages::Entity, messages::Column::Id)).count(),
+                "unread",
+            )
+            .from(messages::Entity)
+            .inner_join(
+                members::Entity,
+                Expr::col((members::Entity, members::Column::ChatId))
+                    .equals((messages::Entity, messages::Column::ChatId))
+                    .and(Expr::col((members::Entity, members::Column::UserId)).eq(me)),
+            )
+            .and_where(Expr::col((messages::Entity, messages::Column::ChatId)).is_in(unread_ids))
+            .and_where(
+                Expr::col((messages::Entity, messages::Column::Seq))
+                    .gt(Expr::col((members::Entity, members::Column::LastReadSeq))),
+            )
+            .and_where(
+                Expr::col((messages::Entity, messages::Column::Seq)).gt(Expr::col((
+                    members::Entity,
+                    members::Column::VisibleFromSeq,
+                ))),
+            )
+            .and_where(Expr::col((messages::Entity, messages::Column::SenderId)).ne(me))
+            .and_where(Expr::col((messages::Entity, messages::Column::DeletedAt)).is_null())
+            .group_by_col((messages::Entity, messages::Column::ChatId))
+            .to_owned();
+        inner
+            .tuples::<(Uuid, i64)>(backend.build(&query), &["chat_id", "unread"])
+            .await?
+            .into_iter()
+            .collect()
+    };
 
     let direct_ids: Vec<Uuid> = page
         .items

@@ -43,3 +43,4 @@ macro_rules! from_values {
 from_values!(2: A, B);
 from_values!(4: A, B, C, D);
 from_values!(8: A, B, C, D, E, F, G, H);
+from_values!(10: A, B, C, D, E, F, G, H, I, J);
