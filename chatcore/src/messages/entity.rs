@@ -22,6 +22,9 @@ pub struct Model {
     /// For a forward: the message first forwarded, and its sender.
     pub forwarded_message_id: Option<Uuid>,
     pub forwarded_sender_id: Option<Uuid>,
+    /// How many reactions it carries: kept with every reaction added or taken back, and never
+    /// below the number of its rows in `reactions` (0: none, and no need to look).
+    pub reactions: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,11 +3,13 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, FromQueryResult};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+};
 use uuid::Uuid;
 
 use super::queries::visible_message;
-use super::{Emoji, ReactionCount, reaction_entity as reactions};
+use super::{Emoji, ReactionCount, entity as messages, reaction_entity as reactions};
 use crate::access::sender_access;
 use crate::clock::now;
 use crate::context::{Context, Written};
@@ -60,6 +62,20 @@ pub(crate) async fn counts(
     Ok(counts)
 }
 
+/// Keeps the message's count of reactions (`messages.reactions`) with a reaction added (`1`)
+/// or taken back (`-1`).
+async fn count_reactions(txn: &impl ConnectionTrait, message_id: Uuid, change: i64) -> Result<()> {
+    messages::Entity::update_many()
+        .col_expr(
+            messages::Column::Reactions,
+            Expr::col(messages::Column::Reactions).add(change),
+        )
+        .filter(messages::Column::Id.eq(message_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Adds (`add = true`) or removes the caller's reaction, and returns the message's counts.
 pub(crate) async fn react(
     inner: &Context,
@@ -103,6 +119,7 @@ pub(crate) async fn react(
                     if removed.rows_affected == 0 {
                         return Ok(Written::quiet(()));
                     }
+                    count_reactions(txn, message.id, -1).await?;
                     return Ok(Written::with((), vec![event]));
                 }
                 // Taking a reaction back is always allowed; adding one is not for someone the
@@ -133,6 +150,7 @@ pub(crate) async fn react(
                 if inserted == 0 {
                     return Ok(Written::quiet(()));
                 }
+                count_reactions(txn, message.id, 1).await?;
                 Ok(Written::with((), vec![event]))
             })
         })

@@ -14,6 +14,7 @@ mod m0007_event_message_seq;
 mod m0008_member_activity;
 mod m0009_event_order;
 mod m0010_large_groups;
+mod m0011_message_reactions;
 
 /// All chatcore migrations, in order.
 ///
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_member_activity::Migration),
             Box::new(m0009_event_order::Migration),
             Box::new(m0010_large_groups::Migration),
+            Box::new(m0011_message_reactions::Migration),
         ]
     }
 

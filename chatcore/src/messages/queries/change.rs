@@ -109,6 +109,8 @@ pub(crate) async fn delete(
                 let mut row = message.into_active_model();
                 row.text = Set(None);
                 row.deleted_at = Set(Some(now()));
+                // Its reactions go with it.
+                row.reactions = Set(0);
                 row.update(txn).await?;
                 reactions::Entity::delete_many()
                     .filter(reactions::Column::MessageId.eq(id))

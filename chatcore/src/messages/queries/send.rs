@@ -93,6 +93,7 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model
         reply_to_id: message.reply_to_id,
         forwarded_message_id: message.forwarded_from.map(|(message, _)| message),
         forwarded_sender_id: message.forwarded_from.map(|(_, sender)| sender),
+        reactions: 0,
     };
     match txn.get_database_backend() {
         DbBackend::Postgres => insert_in_one_statement(txn, row).await,

@@ -13,8 +13,8 @@ use crate::{Error, Result};
 const REPLY_PREVIEW_CHARS: usize = 100;
 
 /// Turns rows into messages as `reader` sees them (their history starting after
-/// `visible_from`): reply previews and reaction counts in two more queries, whatever the
-/// number of rows.
+/// `visible_from`): reply previews and reaction counts in two more queries at most, whatever
+/// the number of rows (none for counts when no row carries reactions).
 pub(crate) async fn views(
     db: &impl ConnectionTrait,
     reader: Uuid,
@@ -33,7 +33,11 @@ pub(crate) async fn views(
             .map(|original| (original.id, original))
             .collect()
     };
-    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .filter(|row| row.reactions > 0)
+        .map(|row| row.id)
+        .collect();
     let mut counts = crate::messages::reactions::counts(db, reader, &ids).await?;
     Ok(rows
         .into_iter()
