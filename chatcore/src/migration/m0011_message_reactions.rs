@@ -74,3 +74,71 @@ impl MigrationTrait for Migration {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::EntityTrait;
+    use sea_orm_migration::MigratorTrait;
+
+    use crate::messages::{Emoji, MessageText, SendMessage, entity as messages};
+    use crate::storage::sqlite::Connections;
+    use crate::users::{Password, Register, Username};
+    use crate::{Caller, ChatCore, Migrator, Options, Service};
+
+    async fn user(chat: &ChatCore, name: &str) -> Caller {
+        let registered = chat
+            .register(Register::new(
+                Username::parse(name).unwrap(),
+                Password::parse("a long enough secret").unwrap(),
+            ))
+            .await
+            .unwrap();
+        chat.authenticate(&registered.session.token).await.unwrap()
+    }
+
+    /// Reactions made before the migration are counted by it, and the counts are taken down
+    /// with it.
+    #[tokio::test]
+    async fn reactions_made_before_are_counted() {
+        let connections = Connections::memory().await.unwrap();
+        let db = connections.write.db.clone();
+        let chat = connections.open(Options::default(), 16).await.unwrap();
+        let (ada, bob) = (user(&chat, "ada").await, user(&chat, "bob").await);
+        let direct = chat
+            .start_direct_chat(&ada, bob.user_id())
+            .await
+            .unwrap()
+            .chat
+            .chat
+            .id;
+        let text = |text: &str| MessageText::parse(text).unwrap();
+        let liked = chat
+            .send_message(&ada, SendMessage::new(direct, text("liked")))
+            .await
+            .unwrap();
+        let plain = chat
+            .send_message(&ada, SendMessage::new(direct, text("plain")))
+            .await
+            .unwrap();
+        for (who, emoji) in [(&ada, "👍"), (&bob, "👍"), (&bob, "🎉")] {
+            chat.add_reaction(who, direct, liked.id, Emoji::parse(emoji).unwrap())
+                .await
+                .unwrap();
+        }
+        let counts = || async {
+            let rows = messages::Entity::find().all(&db).await.unwrap();
+            let of = |id: crate::MessageId| {
+                rows.iter()
+                    .find(|row| row.id == id.as_uuid())
+                    .map(|row| row.reactions)
+            };
+            (of(liked.id), of(plain.id))
+        };
+        assert_eq!(counts().await, (Some(3), Some(0)));
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        assert!(messages::Entity::find().all(&db).await.is_err());
+        Migrator::up(&db, None).await.unwrap();
+        assert_eq!(counts().await, (Some(3), Some(0)));
+    }
+}
