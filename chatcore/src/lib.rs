@@ -30,6 +30,8 @@ pub mod sessions;
 mod settings_entity;
 pub mod storage;
 mod stored;
+#[cfg(test)]
+mod test_support;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 mod text;

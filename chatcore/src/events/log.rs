@@ -258,20 +258,9 @@ mod tests {
     use super::*;
     use crate::groups::{ChatTitle, CreateGroup};
     use crate::messages::{MessageText, SendMessage};
-    use crate::users::{Password, Register, Username};
-    use crate::{Caller, ChatCore, Options, Service};
+    use crate::test_support::user;
+    use crate::{Options, Service};
     use sea_orm::ActiveValue::Set;
-
-    async fn user(chat: &ChatCore, name: &str) -> Caller {
-        let registered = chat
-            .register(Register::new(
-                Username::parse(name).unwrap(),
-                Password::parse("a long enough secret").unwrap(),
-            ))
-            .await
-            .unwrap();
-        chat.authenticate(&registered.session.token).await.unwrap()
-    }
 
     /// The database alone (not only the subscriber's own check) leaves out what a member may
     /// not see when a stream resumes.

@@ -82,19 +82,8 @@ mod tests {
 
     use crate::messages::{Emoji, MessageText, SendMessage, entity as messages};
     use crate::storage::sqlite::Connections;
-    use crate::users::{Password, Register, Username};
-    use crate::{Caller, ChatCore, Migrator, Options, Service};
-
-    async fn user(chat: &ChatCore, name: &str) -> Caller {
-        let registered = chat
-            .register(Register::new(
-                Username::parse(name).unwrap(),
-                Password::parse("a long enough secret").unwrap(),
-            ))
-            .await
-            .unwrap();
-        chat.authenticate(&registered.session.token).await.unwrap()
-    }
+    use crate::test_support::user;
+    use crate::{Migrator, Options, Service};
 
     /// Reactions made before the migration are counted by it, and the counts are taken down
     /// with it.

@@ -450,7 +450,8 @@ impl fmt::Debug for DirectReads {
 
 impl DirectReads {
     /// The models of entity `E` that `statement` selects. Its result columns must be columns
-    /// of `E`, by name, and name all of them (as `E::find()` selects).
+    /// of `E`, by name, and name all of them (as `E::find()` selects). Integers are read as
+    /// `i64`, so the entity's integer fields must be `i64` too.
     pub(crate) fn models<E>(&self, statement: &Statement) -> Result<Vec<E::Model>, DbErr>
     where
         E: EntityTrait,
@@ -800,22 +801,12 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use crate::Service;
     use crate::chats::entity as chats;
     use crate::groups::{ChatTitle, CreateGroup};
     use crate::messages::{MessageText, SendMessage, entity as messages};
-    use crate::users::{Password, Register, Username, entity as users};
-    use crate::{Caller, Service};
-
-    async fn user(chat: &ChatCore, name: &str) -> Caller {
-        let registered = chat
-            .register(Register::new(
-                Username::parse(name).unwrap(),
-                Password::parse("a long enough secret").unwrap(),
-            ))
-            .await
-            .unwrap();
-        chat.authenticate(&registered.session.token).await.unwrap()
-    }
+    use crate::test_support::user;
+    use crate::users::entity as users;
 
     /// A file with users, a group, a direct chat and messages (a reply, an edit, a deletion).
     async fn scene(dir: &Path) -> ChatCore {
