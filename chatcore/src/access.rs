@@ -4,7 +4,7 @@
 //! Inside a write, checks read through the write's transaction, so that they hold until it
 //! commits; reads may answer from the cache ([`access`]).
 
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 use uuid::Uuid;
 
@@ -83,24 +83,11 @@ pub(crate) async fn sender_access(
     chat_id: Uuid,
     user_id: Uuid,
 ) -> Result<Sender> {
-    let peer = Alias::new("peer");
-    let blocked_by_peer = Query::select()
-        .expr(Expr::val(1))
-        .from_as(members::Entity, peer.clone())
-        .inner_join(
-            blocks::Entity,
-            Expr::col((blocks::Entity, blocks::Column::BlockerId))
-                .equals((peer.clone(), members::Column::UserId))
-                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(user_id)),
-        )
-        .and_where(Expr::col((peer.clone(), members::Column::ChatId)).eq(chat_id))
-        .and_where(Expr::col((peer, members::Column::UserId)).ne(user_id))
-        .to_owned();
     // Groups are not affected by blocks (and are not searched for them).
     let blocked = Expr::case(
         Expr::col((chats::Entity, chats::Column::Kind))
             .eq(ChatKind::Direct)
-            .and(Expr::exists(blocked_by_peer)),
+            .and(Expr::exists(peers_blocking(chat_id, user_id))),
         Expr::val(1i64),
     )
     .finally(Expr::val(0i64));
@@ -236,6 +223,25 @@ pub(crate) async fn ensure_none_blocked(
     }
 }
 
+/// The other members of the chat (as `peer`) who blocked `sender`.
+fn peers_blocking(chat_id: Uuid, sender: Uuid) -> SelectStatement {
+    Query::select()
+        .expr(Expr::val(1))
+        .from_as(members::Entity, PEER)
+        .inner_join(
+            blocks::Entity,
+            Expr::col((blocks::Entity, blocks::Column::BlockerId))
+                .equals((PEER, members::Column::UserId))
+                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(sender)),
+        )
+        .and_where(Expr::col((PEER, members::Column::ChatId)).eq(chat_id))
+        .and_where(Expr::col((PEER, members::Column::UserId)).ne(sender))
+        .to_owned()
+}
+
+/// The other members' rows in [`peers_blocking`].
+const PEER: &str = "peer";
+
 /// Refuses a message from `sender` into a direct chat whose other member blocked them, in one
 /// query; group chats are not affected by blocks.
 pub(crate) async fn ensure_direct_peer_allows(
@@ -243,22 +249,11 @@ pub(crate) async fn ensure_direct_peer_allows(
     chat_id: Uuid,
     sender: Uuid,
 ) -> Result<()> {
-    let query = Query::select()
-        .expr(Expr::val(1))
-        .from(members::Entity)
+    let query = peers_blocking(chat_id, sender)
         .inner_join(
             chats::Entity,
-            Expr::col((chats::Entity, chats::Column::Id))
-                .equals((members::Entity, members::Column::ChatId)),
+            Expr::col((chats::Entity, chats::Column::Id)).equals((PEER, members::Column::ChatId)),
         )
-        .inner_join(
-            blocks::Entity,
-            Expr::col((blocks::Entity, blocks::Column::BlockerId))
-                .equals((members::Entity, members::Column::UserId))
-                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(sender)),
-        )
-        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).ne(sender))
         .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct))
         .limit(1)
         .to_owned();
