@@ -1,5 +1,8 @@
 //! JWT access tokens: HS256 only, with issuer, audience and expiry validated.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -17,6 +20,9 @@ struct Claims {
     aud: String,
 }
 
+/// How many verified tokens [`TokenKeys`] remembers.
+const VERIFIED_TOKENS: usize = 16_384;
+
 /// Signs and checks access tokens.
 pub(crate) struct TokenKeys {
     encoding: EncodingKey,
@@ -24,9 +30,15 @@ pub(crate) struct TokenKeys {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// Tokens whose signature and claims were checked, with their expiry (unix seconds): a
+    /// client sends the same token with every request, and checking it again (an HMAC, two
+    /// base64 decodings, a JSON parse) was the largest part of authenticating one. Keyed by
+    /// the whole token, so only the very same bytes skip the check.
+    verified: Mutex<HashMap<String, (TokenSubject, i64)>>,
 }
 
 /// What a valid token says.
+#[derive(Clone, Copy)]
 pub(crate) struct TokenSubject {
     pub(crate) user_id: UserId,
     pub(crate) session_id: SessionId,
@@ -46,7 +58,15 @@ impl TokenKeys {
             validation,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            verified: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn verified(&self) -> MutexGuard<'_, HashMap<String, (TokenSubject, i64)>> {
+        // The map holds only checked tokens whatever a panic interrupted.
+        self.verified
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn issue(
@@ -68,13 +88,30 @@ impl TokenKeys {
             .map_err(Error::internal)
     }
 
+    /// The subject of a valid token: signed with this key, for this issuer and audience, not
+    /// expired (a token is valid through its `exp` second, as `jsonwebtoken` counts).
     pub(crate) fn check(&self, token: &str) -> Result<TokenSubject> {
+        let now = Utc::now().timestamp();
+        if let Some((subject, expires)) = self.verified().get(token)
+            && *expires >= now
+        {
+            return Ok(*subject);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| Error::NotAuthorized)?;
-        Ok(TokenSubject {
+        let subject = TokenSubject {
             user_id: data.claims.sub.into(),
             session_id: data.claims.sid.into(),
-        })
+        };
+        let mut verified = self.verified();
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.retain(|_, (_, expires)| *expires >= now);
+            if verified.len() >= VERIFIED_TOKENS {
+                verified.clear();
+            }
+        }
+        verified.insert(token.to_owned(), (subject, data.claims.exp));
+        Ok(subject)
     }
 }
 
@@ -130,5 +167,49 @@ mod tests {
         let payload = valid.split('.').nth(1).unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
         assert!(keys.check(&format!("{none_header}.{payload}.")).is_err());
+    }
+
+    /// Remembering a checked token changes nothing of what is valid: a copy with another
+    /// signature is still refused, and the token itself once its `exp` second has passed.
+    #[test]
+    fn remembered_tokens_are_still_checked() {
+        let keys = keys();
+        let now = Utc::now();
+        let token = keys
+            .issue(
+                UserId::new(),
+                SessionId::new(),
+                now,
+                now + Duration::seconds(1),
+            )
+            .unwrap();
+        assert!(keys.check(&token).is_ok());
+        assert!(keys.check(&token).is_ok());
+        let (unsigned, signature) = token.rsplit_once('.').unwrap();
+        let mut forged = signature.as_bytes().to_vec();
+        forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+        let forged = format!("{unsigned}.{}", String::from_utf8(forged).unwrap());
+        assert!(matches!(keys.check(&forged), Err(Error::NotAuthorized)));
+
+        std::thread::sleep(std::time::Duration::from_millis(2_100));
+        assert!(matches!(keys.check(&token), Err(Error::NotAuthorized)));
+    }
+
+    #[test]
+    fn remembers_a_bounded_number_of_tokens() {
+        let keys = keys();
+        let now = Utc::now();
+        for _ in 0..VERIFIED_TOKENS + 10 {
+            let token = keys
+                .issue(
+                    UserId::new(),
+                    SessionId::new(),
+                    now,
+                    now + Duration::hours(1),
+                )
+                .unwrap();
+            keys.check(&token).unwrap();
+            assert!(keys.verified().len() <= VERIFIED_TOKENS);
+        }
     }
 }

@@ -91,8 +91,18 @@ impl LinkState {
     }
 
     /// Runs a transaction statement; a failure is kept for [`TransactionFailures::take`].
+    /// A single statement (`BEGIN`, `SAVEPOINT`, `RELEASE`, `COMMIT`: several per batch of
+    /// writes) is prepared once and kept in the statement cache rather than parsed anew.
     fn transaction_statement(&mut self, sql: &str) -> bool {
-        match self.connection.execute_batch(sql) {
+        let done = if sql.contains(';') {
+            self.connection.execute_batch(sql)
+        } else {
+            self.connection
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.execute([]))
+                .map(drop)
+        };
+        match done {
             Ok(()) => true,
             Err(error) => {
                 self.failure.get_or_insert(driver_error(error));
@@ -763,6 +773,42 @@ fn looks_like_written_time(text: &str) -> bool {
 
 /// A time as sqlx writes it (RFC 3339), or SQLite's own `YYYY-MM-DD HH:MM:SS[.fff]` in UTC.
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    parse_written_time(text).or_else(|| parse_any_time(text))
+}
+
+/// The shape chatcore writes every time in (`YYYY-MM-DDTHH:MM:SS[.f…]+00:00`), read without
+/// chrono's general parser: a page of history or of the chat list reads a hundred times.
+fn parse_written_time(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.strip_suffix("+00:00")?.as_bytes();
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes.get(range)?.iter().try_fold(0u32, |value, byte| {
+            byte.is_ascii_digit()
+                .then(|| value * 10 + u32::from(byte - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if bytes.len() < 19 || separators.iter().any(|(at, byte)| bytes[*at] != *byte) {
+        return None;
+    }
+    let nanos = match bytes.len() {
+        19 => 0,
+        21..=29 if bytes[19] == b'.' => {
+            let digits = bytes.len() - 20;
+            number(20..bytes.len())? * 10u32.pow(u32::try_from(9 - digits).ok()?)
+        }
+        _ => return None,
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(number(0..4)?).ok()?,
+        number(5..7)?,
+        number(8..10)?,
+    )?;
+    let time = date.and_hms_nano_opt(number(11..13)?, number(14..16)?, number(17..19)?, nanos)?;
+    Some(time.and_utc())
+}
+
+/// [`parse_time`] for the shapes other writers use.
+fn parse_any_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .ok()
@@ -807,6 +853,48 @@ mod tests {
     use crate::messages::{MessageText, SendMessage, entity as messages};
     use crate::test_support::user;
     use crate::users::entity as users;
+
+    /// The fast reader of written times agrees with chrono's parser, and leaves every other
+    /// shape to it.
+    #[test]
+    fn written_times_read_as_chrono_reads_them() {
+        let mut texts: Vec<String> = [
+            "2026-12-06T23:40:58+00:00",
+            "2026-12-06T23:40:58.1+00:00",
+            "2026-12-06T23:40:58.123+00:00",
+            "2026-12-06T23:40:58.123456+00:00",
+            "2026-12-06T23:40:58.123456789+00:00",
+            "0000-01-01T00:00:00+00:00",
+            "9999-12-31T23:59:59.999999+00:00",
+            "2024-02-29T12:00:00+00:00",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let mut seed: i64 = 7;
+        for _ in 0..2_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let time =
+                DateTime::from_timestamp_micros(seed.rem_euclid(253_402_300_799_000_000)).unwrap();
+            texts.push(time.to_rfc3339());
+        }
+        for text in &texts {
+            assert_eq!(parse_written_time(text), parse_any_time(text), "{text}");
+            assert!(parse_written_time(text).is_some(), "{text}");
+        }
+        for other in [
+            "2026-12-06 23:40:58.123",
+            "2026-12-06T23:40:58Z",
+            "2026-12-06T23:40:58.+00:00",
+            "2026-12-06T23:40:58.1234567890+00:00",
+            "2026-02-30T23:40:58+00:00",
+            "2026-12-06T24:00:00+00:00",
+            "2026-12-06T23:40:58+01:00",
+            "2026-1a-06T23:40:58+00:00",
+        ] {
+            assert_eq!(parse_written_time(other), None, "{other}");
+            assert_eq!(parse_time(other), parse_any_time(other), "{other}");
+        }
+    }
 
     /// A file with users, a group, a direct chat and messages (a reply, an edit, a deletion).
     async fn scene(dir: &Path) -> ChatCore {

@@ -2,8 +2,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic,
-    IntoActiveModel, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, IntoActiveModel,
+    QueryFilter, Statement,
 };
 use uuid::Uuid;
 
@@ -115,9 +115,9 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
     let (seq, large) = next_seq(txn, row.chat_id, row.id, at.timestamp_micros()).await?;
     row.seq = seq;
     let (chat_id, sender_id) = (row.chat_id, row.sender_id);
-    let row = row
-        .into_active_model()
-        .insert(txn)
+    // Every column is known here: reading the row back (`RETURNING`) would only decode it.
+    entity::Entity::insert(row.clone().into_active_model())
+        .exec_without_returning(txn)
         .await
         .map_err(already_sent)?;
     // One statement moves the chat to the top of every member's list (their copy of its
