@@ -4,7 +4,7 @@
 //! Inside a write, checks read through the write's transaction, so that they hold until it
 //! commits; reads may answer from the cache ([`access`]).
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 use uuid::Uuid;
 
@@ -14,6 +14,7 @@ use crate::chats::member_entity as members;
 use crate::chats::{ChatKind, MemberRole};
 use crate::contacts::block_entity as blocks;
 use crate::context::Context;
+use crate::sql::Sql;
 use crate::users::{Role, entity as users};
 use crate::{Error, Result};
 
@@ -83,27 +84,8 @@ pub(crate) async fn sender_access(
     chat_id: Uuid,
     user_id: Uuid,
 ) -> Result<Sender> {
-    // Groups are not affected by blocks (and are not searched for them).
-    let blocked = Expr::case(
-        Expr::col((chats::Entity, chats::Column::Kind))
-            .eq(ChatKind::Direct)
-            .and(Expr::exists(peers_blocking(chat_id, user_id))),
-        Expr::val(1i64),
-    )
-    .finally(Expr::val(0i64));
-    let query = Query::select()
-        .column((members::Entity, members::Column::VisibleFromSeq))
-        .expr_as(blocked, "blocked")
-        .from(members::Entity)
-        .inner_join(
-            chats::Entity,
-            Expr::col((chats::Entity, chats::Column::Id))
-                .equals((members::Entity, members::Column::ChatId)),
-        )
-        .and_where(Expr::col((members::Entity, members::Column::ChatId)).eq(chat_id))
-        .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(user_id))
-        .to_owned();
-    let row = SenderRow::find_by_statement(db.get_database_backend().build(&query))
+    let statement = SENDER_ACCESS.with(db.get_database_backend(), [chat_id.into(), user_id.into()]);
+    let row = SenderRow::find_by_statement(statement)
         .one(db)
         .await?
         .ok_or(Error::NotFound("chat"))?;
@@ -112,6 +94,17 @@ pub(crate) async fn sender_access(
         blocked: row.blocked != 0,
     })
 }
+
+/// [`sender_access`]'s query (`$1` the chat, `$2` the sender). Groups are not affected by
+/// blocks (and are not searched for them).
+static SENDER_ACCESS: Sql = Sql::new(concat!(
+    "SELECT chat_members.visible_from_seq AS visible_from_seq, ",
+    "CAST(CASE WHEN chats.kind = 'direct' AND EXISTS (",
+    peers_blocking!(),
+    ") THEN 1 ELSE 0 END AS BIGINT) AS blocked ",
+    "FROM chat_members JOIN chats ON chats.id = chat_members.chat_id ",
+    "WHERE chat_members.chat_id = $1 AND chat_members.user_id = $2"
+));
 
 // ---------------------------------------------------------------------------------------------
 // Group roles
@@ -223,24 +216,15 @@ pub(crate) async fn ensure_none_blocked(
     }
 }
 
-/// The other members of the chat (as `peer`) who blocked `sender`.
-fn peers_blocking(chat_id: Uuid, sender: Uuid) -> SelectStatement {
-    Query::select()
-        .expr(Expr::val(1))
-        .from_as(members::Entity, PEER)
-        .inner_join(
-            blocks::Entity,
-            Expr::col((blocks::Entity, blocks::Column::BlockerId))
-                .equals((PEER, members::Column::UserId))
-                .and(Expr::col((blocks::Entity, blocks::Column::BlockedId)).eq(sender)),
-        )
-        .and_where(Expr::col((PEER, members::Column::ChatId)).eq(chat_id))
-        .and_where(Expr::col((PEER, members::Column::UserId)).ne(sender))
-        .to_owned()
+/// The other members of chat `$1` (as `peer`) who blocked sender `$2`, for [`Sql`].
+macro_rules! peers_blocking {
+    () => {
+        "SELECT 1 FROM chat_members AS peer \
+         JOIN blocks ON blocks.blocker_id = peer.user_id AND blocks.blocked_id = $2 \
+         WHERE peer.chat_id = $1 AND peer.user_id <> $2"
+    };
 }
-
-/// The other members' rows in [`peers_blocking`].
-const PEER: &str = "peer";
+use peers_blocking;
 
 /// Refuses a message from `sender` into a direct chat whose other member blocked them, in one
 /// query; group chats are not affected by blocks.
@@ -249,16 +233,16 @@ pub(crate) async fn ensure_direct_peer_allows(
     chat_id: Uuid,
     sender: Uuid,
 ) -> Result<()> {
-    let query = peers_blocking(chat_id, sender)
-        .inner_join(
-            chats::Entity,
-            Expr::col((chats::Entity, chats::Column::Id)).equals((PEER, members::Column::ChatId)),
-        )
-        .and_where(Expr::col((chats::Entity, chats::Column::Kind)).eq(ChatKind::Direct))
-        .limit(1)
-        .to_owned();
-    match db.query_one(&query).await? {
+    let statement =
+        DIRECT_PEER_BLOCKING.with(db.get_database_backend(), [chat_id.into(), sender.into()]);
+    match db.query_one_raw(statement).await? {
         Some(_) => Err(Error::Blocked),
         None => Ok(()),
     }
 }
+
+/// [`ensure_direct_peer_allows`]'s query (`$1` the chat, `$2` the sender).
+static DIRECT_PEER_BLOCKING: Sql = Sql::new(concat!(
+    peers_blocking!(),
+    " AND EXISTS (SELECT 1 FROM chats WHERE chats.id = $1 AND chats.kind = 'direct') LIMIT 1"
+));

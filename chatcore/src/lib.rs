@@ -28,6 +28,7 @@ mod roles;
 mod service;
 pub mod sessions;
 mod settings_entity;
+mod sql;
 pub mod storage;
 mod stored;
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::entity::{event, head};
 use super::{Event, EventData, EventKind, NewEvent};
 use crate::chats::member_entity as members;
 use crate::clock::now;
+use crate::sql::Sql;
 use crate::{Error, Result};
 
 /// A stored event read back. Its `kind` column must name a kind and its `data` column hold
@@ -76,14 +77,8 @@ pub(crate) async fn record(
     let numbered = txn.get_database_backend() != DbBackend::Postgres;
     let first = if numbered {
         let count = i64::try_from(events.len()).map_err(Error::internal)?;
-        let update = Query::update()
-            .table(head::Entity)
-            .value(head::Column::Last, Expr::col(head::Column::Last).add(count))
-            .and_where(Expr::col(head::Column::Id).eq(1))
-            .returning_col(head::Column::Last)
-            .to_owned();
         let last: i64 = txn
-            .query_one(&update)
+            .query_one_raw(TAKE_CURSORS.with(txn.get_database_backend(), [count.into()]))
             .await?
             .ok_or_else(|| Error::internal("event head missing"))?
             .try_get_by_index(0)?;
@@ -136,6 +131,10 @@ pub(crate) async fn record(
     txn.execute(&insert).await?;
     Ok(recorded)
 }
+
+/// Takes the next `$1` cursors where the writer numbers events (SQLite), once per write.
+static TAKE_CURSORS: Sql =
+    Sql::new("UPDATE event_head SET \"last\" = \"last\" + $1 WHERE id = 1 RETURNING \"last\"");
 
 /// The last cursor given out, and up to where events were pruned.
 pub(crate) async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64)> {

@@ -1,10 +1,8 @@
 //! Read markers, "read by" lists and typing notices.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter};
 use uuid::Uuid;
 
 use super::queries::visible_message;
@@ -16,6 +14,7 @@ use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::events::{Event, EventData, NewEvent, ReadMarkerMoved, Typing};
 use crate::sessions::Caller;
+use crate::sql::Sql;
 use crate::users::queries::profiles;
 use crate::{ChatId, Error, MessageId, Result};
 
@@ -48,25 +47,17 @@ pub(crate) async fn record_mark(
     seq: i64,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    marks::Entity::insert(marks::ActiveModel {
-        chat_id: Set(chat_id),
-        user_id: Set(user_id),
-        seq: Set(seq),
-        read_at: Set(at),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            marks::Column::ChatId,
-            marks::Column::UserId,
-            marks::Column::Seq,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
+    let values = [chat_id.into(), user_id.into(), seq.into(), at.into()];
+    txn.execute_raw(RECORD_MARK.with(txn.get_database_backend(), values))
+        .await?;
     Ok(())
 }
+
+/// [`record_mark`]'s statement: each send runs it for the sender.
+static RECORD_MARK: Sql = Sql::new(
+    "INSERT INTO read_marks (chat_id, user_id, seq, read_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (chat_id, user_id, seq) DO NOTHING",
+);
 
 pub(crate) async fn mark_read(
     inner: &Context,

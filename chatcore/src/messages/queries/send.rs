@@ -1,16 +1,13 @@
 //! Sending and forwarding: a new message at the chat's next seq, once per `client_id`.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, IntoActiveModel,
-    QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, QueryFilter, Statement,
 };
 use uuid::Uuid;
 
 use super::views::{event_view, reply_view, single_view, view, visible_message};
 use crate::access::{access, membership, sender_access};
 use crate::chats::entity as chats;
-use crate::chats::member_entity as members;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::error::unique_violation;
@@ -19,6 +16,7 @@ use crate::messages::entity::{self, Model};
 use crate::messages::receipts::record_mark;
 use crate::messages::{ForwardMessage, Message, SendMessage};
 use crate::sessions::Caller;
+use crate::sql::Sql;
 use crate::{Error, MessageId, Result};
 
 async fn find_by_client_id(
@@ -44,19 +42,12 @@ async fn next_seq(
     message_id: Uuid,
     at_micros: i64,
 ) -> Result<(i64, bool)> {
-    let update = Query::update()
-        .table(chats::Entity)
-        .value(
-            chats::Column::LastSeq,
-            Expr::col(chats::Column::LastSeq).add(1),
-        )
-        .value(chats::Column::LastMessageId, message_id)
-        .value(chats::Column::LastActivity, at_micros)
-        .and_where(Expr::col(chats::Column::Id).eq(chat_id))
-        .returning(Query::returning().columns([chats::Column::LastSeq, chats::Column::Large]))
-        .to_owned();
+    let statement = NEXT_SEQ.with(
+        txn.get_database_backend(),
+        [message_id.into(), at_micros.into(), chat_id.into()],
+    );
     let row = txn
-        .query_one(&update)
+        .query_one_raw(statement)
         .await?
         .ok_or(Error::NotFound("chat"))?;
     // By name: SQLite's rows keep their columns by name, not in order.
@@ -65,6 +56,11 @@ async fn next_seq(
         row.try_get("", chats::Column::Large.as_str())?,
     ))
 }
+
+static NEXT_SEQ: Sql = Sql::new(
+    "UPDATE chats SET last_seq = last_seq + 1, last_message_id = $1, last_activity = $2 \
+     WHERE id = $3 RETURNING last_seq, large",
+);
 
 /// A message about to be stored.
 struct NewMessage {
@@ -114,10 +110,20 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
     let at = row.created_at;
     let (seq, large) = next_seq(txn, row.chat_id, row.id, at.timestamp_micros()).await?;
     row.seq = seq;
-    let (chat_id, sender_id) = (row.chat_id, row.sender_id);
-    // Every column is known here: reading the row back (`RETURNING`) would only decode it.
-    entity::Entity::insert(row.clone().into_active_model())
-        .exec_without_returning(txn)
+    let backend = txn.get_database_backend();
+    let values = [
+        row.id.into(),
+        row.chat_id.into(),
+        row.seq.into(),
+        row.sender_id.into(),
+        row.text.clone().into(),
+        row.client_id.clone().into(),
+        row.created_at.into(),
+        row.reply_to_id.into(),
+        row.forwarded_message_id.into(),
+        row.forwarded_sender_id.into(),
+    ];
+    txn.execute_raw(INSERT_MESSAGE.with(backend, values))
         .await
         .map_err(already_sent)?;
     // One statement moves the chat to the top of every member's list (their copy of its
@@ -126,33 +132,44 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
     // chat's own activity, so only the rows that change are written: hidden ones, the
     // sender's, and any membership that joined without the large mark while the group
     // became large.
-    let mut update = members::Entity::update_many()
-        .col_expr(members::Column::Hidden, Expr::value(false))
-        .col_expr(
-            members::Column::LastActivity,
-            Expr::value(at.timestamp_micros()),
-        )
-        .col_expr(
-            members::Column::LastReadSeq,
-            Expr::case(members::Column::UserId.eq(sender_id), seq)
-                .finally(Expr::col(members::Column::LastReadSeq))
-                .into(),
-        )
-        .filter(members::Column::ChatId.eq(chat_id));
-    if large {
-        update = update
-            .col_expr(members::Column::Large, Expr::value(true))
-            .filter(
-                members::Column::Hidden
-                    .eq(true)
-                    .or(members::Column::Large.eq(false))
-                    .or(members::Column::UserId.eq(sender_id)),
-            );
-    }
-    update.exec(txn).await?;
+    let (chat_id, sender_id) = (row.chat_id, row.sender_id);
+    let update = if large {
+        &MEMBERS_OF_LARGE_GROUP
+    } else {
+        &MEMBERS
+    };
+    let values = [
+        at.timestamp_micros().into(),
+        sender_id.into(),
+        seq.into(),
+        chat_id.into(),
+    ];
+    txn.execute_raw(update.with(backend, values)).await?;
     record_mark(txn, chat_id, sender_id, seq, at).await?;
     Ok(row)
 }
+
+/// A new message (no edit, deletion or reaction yet).
+static INSERT_MESSAGE: Sql = Sql::new(
+    "INSERT INTO messages (id, chat_id, seq, sender_id, text, client_id, created_at, \
+     reply_to_id, forwarded_message_id, forwarded_sender_id) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+);
+
+/// The members' rows after a message at `$1` (unix microseconds) by `$2` at seq `$3` in chat
+/// `$4`.
+static MEMBERS: Sql = Sql::new(
+    "UPDATE chat_members SET hidden = FALSE, last_activity = $1, \
+     last_read_seq = CASE WHEN user_id = $2 THEN $3 ELSE last_read_seq END \
+     WHERE chat_id = $4",
+);
+
+/// [`MEMBERS`] in a large group: only the rows that change.
+static MEMBERS_OF_LARGE_GROUP: Sql = Sql::new(
+    "UPDATE chat_members SET hidden = FALSE, last_activity = $1, \
+     last_read_seq = CASE WHEN user_id = $2 THEN $3 ELSE last_read_seq END, large = TRUE \
+     WHERE chat_id = $4 AND (hidden = TRUE OR large = FALSE OR user_id = $2)",
+);
 
 /// [`insert_step_by_step`]'s four statements as one data-modifying query: one round trip to
 /// PostgreSQL instead of four. The chat's row lock still makes seqs contiguous and unique.
