@@ -107,6 +107,22 @@ impl Context {
         }
     }
 
+    /// The models of entity `E` that `statement` selects (every column of `E`, by name), read
+    /// like [`Context::all`].
+    pub(crate) async fn models<E>(&self, statement: Statement) -> Result<Vec<E::Model>>
+    where
+        E: EntityTrait,
+        E::ActiveModel: TryIntoModel<E::Model>,
+    {
+        match &self.direct {
+            #[cfg(any(feature = "sqlite", test))]
+            Some(direct) => Ok(direct.models::<E>(&statement)?),
+            #[cfg(not(any(feature = "sqlite", test)))]
+            Some(never) => match *never {},
+            None => Ok(E::find().from_raw_sql(statement).all(&self.db).await?),
+        }
+    }
+
     /// The rows `statement` selects, as tuples of its result columns, which are `columns` in
     /// this order: on SQLite decoded straight from its rows, elsewhere through SeaORM by name
     /// (a proxy connection's rows know their columns by name only).

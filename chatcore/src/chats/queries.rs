@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Order, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -19,6 +19,7 @@ use crate::groups::HistoryVisibility;
 use crate::messages::{MessagePreview, entity as messages, preview};
 use crate::pagination::{Page, PageRequest};
 use crate::sessions::Caller;
+use crate::sql::Sql;
 use crate::users::{UserProfile, entity as users, queries as user_queries};
 use crate::{ChatId, Error, Result, UserId};
 
@@ -269,6 +270,26 @@ impl From<ListedColumns> for ListedChat {
     }
 }
 
+/// A range of `idx_chat_members_list`: the first `$3` chats of user `$1` whose large mark is
+/// `$2`, newest first. [`BY_MEMBER`] orders by the member's copy of the chat's activity;
+/// [`LARGE_GROUPS`] by the chat's own.
+macro_rules! listed_range {
+    ($activity:literal) => {
+        concat!(
+            "SELECT chats.id, chats.kind, chats.title, chats.created_at, chats.last_activity, \
+             chats.last_message_id, chats.history, chats.last_seq, \
+             chat_members.visible_from_seq, chat_members.last_read_seq \
+             FROM chat_members JOIN chats ON chats.id = chat_members.chat_id \
+             WHERE chat_members.user_id = $1 AND chat_members.hidden = FALSE \
+             AND chat_members.large = $2 ORDER BY ",
+            $activity,
+            " DESC, chat_members.chat_id DESC LIMIT $3"
+        )
+    };
+}
+static BY_MEMBER: Sql = Sql::new(listed_range!("chat_members.last_activity"));
+static LARGE_GROUPS: Sql = Sql::new(listed_range!("chats.last_activity"));
+
 /// The chat list in a fixed number of queries, whatever the page size: the page of chats,
 /// their last messages, their unread counts, the direct chats' peers, and the profiles.
 pub(crate) async fn list(
@@ -284,43 +305,13 @@ pub(crate) async fn list(
     // member's row keeps, and the large groups, placed by the chat's own activity. Each gives
     // at most the rows up to the end of the page; merged, the page is cut from both.
     let window = page.offset() + u64::from(page.limit()) + 1;
+    let window = i64::try_from(window).unwrap_or(i64::MAX);
     let range = |large: bool| {
-        let mut query = Query::select()
-            .columns([
-                (chats::Entity, chats::Column::Id),
-                (chats::Entity, chats::Column::Kind),
-                (chats::Entity, chats::Column::Title),
-                (chats::Entity, chats::Column::CreatedAt),
-                (chats::Entity, chats::Column::LastActivity),
-                (chats::Entity, chats::Column::LastMessageId),
-                (chats::Entity, chats::Column::History),
-                (chats::Entity, chats::Column::LastSeq),
-            ])
-            .columns([
-                (members::Entity, members::Column::VisibleFromSeq),
-                (members::Entity, members::Column::LastReadSeq),
-            ])
-            .from(members::Entity)
-            .inner_join(
-                chats::Entity,
-                Expr::col((chats::Entity, chats::Column::Id))
-                    .equals((members::Entity, members::Column::ChatId)),
-            )
-            .and_where(Expr::col((members::Entity, members::Column::UserId)).eq(me))
-            .and_where(Expr::col((members::Entity, members::Column::Hidden)).eq(false))
-            .and_where(Expr::col((members::Entity, members::Column::Large)).eq(large))
-            .limit(window)
-            .to_owned();
-        if large {
-            query.order_by((chats::Entity, chats::Column::LastActivity), Order::Desc);
-        } else {
-            query.order_by(
-                (members::Entity, members::Column::LastActivity),
-                Order::Desc,
-            );
-        }
-        query.order_by((members::Entity, members::Column::ChatId), Order::Desc);
-        inner.tuples::<ListedColumns>(backend.build(&query), &LISTED_COLUMNS)
+        let sql = if large { &LARGE_GROUPS } else { &BY_MEMBER };
+        inner.tuples::<ListedColumns>(
+            sql.with(backend, [me.into(), large.into(), window.into()]),
+            &LISTED_COLUMNS,
+        )
     };
     let mut listed: Vec<ListedChat> = range(false)
         .await?

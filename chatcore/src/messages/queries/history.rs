@@ -1,13 +1,12 @@
 //! Reading a chat's history.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-
 use super::views::views;
 use crate::access::access;
 use crate::context::Context;
 use crate::messages::entity::{self};
 use crate::messages::{HistoryQuery, Message};
 use crate::sessions::Caller;
+use crate::sql::Sql;
 use crate::{ChatId, Result};
 
 pub(crate) async fn history(
@@ -20,26 +19,39 @@ pub(crate) async fn history(
     let me = caller.user_id.as_uuid();
     let member = access(inner, chat_id, me).await?;
     // Members of a `since_join` group see only what was sent after they (last) joined.
-    let mut select = entity::Entity::find()
-        .filter(entity::Column::ChatId.eq(chat_id))
-        .filter(entity::Column::Seq.gt(member.visible_from_seq));
-    if let Some(before) = query.before() {
-        select = select.filter(entity::Column::Seq.lt(before));
-    }
-    if let Some(after) = query.after() {
-        select = select.filter(entity::Column::Seq.gt(after));
-    }
-    let limit = u64::from(query.limit());
+    let above = query.after().map_or(member.visible_from_seq, |after| {
+        after.max(member.visible_from_seq)
+    });
+    let below = query.before().unwrap_or(i64::MAX);
+    let limit = i64::from(query.limit());
+    let values = [chat_id.into(), above.into(), below.into(), limit.into()];
+    let backend = inner.db.get_database_backend();
     let rows = if query.after().is_some() {
         inner
-            .all(select.order_by_asc(entity::Column::Seq).limit(limit))
+            .models::<entity::Entity>(OLDEST_FIRST.with(backend, values))
             .await?
     } else {
         let mut rows = inner
-            .all(select.order_by_desc(entity::Column::Seq).limit(limit))
+            .models::<entity::Entity>(NEWEST_FIRST.with(backend, values))
             .await?;
         rows.reverse();
         rows
     };
     views(&inner.db, me, member.visible_from_seq, rows).await
 }
+
+/// A page of chat `$1`'s messages with a seq above `$2` and below `$3`, at most `$4`: the
+/// first ones ([`OLDEST_FIRST`], for `after`) or the last ones ([`NEWEST_FIRST`]).
+macro_rules! page {
+    ($order:literal) => {
+        concat!(
+            "SELECT id, chat_id, seq, sender_id, text, client_id, created_at, edited_at, \
+             deleted_at, reply_to_id, forwarded_message_id, forwarded_sender_id, reactions \
+             FROM messages WHERE chat_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq ",
+            $order,
+            " LIMIT $4"
+        )
+    };
+}
+static OLDEST_FIRST: Sql = Sql::new(page!("ASC"));
+static NEWEST_FIRST: Sql = Sql::new(page!("DESC"));
