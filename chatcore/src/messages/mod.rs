@@ -2,6 +2,7 @@
 //! reactions, read receipts and typing notices.
 
 pub(crate) mod entity;
+mod json;
 pub(crate) mod queries;
 pub(crate) mod reaction_entity;
 pub(crate) mod reactions;
@@ -13,6 +14,7 @@ mod typing;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use json::to_json;
 pub(crate) use text::preview;
 pub use text::{ClientId, Emoji, MessageText};
 pub(crate) use typing::TypingThrottle;
