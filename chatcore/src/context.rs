@@ -107,19 +107,21 @@ impl Context {
         }
     }
 
-    /// The models of entity `E` that `statement` selects (every column of `E`, by name), read
-    /// like [`Context::all`].
-    pub(crate) async fn models<E>(&self, statement: Statement) -> Result<Vec<E::Model>>
-    where
-        E: EntityTrait,
-        E::ActiveModel: TryIntoModel<E::Model>,
-    {
+    /// The messages `statement` selects, its result columns being every column of `messages`
+    /// in the entity's order: on SQLite decoded by position, for the history.
+    pub(crate) async fn messages(
+        &self,
+        statement: Statement,
+    ) -> Result<Vec<messages::entity::Model>> {
         match &self.direct {
             #[cfg(any(feature = "sqlite", test))]
-            Some(direct) => Ok(direct.models::<E>(&statement)?),
+            Some(direct) => Ok(direct.messages(&statement)?),
             #[cfg(not(any(feature = "sqlite", test)))]
             Some(never) => match *never {},
-            None => Ok(E::find().from_raw_sql(statement).all(&self.db).await?),
+            None => Ok(messages::entity::Entity::find()
+                .from_raw_sql(statement)
+                .all(&self.db)
+                .await?),
         }
     }
 

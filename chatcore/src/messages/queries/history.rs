@@ -3,7 +3,6 @@
 use super::views::views;
 use crate::access::access;
 use crate::context::Context;
-use crate::messages::entity::{self};
 use crate::messages::{HistoryQuery, Message};
 use crate::sessions::Caller;
 use crate::sql::Sql;
@@ -27,13 +26,9 @@ pub(crate) async fn history(
     let values = [chat_id.into(), above.into(), below.into(), limit.into()];
     let backend = inner.db.get_database_backend();
     let rows = if query.after().is_some() {
-        inner
-            .models::<entity::Entity>(OLDEST_FIRST.with(backend, values))
-            .await?
+        inner.messages(OLDEST_FIRST.with(backend, values)).await?
     } else {
-        let mut rows = inner
-            .models::<entity::Entity>(NEWEST_FIRST.with(backend, values))
-            .await?;
+        let mut rows = inner.messages(NEWEST_FIRST.with(backend, values)).await?;
         rows.reverse();
         rows
     };
