@@ -111,18 +111,7 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
     let (seq, large) = next_seq(txn, row.chat_id, row.id, at.timestamp_micros()).await?;
     row.seq = seq;
     let backend = txn.get_database_backend();
-    let values = [
-        row.id.into(),
-        row.chat_id.into(),
-        row.seq.into(),
-        row.sender_id.into(),
-        row.text.clone().into(),
-        row.client_id.clone().into(),
-        row.created_at.into(),
-        row.reply_to_id.into(),
-        row.forwarded_message_id.into(),
-        row.forwarded_sender_id.into(),
-    ];
+    let values = message_values(&row, seq.into());
     txn.execute_raw(INSERT_MESSAGE.with(backend, values))
         .await
         .map_err(already_sent)?;
@@ -149,12 +138,31 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
     Ok(row)
 }
 
-/// A new message (no edit, deletion or reaction yet).
+/// A new message (no edit, deletion or reaction yet), its values as [`message_values`] gives
+/// them with its seq as `$2`.
 static INSERT_MESSAGE: Sql = Sql::new(
-    "INSERT INTO messages (id, chat_id, seq, sender_id, text, client_id, created_at, \
+    "INSERT INTO messages (id, seq, chat_id, sender_id, text, client_id, created_at, \
      reply_to_id, forwarded_message_id, forwarded_sender_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 );
+
+/// A new message's values for [`INSERT_MESSAGE`] and [`INSERT_IN_ONE_STATEMENT`]: `$1` its id,
+/// `$2` what the statement needs there, `$3` its chat, then sender, text, client id, time,
+/// reply and forward origin.
+fn message_values(row: &Model, second: sea_orm::Value) -> [sea_orm::Value; 10] {
+    [
+        row.id.into(),
+        second,
+        row.chat_id.into(),
+        row.sender_id.into(),
+        row.text.clone().into(),
+        row.client_id.clone().into(),
+        row.created_at.into(),
+        row.reply_to_id.into(),
+        row.forwarded_message_id.into(),
+        row.forwarded_sender_id.into(),
+    ]
+}
 
 /// The members' rows after a message at `$1` (unix microseconds) by `$2` at seq `$3` in chat
 /// `$4`.
@@ -203,18 +211,7 @@ async fn insert_in_one_statement(txn: &impl ConnectionTrait, mut row: Model) -> 
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         INSERT_IN_ONE_STATEMENT,
-        [
-            row.id.into(),
-            row.created_at.timestamp_micros().into(),
-            row.chat_id.into(),
-            row.sender_id.into(),
-            row.text.clone().into(),
-            row.client_id.clone().into(),
-            row.created_at.into(),
-            row.reply_to_id.into(),
-            row.forwarded_message_id.into(),
-            row.forwarded_sender_id.into(),
-        ],
+        message_values(&row, row.created_at.timestamp_micros().into()),
     );
     let stored = txn
         .query_one_raw(statement)
