@@ -21,23 +21,29 @@ pub(crate) fn serialize_time<S: serde::Serializer>(
     time: &DateTime<Utc>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
+    with_rfc3339(time, |text| serializer.serialize_str(text))
+}
+
+/// Hands `write` the time as [`DateTime::to_rfc3339`] writes it: from [`Rfc3339`] on the stack,
+/// or from chrono for the few times it does not cover.
+pub(crate) fn with_rfc3339<R>(time: &DateTime<Utc>, write: impl FnOnce(&str) -> R) -> R {
     match Rfc3339::new(time) {
-        Some(text) => serializer.serialize_str(text.as_str()),
-        None => serializer.serialize_str(&time.to_rfc3339()),
+        Some(text) => write(text.as_str()),
+        None => write(&time.to_rfc3339()),
     }
 }
 
 /// A time written as [`DateTime::to_rfc3339`] writes it (`+00:00`, and 0, 3, 6 or 9 digits
 /// of fraction, as few as show it exactly), on the stack: every message and chat of a page
 /// carries times, and chrono's general writer cost several times more.
-pub(crate) struct Rfc3339 {
+struct Rfc3339 {
     bytes: [u8; 35],
     len: usize,
 }
 
 impl Rfc3339 {
     /// `None` for the times chrono writes otherwise: years outside 0000–9999 and leap seconds.
-    pub(crate) fn new(time: &DateTime<Utc>) -> Option<Rfc3339> {
+    fn new(time: &DateTime<Utc>) -> Option<Rfc3339> {
         // From the naive parts: `DateTime`'s own accessors each convert to local time first.
         let naive = time.naive_utc();
         let (date, clock) = (naive.date(), naive.time());
@@ -95,7 +101,7 @@ impl Rfc3339 {
     }
 
     /// The text (only ASCII digits and separators were written).
-    pub(crate) fn as_str(&self) -> &str {
+    fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }

@@ -625,15 +625,12 @@ impl Columns<'_, '_> {
     }
 
     fn optional_uuid(&self, index: usize) -> Result<Option<uuid::Uuid>, DbErr> {
-        let id = match self.raw(index)? {
-            ValueRef::Null => return Ok(None),
-            ValueRef::Blob(bytes) => uuid::Uuid::from_slice(bytes).ok(),
-            ValueRef::Text(text) => std::str::from_utf8(text)
-                .ok()
-                .and_then(|text| text.parse().ok()),
-            _ => None,
-        };
-        id.map(Some).ok_or_else(|| self.mismatch(index, "a uuid"))
+        match self.raw(index)? {
+            ValueRef::Null => Ok(None),
+            raw => read_uuid(raw)
+                .map(Some)
+                .ok_or_else(|| self.mismatch(index, "a uuid")),
+        }
     }
 
     fn uuid(&self, index: usize) -> Result<uuid::Uuid, DbErr> {
@@ -659,12 +656,9 @@ impl Columns<'_, '_> {
     fn optional_time(&self, index: usize) -> Result<Option<DateTime<Utc>>, DbErr> {
         match self.raw(index)? {
             ValueRef::Null => Ok(None),
-            ValueRef::Text(text) => std::str::from_utf8(text)
-                .ok()
-                .and_then(parse_time)
+            raw => read_time(raw)
                 .map(Some)
                 .ok_or_else(|| self.mismatch(index, "a time")),
-            _ => Err(self.mismatch(index, "a time")),
         }
     }
 
@@ -843,22 +837,14 @@ impl Kind {
             (Kind::Real, ValueRef::Null) => Value::Double(None),
             (Kind::Text | Kind::Any, ValueRef::Null) => Value::String(None),
             (Kind::Blob, ValueRef::Null) => Value::Bytes(None),
-            (Kind::Uuid, ValueRef::Blob(bytes)) => match uuid::Uuid::from_slice(bytes) {
-                Ok(id) => Value::Uuid(Some(id)),
-                Err(_) => Kind::Any.read(raw),
+            (Kind::Uuid, ValueRef::Blob(_) | ValueRef::Text(_)) => match read_uuid(raw) {
+                Some(id) => Value::Uuid(Some(id)),
+                None => Kind::Any.read(raw),
             },
-            (Kind::Uuid, ValueRef::Text(text)) => {
-                match std::str::from_utf8(text).ok().and_then(|t| t.parse().ok()) {
-                    Some(id) => Value::Uuid(Some(id)),
-                    None => Kind::Any.read(raw),
-                }
-            }
-            (Kind::Time, ValueRef::Text(text)) => {
-                match std::str::from_utf8(text).ok().and_then(parse_time) {
-                    Some(time) => Value::ChronoDateTimeUtc(Some(time)),
-                    None => Kind::Any.read(raw),
-                }
-            }
+            (Kind::Time, ValueRef::Text(_)) => match read_time(raw) {
+                Some(time) => Value::ChronoDateTimeUtc(Some(time)),
+                None => Kind::Any.read(raw),
+            },
             (Kind::Bool, ValueRef::Integer(value)) => Value::Bool(Some(value != 0)),
             (_, ValueRef::Integer(value)) => Value::BigInt(Some(value)),
             (_, ValueRef::Real(value)) => Value::Double(Some(value)),
@@ -877,6 +863,23 @@ impl Kind {
             }
             (_, ValueRef::Blob(bytes)) => Value::Bytes(Some(bytes.to_vec())),
         }
+    }
+}
+
+/// A uuid as [`Param`] writes it (16 bytes), or as text.
+fn read_uuid(raw: ValueRef<'_>) -> Option<uuid::Uuid> {
+    match raw {
+        ValueRef::Blob(bytes) => uuid::Uuid::from_slice(bytes).ok(),
+        ValueRef::Text(text) => std::str::from_utf8(text).ok()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A time stored as text ([`parse_time`]).
+fn read_time(raw: ValueRef<'_>) -> Option<DateTime<Utc>> {
+    match raw {
+        ValueRef::Text(text) => parse_time(std::str::from_utf8(text).ok()?),
+        _ => None,
     }
 }
 
