@@ -67,6 +67,24 @@ macro_rules! kinds {
             pub const ALL: &[EventKind] = &[$(EventKind::$variant,)*];
         }
 
+        impl EventData {
+            /// Its payload as JSON: the event's `data`, as the event log stores it.
+            pub(crate) fn payload_json(&self) -> serde_json::Result<String> {
+                match self {
+                    $(EventData::$variant(payload) => serde_json::to_string(payload),)*
+                }
+            }
+
+            /// The event of kind `kind` (its name) with `payload` (JSON), as the event log
+            /// stores them.
+            pub(crate) fn from_payload_json(kind: &str, payload: &str) -> serde_json::Result<Self> {
+                match kind {
+                    $($name => serde_json::from_str(payload).map(EventData::$variant),)*
+                    _ => Err(serde::de::Error::unknown_variant(kind, &[$($name),*])),
+                }
+            }
+        }
+
         #[cfg(feature = "openapi")]
         impl EventData {
             /// Registers every payload type; answers their schemas, each once.
@@ -374,5 +392,30 @@ mod tests {
             serde_json::json!({"session_id": null}),
             "every session: `session_id` is null, not left out"
         );
+    }
+
+    /// The event log stores a payload as the tagged form's `data`, and reads it back by kind;
+    /// an unknown kind is refused.
+    #[test]
+    fn payloads_are_stored_as_their_data() {
+        let user_id = UserId::new();
+        for data in [
+            EventData::Typing(Typing { user_id }),
+            EventData::SessionRevoked(SessionRevoked {
+                session_id: None,
+                except: None,
+            }),
+            EventData::ReadMarkerMoved(ReadMarkerMoved { user_id, seq: 7 }),
+        ] {
+            let stored = data.payload_json().unwrap();
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&stored).unwrap(),
+                serde_json::to_value(&data).unwrap()["data"]
+            );
+            let kind = data.kind().as_str();
+            assert_eq!(EventData::from_payload_json(kind, &stored).unwrap(), data);
+        }
+        assert!(EventData::from_payload_json("no_such_kind", "{}").is_err());
+        assert!(EventData::from_payload_json("typing", "{}").is_err());
     }
 }

@@ -43,16 +43,14 @@ impl TryFrom<event::Model> for Event {
 }
 
 /// The `kind` and `data` columns of an event: the kind's name, and the payload as JSON.
-fn to_columns(data: &EventData) -> Result<(String, String)> {
-    let tagged = serde_json::to_value(data).map_err(Error::internal)?;
-    let payload = tagged.get("data").cloned().unwrap_or_default();
-    Ok((data.kind().as_str().to_owned(), payload.to_string()))
+fn to_columns(data: &EventData) -> Result<(&'static str, String)> {
+    let payload = data.payload_json().map_err(Error::internal)?;
+    Ok((data.kind().as_str(), payload))
 }
 
 /// The payload of the `kind` and `data` columns.
 fn from_columns(kind: &str, data: &str) -> serde_json::Result<EventData> {
-    let payload: serde_json::Value = serde_json::from_str(data)?;
-    serde_json::from_value(serde_json::json!({ "kind": kind, "data": payload }))
+    EventData::from_payload_json(kind, data)
 }
 
 /// Rows of the event log as events, oldest first.
@@ -87,6 +85,40 @@ pub(crate) async fn record(
         0
     };
     let created_at = now();
+    let mut rows = Vec::with_capacity(events.len());
+    let mut recorded = Vec::with_capacity(events.len());
+    for (index, new) in events.into_iter().enumerate() {
+        // Left empty (NULL) for the sequencer where the writer does not number events.
+        let seq = numbered.then_some(first + index as i64);
+        let (kind, data) = to_columns(&new.data)?;
+        rows.push([
+            seq.into(),
+            kind.into(),
+            new.chat_id.into(),
+            new.user_id.into(),
+            new.actor_id.into(),
+            data.into(),
+            created_at.into(),
+            new.message_seq.into(),
+        ]);
+        recorded.push(Event {
+            cursor: seq.unwrap_or(0),
+            data: new.data,
+            chat_id: new.chat_id.map(Into::into),
+            user_id: new.user_id.map(Into::into),
+            actor_id: new.actor_id.map(Into::into),
+            created_at,
+            ephemeral: false,
+            message_seq: new.message_seq,
+        });
+    }
+    if rows.len() == 1 {
+        // Most writes record one event: a statement written once rather than built anew.
+        let backend = txn.get_database_backend();
+        txn.execute_raw(INSERT_EVENT.with(backend, rows.into_iter().flatten()))
+            .await?;
+        return Ok(recorded);
+    }
     let mut insert = Query::insert()
         .into_table(event::Entity)
         .columns([
@@ -100,37 +132,20 @@ pub(crate) async fn record(
             event::Column::MessageSeq,
         ])
         .to_owned();
-    let mut recorded = Vec::with_capacity(events.len());
-    for (index, new) in events.into_iter().enumerate() {
-        // Left empty (NULL) for the sequencer where the writer does not number events.
-        let seq = numbered.then_some(first + index as i64);
-        let (kind, data) = to_columns(&new.data)?;
+    for row in rows {
         insert
-            .values([
-                seq.into(),
-                kind.into(),
-                new.chat_id.into(),
-                new.user_id.into(),
-                new.actor_id.into(),
-                data.into(),
-                created_at.into(),
-                new.message_seq.into(),
-            ])
+            .values(row.map(Expr::from))
             .map_err(Error::internal)?;
-        recorded.push(Event {
-            cursor: seq.unwrap_or(0),
-            data: new.data,
-            chat_id: new.chat_id.map(Into::into),
-            user_id: new.user_id.map(Into::into),
-            actor_id: new.actor_id.map(Into::into),
-            created_at,
-            ephemeral: false,
-            message_seq: new.message_seq,
-        });
     }
     txn.execute(&insert).await?;
     Ok(recorded)
 }
+
+/// One event, its columns in the order of the multi-row insert in [`record`].
+static INSERT_EVENT: Sql = Sql::new(
+    "INSERT INTO events (seq, kind, chat_id, user_id, actor_id, data, created_at, message_seq) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+);
 
 /// Takes the next `$1` cursors where the writer numbers events (SQLite), once per write.
 static TAKE_CURSORS: Sql =

@@ -125,7 +125,8 @@ mod tests {
         };
         assert_eq!(counts().await, (Some(3), Some(0)));
 
-        Migrator::down(&db, Some(1)).await.unwrap();
+        // This migration and the one after it.
+        Migrator::down(&db, Some(2)).await.unwrap();
         assert!(messages::Entity::find().all(&db).await.is_err());
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(counts().await, (Some(3), Some(0)));

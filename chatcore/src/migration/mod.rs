@@ -15,6 +15,7 @@ mod m0008_member_activity;
 mod m0009_event_order;
 mod m0010_large_groups;
 mod m0011_message_reactions;
+mod m0012_messages_by_chat;
 
 /// All chatcore migrations, in order.
 ///
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_event_order::Migration),
             Box::new(m0010_large_groups::Migration),
             Box::new(m0011_message_reactions::Migration),
+            Box::new(m0012_messages_by_chat::Migration),
         ]
     }
 

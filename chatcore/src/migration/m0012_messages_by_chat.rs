@@ -1,0 +1,446 @@
+//! Fewer B-trees to write per message, and a history page read from one.
+//!
+//! - On SQLite, `messages` is keyed by `(chat_id, seq)` (`WITHOUT ROWID`): a chat's messages
+//!   sit together in seq order, so a history page is one range of one B-tree instead of an
+//!   index range plus a table seek per row, and a new message no longer writes a rowid table
+//!   and an index of its own for `(chat_id, seq)`. Lookups by id go through a unique index.
+//!   `read_marks`, already keyed by `(chat_id, user_id, seq)`, loses its rowid table the
+//!   same way.
+//! - On both databases, the client-id index holds only the messages that carry one (the
+//!   others never conflicted there: a NULL equals nothing), and the events' user index only
+//!   the events addressed to a user.
+//!
+//! SQLite changes a table's key only by building the table anew. Its documented way is
+//! followed: foreign key enforcement off (outside any transaction, as SQLite requires), then
+//! in one transaction create, copy, drop, rename, index, and check every foreign key, then
+//! enforcement back on. With enforcement on, dropping the old `messages` would delete every
+//! reaction through their `ON DELETE CASCADE`.
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm_migration::prelude::*;
+
+use super::columns::{counter, text_null, time, time_null, uuid};
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Messages {
+    Table,
+    Id,
+    ChatId,
+    Seq,
+    SenderId,
+    Text,
+    ClientId,
+    CreatedAt,
+    EditedAt,
+    DeletedAt,
+    ReplyToId,
+    ForwardedMessageId,
+    ForwardedSenderId,
+    Reactions,
+}
+
+/// Every column of `messages`, in its order.
+const MESSAGE_COLUMNS: [Messages; 13] = [
+    Messages::Id,
+    Messages::ChatId,
+    Messages::Seq,
+    Messages::SenderId,
+    Messages::Text,
+    Messages::ClientId,
+    Messages::CreatedAt,
+    Messages::EditedAt,
+    Messages::DeletedAt,
+    Messages::ReplyToId,
+    Messages::ForwardedMessageId,
+    Messages::ForwardedSenderId,
+    Messages::Reactions,
+];
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ReadMarks {
+    Table,
+    ChatId,
+    UserId,
+    Seq,
+    ReadAt,
+}
+
+const READ_MARK_COLUMNS: [ReadMarks; 4] = [
+    ReadMarks::ChatId,
+    ReadMarks::UserId,
+    ReadMarks::Seq,
+    ReadMarks::ReadAt,
+];
+
+#[derive(DeriveIden)]
+enum Events {
+    Table,
+    UserId,
+    Seq,
+}
+
+#[derive(DeriveIden)]
+enum Chats {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+}
+
+/// The table a rebuilt table is built as, before it takes the old one's name.
+#[derive(DeriveIden)]
+enum Rebuilt {
+    Table,
+}
+
+const CHAT_SEQ_INDEX: &str = "idx_messages_chat_seq";
+const CLIENT_ID_INDEX: &str = "idx_messages_client_id";
+const ID_INDEX: &str = "idx_messages_id";
+const EVENTS_USER_INDEX: &str = "idx_events_user";
+
+/// How SQLite stores `messages` and `read_marks`: keyed by a rowid (before this migration) or
+/// by their primary key (`WITHOUT ROWID`). On PostgreSQL, `Clustered` stands for the partial
+/// indexes alone.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    Rowid,
+    Clustered,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        migrate(manager, Layout::Clustered).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        migrate(manager, Layout::Rowid).await
+    }
+
+    /// SQLite's foreign key switch is set outside a transaction; [`migrate`] opens its own.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(false)
+    }
+}
+
+/// Brings the schema to `layout` (`Clustered`: this migration applied) in one transaction; on
+/// SQLite, with foreign key enforcement off meanwhile, then restored as it was.
+async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbErr> {
+    let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
+    let db = manager.get_connection();
+    let enforced = sqlite
+        && db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA foreign_keys",
+            ))
+            .await?
+            .map(|row| row.try_get::<i64>("", "foreign_keys"))
+            .transpose()?
+            == Some(1);
+    if enforced {
+        db.execute_unprepared("PRAGMA foreign_keys = OFF").await?;
+    }
+    let migrated = async {
+        let txn = manager.begin().await?;
+        let partial = layout == Layout::Clustered;
+        if sqlite {
+            rebuild_messages(&txn, layout).await?;
+            rebuild_read_marks(&txn, layout).await?;
+            let broken = txn
+                .get_connection()
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "PRAGMA foreign_key_check",
+                ))
+                .await?;
+            if !broken.is_empty() {
+                return Err(DbErr::Migration(format!(
+                    "{} rows would break a foreign key after rebuilding messages",
+                    broken.len()
+                )));
+            }
+        } else {
+            txn.drop_index(
+                Index::drop()
+                    .name(CLIENT_ID_INDEX)
+                    .table(Messages::Table)
+                    .to_owned(),
+            )
+            .await?;
+            txn.create_index(client_id_index(partial)).await?;
+        }
+        txn.drop_index(
+            Index::drop()
+                .name(EVENTS_USER_INDEX)
+                .table(Events::Table)
+                .to_owned(),
+        )
+        .await?;
+        let mut index = Index::create();
+        index
+            .name(EVENTS_USER_INDEX)
+            .table(Events::Table)
+            .col(Events::UserId)
+            .col(Events::Seq);
+        if partial {
+            index.and_where(Expr::col(Events::UserId).is_not_null());
+        }
+        txn.create_index(index).await?;
+        txn.commit().await
+    }
+    .await;
+    if enforced {
+        db.execute_unprepared("PRAGMA foreign_keys = ON").await?;
+    }
+    migrated
+}
+
+/// One message per (chat, sender, client id); `partial`: only messages with a client id.
+fn client_id_index(partial: bool) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index
+        .name(CLIENT_ID_INDEX)
+        .table(Messages::Table)
+        .col(Messages::ChatId)
+        .col(Messages::SenderId)
+        .col(Messages::ClientId)
+        .unique();
+    if partial {
+        index.and_where(Expr::col(Messages::ClientId).is_not_null());
+    }
+    index
+}
+
+/// Creates `table` as `Rebuilt`, copies `columns` from `table` into it, drops `table` and
+/// gives its name to the copy.
+async fn replace_table<C: IntoIden + Copy>(
+    manager: &SchemaManager<'_>,
+    table: C,
+    mut definition: TableCreateStatement,
+    columns: &[C],
+) -> Result<(), DbErr> {
+    manager
+        .create_table(definition.table(Rebuilt::Table).to_owned())
+        .await?;
+    let copy = Query::insert()
+        .into_table(Rebuilt::Table)
+        .columns(columns.iter().copied())
+        .select_from(
+            Query::select()
+                .columns(columns.iter().copied())
+                .from(table)
+                .to_owned(),
+        )
+        .map_err(|error| DbErr::Migration(error.to_string()))?
+        .to_owned();
+    manager.exec_stmt(copy).await?;
+    manager
+        .drop_table(Table::drop().table(table).to_owned())
+        .await?;
+    manager
+        .rename_table(Table::rename().table(Rebuilt::Table, table).to_owned())
+        .await
+}
+
+async fn rebuild_messages(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbErr> {
+    let mut table = Table::create();
+    table
+        .col(uuid(Messages::Id))
+        .col(uuid(Messages::ChatId))
+        .col(ColumnDef::new(Messages::Seq).big_integer().not_null())
+        .col(uuid(Messages::SenderId))
+        .col(text_null(Messages::Text))
+        .col(text_null(Messages::ClientId))
+        .col(time(Messages::CreatedAt))
+        .col(time_null(Messages::EditedAt))
+        .col(time_null(Messages::DeletedAt))
+        .col(ColumnDef::new(Messages::ReplyToId).uuid().null())
+        .col(ColumnDef::new(Messages::ForwardedMessageId).uuid().null())
+        .col(ColumnDef::new(Messages::ForwardedSenderId).uuid().null())
+        .col(counter(Messages::Reactions))
+        .foreign_key(
+            ForeignKey::create()
+                .from(Rebuilt::Table, Messages::ChatId)
+                .to(Chats::Table, Chats::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(Rebuilt::Table, Messages::SenderId)
+                .to(Users::Table, Users::Id),
+        );
+    match layout {
+        Layout::Clustered => {
+            table
+                .primary_key(Index::create().col(Messages::ChatId).col(Messages::Seq))
+                .extra("WITHOUT ROWID");
+        }
+        Layout::Rowid => {
+            table.primary_key(Index::create().col(Messages::Id));
+        }
+    }
+    replace_table(manager, Messages::Table, table, &MESSAGE_COLUMNS).await?;
+
+    // By id (replies, edits, reactions' foreign key), or by (chat, seq): whichever the table
+    // is not keyed by.
+    let mut other_key = Index::create();
+    other_key.table(Messages::Table).unique();
+    match layout {
+        Layout::Clustered => other_key.name(ID_INDEX).col(Messages::Id),
+        Layout::Rowid => other_key
+            .name(CHAT_SEQ_INDEX)
+            .col(Messages::ChatId)
+            .col(Messages::Seq),
+    };
+    manager.create_index(other_key).await?;
+    manager
+        .create_index(client_id_index(layout == Layout::Clustered))
+        .await
+}
+
+async fn rebuild_read_marks(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbErr> {
+    let mut table = Table::create();
+    table
+        .col(uuid(ReadMarks::ChatId))
+        .col(uuid(ReadMarks::UserId))
+        .col(ColumnDef::new(ReadMarks::Seq).big_integer().not_null())
+        .col(time(ReadMarks::ReadAt))
+        .primary_key(
+            Index::create()
+                .col(ReadMarks::ChatId)
+                .col(ReadMarks::UserId)
+                .col(ReadMarks::Seq),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(Rebuilt::Table, ReadMarks::ChatId)
+                .to(Chats::Table, Chats::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(Rebuilt::Table, ReadMarks::UserId)
+                .to(Users::Table, Users::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        );
+    if layout == Layout::Clustered {
+        table.extra("WITHOUT ROWID");
+    }
+    replace_table(manager, ReadMarks::Table, table, &READ_MARK_COLUMNS).await
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement};
+    use sea_orm_migration::MigratorTrait;
+
+    use crate::messages::{
+        ClientId, Emoji, MessageText, SendMessage, entity as messages,
+        reaction_entity as reactions, read_mark_entity as read_marks,
+    };
+    use crate::storage::sqlite::Connections;
+    use crate::test_support::user;
+    use crate::{Migrator, Options, Service};
+
+    /// Whether SQLite stores `table` without a rowid.
+    async fn clustered(db: &DatabaseConnection, table: &str) -> bool {
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "SELECT wr FROM pragma_table_list WHERE name = ?",
+                [table.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "wr").unwrap() == 1
+    }
+
+    async fn foreign_keys_enforced(db: &DatabaseConnection) -> bool {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA foreign_keys",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "foreign_keys").unwrap() == 1
+    }
+
+    /// Every message, reaction and read mark comes through the rebuild both ways (dropping the
+    /// old `messages` with foreign keys enforced would take the reactions with it), the tables
+    /// are keyed as promised, foreign keys are enforced again afterwards, and the service goes
+    /// on: a repeated client id finds its message, a new send takes the next seq.
+    #[tokio::test]
+    async fn rebuilds_keep_every_row() {
+        let connections = Connections::memory().await.unwrap();
+        let db = connections.write.db.clone();
+        let chat = connections.open(Options::default(), 16).await.unwrap();
+        let (ada, bob) = (user(&chat, "ada").await, user(&chat, "bob").await);
+        let direct = chat
+            .start_direct_chat(&ada, bob.user_id())
+            .await
+            .unwrap()
+            .chat
+            .chat
+            .id;
+        let send = |text: &str, client_id: Option<&str>| {
+            let mut message = SendMessage::new(direct, MessageText::parse(text).unwrap());
+            if let Some(client_id) = client_id {
+                message = message.client_id(ClientId::parse(client_id).unwrap());
+            }
+            message
+        };
+        let first = chat
+            .send_message(&ada, send("first", Some("c-1")))
+            .await
+            .unwrap();
+        chat.send_message(&bob, send("second", None)).await.unwrap();
+        chat.add_reaction(&bob, direct, first.id, Emoji::parse("👍").unwrap())
+            .await
+            .unwrap();
+        chat.mark_read(&ada, direct, 2).await.unwrap();
+
+        let rows = || async {
+            let mut kept = messages::Entity::find().all(&db).await.unwrap();
+            kept.sort_by_key(|row| row.seq);
+            let mut marks = read_marks::Entity::find().all(&db).await.unwrap();
+            marks.sort_by_key(|mark| (mark.user_id, mark.seq));
+            (
+                kept,
+                reactions::Entity::find().all(&db).await.unwrap(),
+                marks,
+            )
+        };
+        let before = rows().await;
+        assert_eq!((before.0.len(), before.1.len(), before.2.len()), (2, 1, 3));
+        assert!(clustered(&db, "messages").await && clustered(&db, "read_marks").await);
+
+        Migrator::down(&db, Some(1)).await.unwrap();
+        assert!(!clustered(&db, "messages").await && !clustered(&db, "read_marks").await);
+        assert!(foreign_keys_enforced(&db).await);
+        assert_eq!(rows().await, before);
+
+        Migrator::up(&db, None).await.unwrap();
+        assert!(clustered(&db, "messages").await && clustered(&db, "read_marks").await);
+        assert!(foreign_keys_enforced(&db).await);
+        assert_eq!(rows().await, before);
+
+        let again = chat
+            .send_message(&ada, send("first", Some("c-1")))
+            .await
+            .unwrap();
+        assert_eq!((again.id, again.seq), (first.id, 1));
+        let third = chat.send_message(&ada, send("third", None)).await.unwrap();
+        assert_eq!(third.seq, 3);
+    }
+}
