@@ -7,14 +7,18 @@
 //!   `read_marks`, already keyed by `(chat_id, user_id, seq)`, loses its rowid table the
 //!   same way.
 //! - On both databases, the client-id index holds only the messages that carry one (the
-//!   others never conflicted there: a NULL equals nothing), and the events' user index only
-//!   the events addressed to a user.
+//!   others never conflicted there: a NULL equals nothing).
+//! - Three indexes that no query reads are dropped: the events' by chat and by user (a
+//!   stream catches up by cursor and checks membership per event) and the chats' by
+//!   activity (the chat list ranges over the member's index). Each was written by every
+//!   message.
 //!
 //! SQLite changes a table's key only by building the table anew. Its documented way is
 //! followed: foreign key enforcement off (outside any transaction, as SQLite requires), then
 //! in one transaction create, copy, drop, rename, index, and check every foreign key, then
 //! enforcement back on. With enforcement on, dropping the old `messages` would delete every
-//! reaction through their `ON DELETE CASCADE`.
+//! reaction through their `ON DELETE CASCADE`. The copy reads and writes every message once,
+//! at the first start of a version with this migration.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
@@ -78,6 +82,7 @@ const READ_MARK_COLUMNS: [ReadMarks; 4] = [
 #[derive(DeriveIden)]
 enum Events {
     Table,
+    ChatId,
     UserId,
     Seq,
 }
@@ -86,6 +91,7 @@ enum Events {
 enum Chats {
     Table,
     Id,
+    LastActivity,
 }
 
 #[derive(DeriveIden)]
@@ -103,11 +109,10 @@ enum Rebuilt {
 const CHAT_SEQ_INDEX: &str = "idx_messages_chat_seq";
 const CLIENT_ID_INDEX: &str = "idx_messages_client_id";
 const ID_INDEX: &str = "idx_messages_id";
-const EVENTS_USER_INDEX: &str = "idx_events_user";
 
 /// How SQLite stores `messages` and `read_marks`: keyed by a rowid (before this migration) or
-/// by their primary key (`WITHOUT ROWID`). On PostgreSQL, `Clustered` stands for the partial
-/// indexes alone.
+/// by their primary key (`WITHOUT ROWID`). `Clustered` also stands for the rest of this
+/// migration, on either database.
 #[derive(Clone, Copy, PartialEq)]
 enum Layout {
     Rowid,
@@ -177,23 +182,13 @@ async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
             .await?;
             txn.create_index(client_id_index(partial)).await?;
         }
-        txn.drop_index(
-            Index::drop()
-                .name(EVENTS_USER_INDEX)
-                .table(Events::Table)
-                .to_owned(),
-        )
-        .await?;
-        let mut index = Index::create();
-        index
-            .name(EVENTS_USER_INDEX)
-            .table(Events::Table)
-            .col(Events::UserId)
-            .col(Events::Seq);
-        if partial {
-            index.and_where(Expr::col(Events::UserId).is_not_null());
+        for (name, index) in unread_indexes() {
+            if layout == Layout::Clustered {
+                txn.drop_index(Index::drop().name(name).to_owned()).await?;
+            } else {
+                txn.create_index(index).await?;
+            }
         }
-        txn.create_index(index).await?;
         txn.commit().await
     }
     .await;
@@ -201,6 +196,35 @@ async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
         db.execute_unprepared("PRAGMA foreign_keys = ON").await?;
     }
     migrated
+}
+
+/// The indexes this migration drops, as they were.
+fn unread_indexes() -> [(&'static str, IndexCreateStatement); 3] {
+    let index = |name: &'static str, table: DynIden, columns: [DynIden; 2]| {
+        let mut index = Index::create();
+        index.name(name).table(table);
+        for column in columns {
+            index.col(column);
+        }
+        (name, index)
+    };
+    [
+        index(
+            "idx_events_chat",
+            Events::Table.into_iden(),
+            [Events::ChatId.into_iden(), Events::Seq.into_iden()],
+        ),
+        index(
+            "idx_events_user",
+            Events::Table.into_iden(),
+            [Events::UserId.into_iden(), Events::Seq.into_iden()],
+        ),
+        index(
+            "idx_chats_activity",
+            Chats::Table.into_iden(),
+            [Chats::LastActivity.into_iden(), Chats::Id.into_iden()],
+        ),
+    ]
 }
 
 /// One message per (chat, sender, client id); `partial`: only messages with a client id.
@@ -364,6 +388,20 @@ mod tests {
         row.try_get::<i64>("", "wr").unwrap() == 1
     }
 
+    /// How many of the indexes this migration drops exist.
+    async fn unread_indexes(db: &DatabaseConnection) -> i64 {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT count(*) AS found FROM sqlite_master WHERE type = 'index' AND name IN \
+                 ('idx_events_chat', 'idx_events_user', 'idx_chats_activity')",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "found").unwrap()
+    }
+
     async fn foreign_keys_enforced(db: &DatabaseConnection) -> bool {
         let row = db
             .query_one_raw(Statement::from_string(
@@ -427,11 +465,13 @@ mod tests {
 
         Migrator::down(&db, Some(1)).await.unwrap();
         assert!(!clustered(&db, "messages").await && !clustered(&db, "read_marks").await);
+        assert_eq!(unread_indexes(&db).await, 3);
         assert!(foreign_keys_enforced(&db).await);
         assert_eq!(rows().await, before);
 
         Migrator::up(&db, None).await.unwrap();
         assert!(clustered(&db, "messages").await && clustered(&db, "read_marks").await);
+        assert_eq!(unread_indexes(&db).await, 0);
         assert!(foreign_keys_enforced(&db).await);
         assert_eq!(rows().await, before);
 

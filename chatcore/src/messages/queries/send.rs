@@ -74,7 +74,7 @@ struct NewMessage {
 
 /// Stores a message at the chat's next seq; the chat comes back to every member's list and
 /// the sender has read everything up to their own message. PostgreSQL does it in one
-/// statement; SQLite, whose writer runs statements in process, in four.
+/// statement; SQLite, whose writer runs statements in process, in five.
 async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model> {
     let row = Model {
         id: MessageId::new().as_uuid(),
@@ -134,6 +134,10 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
         chat_id.into(),
     ];
     txn.execute_raw(update.with(backend, values)).await?;
+    if !large {
+        txn.execute_raw(UNHIDE.with(backend, [chat_id.into()]))
+            .await?;
+    }
     record_mark(txn, chat_id, sender_id, seq, at).await?;
     Ok(row)
 }
@@ -165,12 +169,19 @@ fn message_values(row: &Model, second: sea_orm::Value) -> [sea_orm::Value; 10] {
 }
 
 /// The members' rows after a message at `$1` (unix microseconds) by `$2` at seq `$3` in chat
-/// `$4`.
+/// `$4`; [`UNHIDE`] then brings the chat back to whoever hid it. Apart, because SQLite
+/// rewrites an index entry whenever its column is set, even to the value it had: setting
+/// `hidden` in every row would rewrite each member's `(chat_id, hidden)` entry per message.
 static MEMBERS: Sql = Sql::new(
-    "UPDATE chat_members SET hidden = FALSE, last_activity = $1, \
+    "UPDATE chat_members SET last_activity = $1, \
      last_read_seq = CASE WHEN user_id = $2 THEN $3 ELSE last_read_seq END \
      WHERE chat_id = $4",
 );
+
+/// Chat `$1` back in the lists of the members who hid it (an index range that is nearly
+/// always empty).
+static UNHIDE: Sql =
+    Sql::new("UPDATE chat_members SET hidden = FALSE WHERE chat_id = $1 AND hidden = TRUE");
 
 /// [`MEMBERS`] in a large group: only the rows that change.
 static MEMBERS_OF_LARGE_GROUP: Sql = Sql::new(
@@ -179,8 +190,8 @@ static MEMBERS_OF_LARGE_GROUP: Sql = Sql::new(
      WHERE chat_id = $4 AND (hidden = TRUE OR large = FALSE OR user_id = $2)",
 );
 
-/// [`insert_step_by_step`]'s four statements as one data-modifying query: one round trip to
-/// PostgreSQL instead of four. The chat's row lock still makes seqs contiguous and unique.
+/// [`insert_step_by_step`]'s statements as one data-modifying query: one round trip to
+/// PostgreSQL instead of five. The chat's row lock still makes seqs contiguous and unique.
 const INSERT_IN_ONE_STATEMENT: &str = r#"
 WITH chat AS (
     UPDATE chats SET last_seq = last_seq + 1, last_message_id = $1, last_activity = $2
