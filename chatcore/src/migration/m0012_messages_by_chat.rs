@@ -4,8 +4,10 @@
 //!   sit together in seq order, so a history page is one range of one B-tree instead of an
 //!   index range plus a table seek per row, and a new message no longer writes a rowid table
 //!   and an index of its own for `(chat_id, seq)`. Lookups by id go through a unique index.
-//!   `read_marks`, already keyed by `(chat_id, user_id, seq)`, loses its rowid table the
-//!   same way.
+//!   `read_marks` and `chat_members`, already keyed by `(chat_id, user_id, …)`, lose their
+//!   rowid tables the same way: a membership is then found in one B-tree, where it took an
+//!   index seek and a table seek (every send checks the sender's and updates every
+//!   member's).
 //! - On both databases, the client-id index holds only the messages that carry one (the
 //!   others never conflicted there: a NULL equals nothing).
 //! - Three indexes that no query reads are dropped: the events' by chat and by user (a
@@ -18,12 +20,13 @@
 //! in one transaction create, copy, drop, rename, index, and check every foreign key, then
 //! enforcement back on. With enforcement on, dropping the old `messages` would delete every
 //! reaction through their `ON DELETE CASCADE`. The copy reads and writes every message once,
-//! at the first start of a version with this migration.
+//! at the first start of a version with this migration: about 30 seconds per million
+//! messages on the machine of `BENCHMARKS.md`.
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 
-use super::columns::{counter, text_null, time, time_null, uuid};
+use super::columns::{counter, flag, text, text_null, time, time_null, uuid};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -79,6 +82,32 @@ const READ_MARK_COLUMNS: [ReadMarks; 4] = [
     ReadMarks::ReadAt,
 ];
 
+#[derive(DeriveIden, Clone, Copy)]
+enum ChatMembers {
+    Table,
+    ChatId,
+    UserId,
+    Role,
+    JoinedAt,
+    LastReadSeq,
+    Hidden,
+    VisibleFromSeq,
+    LastActivity,
+    Large,
+}
+
+const MEMBER_COLUMNS: [ChatMembers; 9] = [
+    ChatMembers::ChatId,
+    ChatMembers::UserId,
+    ChatMembers::Role,
+    ChatMembers::JoinedAt,
+    ChatMembers::LastReadSeq,
+    ChatMembers::Hidden,
+    ChatMembers::VisibleFromSeq,
+    ChatMembers::LastActivity,
+    ChatMembers::Large,
+];
+
 #[derive(DeriveIden)]
 enum Events {
     Table,
@@ -110,7 +139,7 @@ const CHAT_SEQ_INDEX: &str = "idx_messages_chat_seq";
 const CLIENT_ID_INDEX: &str = "idx_messages_client_id";
 const ID_INDEX: &str = "idx_messages_id";
 
-/// How SQLite stores `messages` and `read_marks`: keyed by a rowid (before this migration) or
+/// How SQLite stores `messages`, `read_marks` and `chat_members`: keyed by a rowid (before this migration) or
 /// by their primary key (`WITHOUT ROWID`). `Clustered` also stands for the rest of this
 /// migration, on either database.
 #[derive(Clone, Copy, PartialEq)]
@@ -159,6 +188,7 @@ async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
         if sqlite {
             rebuild_messages(&txn, layout).await?;
             rebuild_read_marks(&txn, layout).await?;
+            rebuild_chat_members(&txn, layout).await?;
             let broken = txn
                 .get_connection()
                 .query_all_raw(Statement::from_string(
@@ -361,11 +391,77 @@ async fn rebuild_read_marks(manager: &SchemaManager<'_>, layout: Layout) -> Resu
     replace_table(manager, ReadMarks::Table, table, &READ_MARK_COLUMNS).await
 }
 
+async fn rebuild_chat_members(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbErr> {
+    let mut table = Table::create();
+    table
+        .col(uuid(ChatMembers::ChatId))
+        .col(uuid(ChatMembers::UserId))
+        .col(text(ChatMembers::Role).default("member").take())
+        .col(time(ChatMembers::JoinedAt))
+        .col(counter(ChatMembers::LastReadSeq))
+        .col(flag(ChatMembers::Hidden, false))
+        .col(counter(ChatMembers::VisibleFromSeq))
+        .col(counter(ChatMembers::LastActivity))
+        .col(flag(ChatMembers::Large, false))
+        .primary_key(
+            Index::create()
+                .col(ChatMembers::ChatId)
+                .col(ChatMembers::UserId),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(Rebuilt::Table, ChatMembers::ChatId)
+                .to(Chats::Table, Chats::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        )
+        .foreign_key(
+            ForeignKey::create()
+                .from(Rebuilt::Table, ChatMembers::UserId)
+                .to(Users::Table, Users::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        );
+    if layout == Layout::Clustered {
+        table.extra("WITHOUT ROWID");
+    }
+    replace_table(manager, ChatMembers::Table, table, &MEMBER_COLUMNS).await?;
+    // The table's indexes as m0001, m0006 and m0010 left them.
+    let indexes: [(&str, &[ChatMembers]); 3] = [
+        (
+            "idx_chat_members_user",
+            &[ChatMembers::UserId, ChatMembers::ChatId],
+        ),
+        (
+            "idx_chat_members_hidden",
+            &[ChatMembers::ChatId, ChatMembers::Hidden],
+        ),
+        (
+            "idx_chat_members_list",
+            &[
+                ChatMembers::UserId,
+                ChatMembers::Hidden,
+                ChatMembers::Large,
+                ChatMembers::LastActivity,
+                ChatMembers::ChatId,
+            ],
+        ),
+    ];
+    for (name, columns) in indexes {
+        let mut index = Index::create();
+        index.name(name).table(ChatMembers::Table);
+        for column in columns {
+            index.col(*column);
+        }
+        manager.create_index(index).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Statement};
     use sea_orm_migration::MigratorTrait;
 
+    use crate::chats::member_entity as members;
     use crate::messages::{
         ClientId, Emoji, MessageText, SendMessage, entity as messages,
         reaction_entity as reactions, read_mark_entity as read_marks,
@@ -414,7 +510,7 @@ mod tests {
         row.try_get::<i64>("", "foreign_keys").unwrap() == 1
     }
 
-    /// Every message, reaction and read mark comes through the rebuild both ways (dropping the
+    /// Every message, reaction, read mark and membership comes through the rebuild both ways (dropping the
     /// old `messages` with foreign keys enforced would take the reactions with it), the tables
     /// are keyed as promised, foreign keys are enforced again afterwards, and the service goes
     /// on: a repeated client id finds its message, a new send takes the next seq.
@@ -453,24 +549,35 @@ mod tests {
             kept.sort_by_key(|row| row.seq);
             let mut marks = read_marks::Entity::find().all(&db).await.unwrap();
             marks.sort_by_key(|mark| (mark.user_id, mark.seq));
+            let mut members = members::Entity::find().all(&db).await.unwrap();
+            members.sort_by_key(|member| member.user_id);
             (
                 kept,
                 reactions::Entity::find().all(&db).await.unwrap(),
                 marks,
+                members,
             )
         };
         let before = rows().await;
-        assert_eq!((before.0.len(), before.1.len(), before.2.len()), (2, 1, 3));
+        let counts = (
+            before.0.len(),
+            before.1.len(),
+            before.2.len(),
+            before.3.len(),
+        );
+        assert_eq!(counts, (2, 1, 3, 2));
         assert!(clustered(&db, "messages").await && clustered(&db, "read_marks").await);
 
         Migrator::down(&db, Some(1)).await.unwrap();
         assert!(!clustered(&db, "messages").await && !clustered(&db, "read_marks").await);
+        assert!(!clustered(&db, "chat_members").await);
         assert_eq!(unread_indexes(&db).await, 3);
         assert!(foreign_keys_enforced(&db).await);
         assert_eq!(rows().await, before);
 
         Migrator::up(&db, None).await.unwrap();
         assert!(clustered(&db, "messages").await && clustered(&db, "read_marks").await);
+        assert!(clustered(&db, "chat_members").await);
         assert_eq!(unread_indexes(&db).await, 0);
         assert!(foreign_keys_enforced(&db).await);
         assert_eq!(rows().await, before);
