@@ -424,7 +424,20 @@ async fn rebuild_chat_members(manager: &SchemaManager<'_>, layout: Layout) -> Re
         table.extra("WITHOUT ROWID");
     }
     replace_table(manager, ChatMembers::Table, table, &MEMBER_COLUMNS).await?;
-    // The table's indexes as m0001, m0006 and m0010 left them.
+    // The table's indexes as m0001, m0006 and m0010 left them, except that keyed by its
+    // primary key, the chat list's index also carries the two columns the list reads from
+    // a membership: a page then reads no membership row (a seek by a two-UUID key), only
+    // the index. A send rewrites the member's entry anyway (its `last_activity`).
+    let mut list = vec![
+        ChatMembers::UserId,
+        ChatMembers::Hidden,
+        ChatMembers::Large,
+        ChatMembers::LastActivity,
+        ChatMembers::ChatId,
+    ];
+    if layout == Layout::Clustered {
+        list.extend([ChatMembers::VisibleFromSeq, ChatMembers::LastReadSeq]);
+    }
     let indexes: [(&str, &[ChatMembers]); 3] = [
         (
             "idx_chat_members_user",
@@ -434,16 +447,7 @@ async fn rebuild_chat_members(manager: &SchemaManager<'_>, layout: Layout) -> Re
             "idx_chat_members_hidden",
             &[ChatMembers::ChatId, ChatMembers::Hidden],
         ),
-        (
-            "idx_chat_members_list",
-            &[
-                ChatMembers::UserId,
-                ChatMembers::Hidden,
-                ChatMembers::Large,
-                ChatMembers::LastActivity,
-                ChatMembers::ChatId,
-            ],
-        ),
+        ("idx_chat_members_list", &list),
     ];
     for (name, columns) in indexes {
         let mut index = Index::create();
