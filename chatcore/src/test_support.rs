@@ -14,3 +14,13 @@ pub(crate) async fn user(chat: &ChatCore, name: &str) -> Caller {
         .unwrap();
     chat.authenticate(&registered.session.token).await.unwrap()
 }
+
+/// The direct chat of `me` and `peer` (started if new).
+pub(crate) async fn direct_chat(chat: &ChatCore, me: &Caller, peer: &Caller) -> crate::ChatId {
+    chat.start_direct_chat(me, peer.user_id())
+        .await
+        .unwrap()
+        .chat
+        .chat
+        .id
+}

@@ -82,7 +82,7 @@ mod tests {
 
     use crate::messages::{Emoji, MessageText, SendMessage, entity as messages};
     use crate::storage::sqlite::Connections;
-    use crate::test_support::user;
+    use crate::test_support::{direct_chat, user};
     use crate::{Migrator, Options, Service};
 
     /// Reactions made before the migration are counted by it, and the counts are taken down
@@ -93,13 +93,7 @@ mod tests {
         let db = connections.write.db.clone();
         let chat = connections.open(Options::default(), 16).await.unwrap();
         let (ada, bob) = (user(&chat, "ada").await, user(&chat, "bob").await);
-        let direct = chat
-            .start_direct_chat(&ada, bob.user_id())
-            .await
-            .unwrap()
-            .chat
-            .chat
-            .id;
+        let direct = direct_chat(&chat, &ada, &bob).await;
         let text = |text: &str| MessageText::parse(text).unwrap();
         let liked = chat
             .send_message(&ada, SendMessage::new(direct, text("liked")))

@@ -471,7 +471,7 @@ mod tests {
         reaction_entity as reactions, read_mark_entity as read_marks,
     };
     use crate::storage::sqlite::Connections;
-    use crate::test_support::user;
+    use crate::test_support::{direct_chat, user};
     use crate::{Migrator, Options, Service};
 
     /// Whether SQLite stores `table` without a rowid.
@@ -514,9 +514,9 @@ mod tests {
         row.try_get::<i64>("", "foreign_keys").unwrap() == 1
     }
 
-    /// Every message, reaction, read mark and membership comes through the rebuild both ways (dropping the
-    /// old `messages` with foreign keys enforced would take the reactions with it), the tables
-    /// are keyed as promised, foreign keys are enforced again afterwards, and the service goes
+    /// Every message, reaction, read mark and membership comes through the rebuild both ways
+    /// (dropping the old `messages` with foreign keys enforced would take the reactions with
+    /// it), the tables are keyed as promised, foreign keys are enforced again afterwards, and the service goes
     /// on: a repeated client id finds its message, a new send takes the next seq.
     #[tokio::test]
     async fn rebuilds_keep_every_row() {
@@ -524,13 +524,7 @@ mod tests {
         let db = connections.write.db.clone();
         let chat = connections.open(Options::default(), 16).await.unwrap();
         let (ada, bob) = (user(&chat, "ada").await, user(&chat, "bob").await);
-        let direct = chat
-            .start_direct_chat(&ada, bob.user_id())
-            .await
-            .unwrap()
-            .chat
-            .chat
-            .id;
+        let direct = direct_chat(&chat, &ada, &bob).await;
         let send = |text: &str, client_id: Option<&str>| {
             let mut message = SendMessage::new(direct, MessageText::parse(text).unwrap());
             if let Some(client_id) = client_id {
