@@ -72,11 +72,14 @@ pub(crate) async fn record(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let numbered = txn.get_database_backend() != DbBackend::Postgres;
+    let backend = txn.get_database_backend();
+    let numbered = backend != DbBackend::Postgres;
     let first = if numbered {
         let count = i64::try_from(events.len()).map_err(Error::internal)?;
+        txn.execute_raw(TAKE_CURSORS.with(backend, [count.into()]))
+            .await?;
         let last: i64 = txn
-            .query_one_raw(TAKE_CURSORS.with(txn.get_database_backend(), [count.into()]))
+            .query_one_raw(LAST_CURSOR.with(backend, []))
             .await?
             .ok_or_else(|| Error::internal("event head missing"))?
             .try_get_by_index(0)?;
@@ -114,7 +117,6 @@ pub(crate) async fn record(
     }
     if rows.len() == 1 {
         // Most writes record one event: a statement written once rather than built anew.
-        let backend = txn.get_database_backend();
         txn.execute_raw(INSERT_EVENT.with(backend, rows.into_iter().flatten()))
             .await?;
         return Ok(recorded);
@@ -147,9 +149,13 @@ static INSERT_EVENT: Sql = Sql::new(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 );
 
-/// Takes the next `$1` cursors where the writer numbers events (SQLite), once per write.
-static TAKE_CURSORS: Sql =
-    Sql::new("UPDATE event_head SET \"last\" = \"last\" + $1 WHERE id = 1 RETURNING \"last\"");
+/// Takes the next `$1` cursors where the writer numbers events (SQLite), once per write;
+/// [`LAST_CURSOR`] then reads the last one taken. Two statements rather than `UPDATE …
+/// RETURNING`, which SQLite answers through a temporary B-tree that costs more than the
+/// second statement's lookup.
+static TAKE_CURSORS: Sql = Sql::new("UPDATE event_head SET \"last\" = \"last\" + $1 WHERE id = 1");
+
+static LAST_CURSOR: Sql = Sql::new("SELECT \"last\" FROM event_head WHERE id = 1");
 
 /// The last cursor given out, and up to where events were pruned.
 pub(crate) async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64)> {

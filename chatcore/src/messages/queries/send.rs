@@ -33,21 +33,29 @@ async fn find_by_client_id(
         .await?)
 }
 
-/// Takes the chat's next seq and makes the new message its latest, in one statement: the row
-/// lock (PostgreSQL) or the single writer (SQLite) makes seqs contiguous and unique. Also
-/// answers whether the chat is large.
+/// Takes the chat's next seq and makes the new message its latest: the single writer makes
+/// seqs contiguous and unique (SQLite; PostgreSQL's send takes it in its one statement). Also
+/// answers whether the chat is large. Two statements rather than `UPDATE … RETURNING`, which
+/// SQLite answers through a temporary B-tree that costs more than the second statement's
+/// lookup.
 async fn next_seq(
     txn: &impl ConnectionTrait,
     chat_id: Uuid,
     message_id: Uuid,
     at_micros: i64,
 ) -> Result<(i64, bool)> {
-    let statement = NEXT_SEQ.with(
-        txn.get_database_backend(),
-        [message_id.into(), at_micros.into(), chat_id.into()],
-    );
+    let backend = txn.get_database_backend();
+    let taken = txn
+        .execute_raw(NEXT_SEQ.with(
+            backend,
+            [message_id.into(), at_micros.into(), chat_id.into()],
+        ))
+        .await?;
+    if taken.rows_affected() == 0 {
+        return Err(Error::NotFound("chat"));
+    }
     let row = txn
-        .query_one_raw(statement)
+        .query_one_raw(CHAT_SEQ.with(backend, [chat_id.into()]))
         .await?
         .ok_or(Error::NotFound("chat"))?;
     // By name: SQLite's rows keep their columns by name, not in order.
@@ -59,8 +67,10 @@ async fn next_seq(
 
 static NEXT_SEQ: Sql = Sql::new(
     "UPDATE chats SET last_seq = last_seq + 1, last_message_id = $1, last_activity = $2 \
-     WHERE id = $3 RETURNING last_seq, large",
+     WHERE id = $3",
 );
+
+static CHAT_SEQ: Sql = Sql::new("SELECT last_seq, large FROM chats WHERE id = $1");
 
 /// A message about to be stored.
 struct NewMessage {
