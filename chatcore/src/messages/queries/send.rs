@@ -84,7 +84,7 @@ struct NewMessage {
 
 /// Stores a message at the chat's next seq; the chat comes back to every member's list and
 /// the sender has read everything up to their own message. PostgreSQL does it in one
-/// statement; SQLite, whose writer runs statements in process, in five.
+/// statement; SQLite, whose writer runs statements in process, in six.
 async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model> {
     let row = Model {
         id: MessageId::new().as_uuid(),
@@ -126,11 +126,11 @@ async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Resu
         .await
         .map_err(already_sent)?;
     // One statement moves the chat to the top of every member's list (their copy of its
-    // activity), brings it back to whoever hid it, and moves the sender's read marker to
-    // their message (always forward: it is the chat's newest). A large group's place is the
-    // chat's own activity, so only the rows that change are written: hidden ones, the
-    // sender's, and any membership that joined without the large mark while the group
-    // became large.
+    // activity) and the sender's read marker to their message (always forward: it is the
+    // chat's newest); a second brings the chat back to whoever hid it. A large group's place
+    // is the chat's own activity, so one statement writes only the rows that change: hidden
+    // ones, the sender's, and any membership that joined without the large mark while the
+    // group became large.
     let (chat_id, sender_id) = (row.chat_id, row.sender_id);
     let update = if large {
         &MEMBERS_OF_LARGE_GROUP
@@ -201,7 +201,7 @@ static MEMBERS_OF_LARGE_GROUP: Sql = Sql::new(
 );
 
 /// [`insert_step_by_step`]'s statements as one data-modifying query: one round trip to
-/// PostgreSQL instead of five. The chat's row lock still makes seqs contiguous and unique.
+/// PostgreSQL instead of six. The chat's row lock still makes seqs contiguous and unique.
 const INSERT_IN_ONE_STATEMENT: &str = r#"
 WITH chat AS (
     UPDATE chats SET last_seq = last_seq + 1, last_message_id = $1, last_activity = $2
