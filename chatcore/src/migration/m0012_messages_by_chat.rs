@@ -139,9 +139,9 @@ const CHAT_SEQ_INDEX: &str = "idx_messages_chat_seq";
 const CLIENT_ID_INDEX: &str = "idx_messages_client_id";
 const ID_INDEX: &str = "idx_messages_id";
 
-/// How SQLite stores `messages`, `read_marks` and `chat_members`: keyed by a rowid (before this migration) or
-/// by their primary key (`WITHOUT ROWID`). `Clustered` also stands for the rest of this
-/// migration, on either database.
+/// How SQLite stores `messages`, `read_marks` and `chat_members`: keyed by a rowid (before
+/// this migration) or by their primary key (`WITHOUT ROWID`). `Clustered` also stands for
+/// the rest of this migration, on either database.
 #[derive(Clone, Copy, PartialEq)]
 enum Layout {
     Rowid,
@@ -198,7 +198,7 @@ async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
                 .await?;
             if !broken.is_empty() {
                 return Err(DbErr::Migration(format!(
-                    "{} rows would break a foreign key after rebuilding messages",
+                    "{} rows would break a foreign key after the rebuild",
                     broken.len()
                 )));
             }
@@ -516,8 +516,9 @@ mod tests {
 
     /// Every message, reaction, read mark and membership comes through the rebuild both ways
     /// (dropping the old `messages` with foreign keys enforced would take the reactions with
-    /// it), the tables are keyed as promised, foreign keys are enforced again afterwards, and the service goes
-    /// on: a repeated client id finds its message, a new send takes the next seq.
+    /// it), the tables are keyed as promised, foreign keys are enforced again afterwards, and
+    /// the service goes on: a repeated client id finds its message, a new send takes the next
+    /// seq.
     #[tokio::test]
     async fn rebuilds_keep_every_row() {
         let connections = Connections::memory().await.unwrap();
