@@ -124,6 +124,12 @@ mod tests {
         TokenKeys::new(b"0123456789abcdef0123456789abcdef", "chatcore", "chatcore")
     }
 
+    /// A token for a new user and session, valid from `issued_at` until `expires_at`.
+    fn issued(keys: &TokenKeys, issued_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> String {
+        keys.issue(UserId::new(), SessionId::new(), issued_at, expires_at)
+            .unwrap()
+    }
+
     #[test]
     fn round_trips_and_refuses_tampering() {
         let keys = keys();
@@ -145,25 +151,11 @@ mod tests {
     fn refuses_expired_and_unsigned_tokens() {
         let keys = keys();
         let now = Utc::now();
-        let expired = keys
-            .issue(
-                UserId::new(),
-                SessionId::new(),
-                now - Duration::hours(2),
-                now - Duration::hours(1),
-            )
-            .unwrap();
+        let expired = issued(&keys, now - Duration::hours(2), now - Duration::hours(1));
         assert!(keys.check(&expired).is_err());
 
         // alg=none with the same claims.
-        let valid = keys
-            .issue(
-                UserId::new(),
-                SessionId::new(),
-                now,
-                now + Duration::hours(1),
-            )
-            .unwrap();
+        let valid = issued(&keys, now, now + Duration::hours(1));
         let payload = valid.split('.').nth(1).unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
         assert!(keys.check(&format!("{none_header}.{payload}.")).is_err());
@@ -175,14 +167,7 @@ mod tests {
     fn remembered_tokens_are_still_checked() {
         let keys = keys();
         let now = Utc::now();
-        let token = keys
-            .issue(
-                UserId::new(),
-                SessionId::new(),
-                now,
-                now + Duration::seconds(1),
-            )
-            .unwrap();
+        let token = issued(&keys, now, now + Duration::seconds(1));
         assert!(keys.check(&token).is_ok());
         assert!(keys.check(&token).is_ok());
         let (unsigned, signature) = token.rsplit_once('.').unwrap();
@@ -200,14 +185,7 @@ mod tests {
         let keys = keys();
         let now = Utc::now();
         for _ in 0..VERIFIED_TOKENS + 10 {
-            let token = keys
-                .issue(
-                    UserId::new(),
-                    SessionId::new(),
-                    now,
-                    now + Duration::hours(1),
-                )
-                .unwrap();
+            let token = issued(&keys, now, now + Duration::hours(1));
             keys.check(&token).unwrap();
             assert!(keys.verified().len() <= VERIFIED_TOKENS);
         }

@@ -26,7 +26,7 @@ impl TryFrom<event::Model> for Event {
     fn try_from(row: event::Model) -> Result<Self> {
         Ok(Event {
             cursor: row.seq,
-            data: from_columns(&row.kind, &row.data).map_err(|cause| {
+            data: EventData::from_payload_json(&row.kind, &row.data).map_err(|cause| {
                 Error::internal(format!(
                     "event {} ({:?}) cannot be read: {cause}",
                     row.seq, row.kind
@@ -40,17 +40,6 @@ impl TryFrom<event::Model> for Event {
             message_seq: row.message_seq,
         })
     }
-}
-
-/// The `kind` and `data` columns of an event: the kind's name, and the payload as JSON.
-fn to_columns(data: &EventData) -> Result<(&'static str, String)> {
-    let payload = data.payload_json().map_err(Error::internal)?;
-    Ok((data.kind().as_str(), payload))
-}
-
-/// The payload of the `kind` and `data` columns.
-fn from_columns(kind: &str, data: &str) -> serde_json::Result<EventData> {
-    EventData::from_payload_json(kind, data)
 }
 
 /// Rows of the event log as events, oldest first.
@@ -93,10 +82,11 @@ pub(crate) async fn record(
     for (index, new) in events.into_iter().enumerate() {
         // Left empty (NULL) for the sequencer where the writer does not number events.
         let seq = numbered.then_some(first + index as i64);
-        let (kind, data) = to_columns(&new.data)?;
+        // The `kind` and `data` columns: the kind's name, and the payload as JSON.
+        let data = new.data.payload_json().map_err(Error::internal)?;
         rows.push([
             seq.into(),
-            kind.into(),
+            new.data.kind().as_str().into(),
             new.chat_id.into(),
             new.user_id.into(),
             new.actor_id.into(),

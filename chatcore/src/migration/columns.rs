@@ -47,3 +47,37 @@ pub(super) fn counter<T: IntoIden>(name: T) -> ColumnDef {
         .default(0)
         .take()
 }
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum Chats {
+    Table,
+    Id,
+}
+
+/// `from` refers to `to`, and its rows go when the row they refer to goes.
+pub(super) fn cascade(
+    from: (impl IntoIden, impl IntoIden),
+    to: (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .from(from.0, from.1)
+        .to(to.0, to.1)
+        .on_delete(ForeignKeyAction::Cascade)
+        .take()
+}
+
+/// `column` of `table` is a user, and its rows go with the user.
+pub(super) fn to_user(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
+    cascade((table, column), (Users::Table, Users::Id))
+}
+
+/// `column` of `table` is a chat, and its rows go with the chat.
+pub(super) fn to_chat(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
+    cascade((table, column), (Chats::Table, Chats::Id))
+}

@@ -9,18 +9,6 @@ use super::columns::*;
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Users {
-    Table,
-    Id,
-}
-
-#[derive(DeriveIden)]
-enum Chats {
-    Table,
-    Id,
-}
-
-#[derive(DeriveIden)]
 enum Messages {
     Table,
     Id,
@@ -102,25 +90,6 @@ enum AccountTokens {
     CreatedAt,
     ExpiresAt,
     UsedAt,
-}
-
-fn cascade(
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(ForeignKeyAction::Cascade)
-        .take()
-}
-
-fn to_user(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
-    cascade((table, column), (Users::Table, Users::Id))
-}
-
-fn to_chat(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
-    cascade((table, column), (Chats::Table, Chats::Id))
 }
 
 #[async_trait::async_trait]

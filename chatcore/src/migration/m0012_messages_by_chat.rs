@@ -26,7 +26,7 @@
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sea_orm_migration::prelude::*;
 
-use super::columns::{counter, flag, text, text_null, time, time_null, uuid};
+use super::columns::{counter, flag, text, text_null, time, time_null, to_chat, to_user, uuid};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -212,8 +212,9 @@ async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
             .await?;
             txn.create_index(client_id_index(partial)).await?;
         }
-        for (name, index) in unread_indexes() {
+        for index in unread_indexes() {
             if layout == Layout::Clustered {
+                let name = index.get_index_spec().get_name().unwrap_or_default();
                 txn.drop_index(Index::drop().name(name).to_owned()).await?;
             } else {
                 txn.create_index(index).await?;
@@ -228,31 +229,37 @@ async fn migrate(manager: &SchemaManager<'_>, layout: Layout) -> Result<(), DbEr
     migrated
 }
 
+/// An index `name` on `columns` of `table`.
+fn index<C: IntoIden>(
+    name: &str,
+    table: impl IntoIden,
+    columns: impl IntoIterator<Item = C>,
+) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(column);
+    }
+    index
+}
+
 /// The indexes this migration drops, as they were.
-fn unread_indexes() -> [(&'static str, IndexCreateStatement); 3] {
-    let index = |name: &'static str, table: DynIden, columns: [DynIden; 2]| {
-        let mut index = Index::create();
-        index.name(name).table(table);
-        for column in columns {
-            index.col(column);
-        }
-        (name, index)
-    };
+fn unread_indexes() -> [IndexCreateStatement; 3] {
     [
         index(
             "idx_events_chat",
-            Events::Table.into_iden(),
-            [Events::ChatId.into_iden(), Events::Seq.into_iden()],
+            Events::Table,
+            [Events::ChatId, Events::Seq],
         ),
         index(
             "idx_events_user",
-            Events::Table.into_iden(),
-            [Events::UserId.into_iden(), Events::Seq.into_iden()],
+            Events::Table,
+            [Events::UserId, Events::Seq],
         ),
         index(
             "idx_chats_activity",
-            Chats::Table.into_iden(),
-            [Chats::LastActivity.into_iden(), Chats::Id.into_iden()],
+            Chats::Table,
+            [Chats::LastActivity, Chats::Id],
         ),
     ]
 }
@@ -320,12 +327,7 @@ async fn rebuild_messages(manager: &SchemaManager<'_>, layout: Layout) -> Result
         .col(ColumnDef::new(Messages::ForwardedMessageId).uuid().null())
         .col(ColumnDef::new(Messages::ForwardedSenderId).uuid().null())
         .col(counter(Messages::Reactions))
-        .foreign_key(
-            ForeignKey::create()
-                .from(Rebuilt::Table, Messages::ChatId)
-                .to(Chats::Table, Chats::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
+        .foreign_key(&mut to_chat(Rebuilt::Table, Messages::ChatId))
         .foreign_key(
             ForeignKey::create()
                 .from(Rebuilt::Table, Messages::SenderId)
@@ -373,18 +375,8 @@ async fn rebuild_read_marks(manager: &SchemaManager<'_>, layout: Layout) -> Resu
                 .col(ReadMarks::UserId)
                 .col(ReadMarks::Seq),
         )
-        .foreign_key(
-            ForeignKey::create()
-                .from(Rebuilt::Table, ReadMarks::ChatId)
-                .to(Chats::Table, Chats::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
-        .foreign_key(
-            ForeignKey::create()
-                .from(Rebuilt::Table, ReadMarks::UserId)
-                .to(Users::Table, Users::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        );
+        .foreign_key(&mut to_chat(Rebuilt::Table, ReadMarks::ChatId))
+        .foreign_key(&mut to_user(Rebuilt::Table, ReadMarks::UserId));
     if layout == Layout::Clustered {
         table.extra("WITHOUT ROWID");
     }
@@ -408,18 +400,8 @@ async fn rebuild_chat_members(manager: &SchemaManager<'_>, layout: Layout) -> Re
                 .col(ChatMembers::ChatId)
                 .col(ChatMembers::UserId),
         )
-        .foreign_key(
-            ForeignKey::create()
-                .from(Rebuilt::Table, ChatMembers::ChatId)
-                .to(Chats::Table, Chats::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        )
-        .foreign_key(
-            ForeignKey::create()
-                .from(Rebuilt::Table, ChatMembers::UserId)
-                .to(Users::Table, Users::Id)
-                .on_delete(ForeignKeyAction::Cascade),
-        );
+        .foreign_key(&mut to_chat(Rebuilt::Table, ChatMembers::ChatId))
+        .foreign_key(&mut to_user(Rebuilt::Table, ChatMembers::UserId));
     if layout == Layout::Clustered {
         table.extra("WITHOUT ROWID");
     }
@@ -450,12 +432,9 @@ async fn rebuild_chat_members(manager: &SchemaManager<'_>, layout: Layout) -> Re
         ("idx_chat_members_list", &list),
     ];
     for (name, columns) in indexes {
-        let mut index = Index::create();
-        index.name(name).table(ChatMembers::Table);
-        for column in columns {
-            index.col(*column);
-        }
-        manager.create_index(index).await?;
+        manager
+            .create_index(index(name, ChatMembers::Table, columns.iter().copied()))
+            .await?;
     }
     Ok(())
 }
