@@ -56,6 +56,8 @@ struct SenderRow {
     visible_from_seq: i64,
     /// 1 when the chat is direct and its other member blocked the sender.
     blocked: i64,
+    last_seq: i64,
+    large: bool,
 }
 
 /// A member about to post into a chat, as [`sender_access`] found them.
@@ -64,6 +66,10 @@ pub(crate) struct Sender {
     pub(crate) visible_from_seq: i64,
     /// Whether the chat is direct and its other member blocked them.
     blocked: bool,
+    /// The chat's latest seq and whether it is a large group, as the write's transaction
+    /// reads them (its next seq follows, where one writer runs at a time: SQLite).
+    pub(crate) chat_seq: i64,
+    pub(crate) large: bool,
 }
 
 impl Sender {
@@ -78,7 +84,8 @@ impl Sender {
 }
 
 /// Inside a write: that `user_id` is a member of the chat, and, for a direct chat, whether the
-/// other member blocked them ([`Sender::ensure_not_blocked`]), in one query.
+/// other member blocked them ([`Sender::ensure_not_blocked`]), in one query, which also reads
+/// the chat's latest seq.
 pub(crate) async fn sender_access(
     db: &impl ConnectionTrait,
     chat_id: Uuid,
@@ -92,6 +99,8 @@ pub(crate) async fn sender_access(
     Ok(Sender {
         visible_from_seq: row.visible_from_seq,
         blocked: row.blocked != 0,
+        chat_seq: row.last_seq,
+        large: row.large,
     })
 }
 
@@ -101,7 +110,7 @@ static SENDER_ACCESS: Sql = Sql::new(concat!(
     "SELECT chat_members.visible_from_seq AS visible_from_seq, ",
     "CAST(CASE WHEN chats.kind = 'direct' AND EXISTS (",
     peers_blocking!(),
-    ") THEN 1 ELSE 0 END AS BIGINT) AS blocked ",
+    ") THEN 1 ELSE 0 END AS BIGINT) AS blocked, chats.last_seq AS last_seq, chats.large AS large ",
     "FROM chat_members JOIN chats ON chats.id = chat_members.chat_id ",
     "WHERE chat_members.chat_id = $1 AND chat_members.user_id = $2"
 ));
@@ -224,7 +233,7 @@ macro_rules! peers_blocking {
          WHERE peer.chat_id = $1 AND peer.user_id <> $2"
     };
 }
-use peers_blocking;
+pub(crate) use peers_blocking;
 
 /// Refuses a message from `sender` into a direct chat whose other member blocked them, in one
 /// query; group chats are not affected by blocks.

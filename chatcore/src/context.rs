@@ -179,6 +179,23 @@ impl Context {
         Ok(answer)
     }
 
+    /// A change that one statement makes, its events included, run on its own outside the
+    /// writer: PostgreSQL runs a lone statement atomically, so it needs no `BEGIN` and
+    /// `COMMIT` round trips. `statement` runs it and returns the answer and the events it
+    /// stored (unnumbered, for the sequencer: cursor 0), which are then published as [`Context::write`]
+    /// publishes. Only for backends whose writes run concurrently (not SQLite's one writer).
+    ///
+    /// # Errors
+    /// Whatever `statement` fails with; nothing is then written or published.
+    pub(crate) async fn write_alone<T>(
+        &self,
+        statement: impl Future<Output = Result<(T, Vec<events::Event>)>>,
+    ) -> Result<T> {
+        let (answer, events) = statement.await?;
+        self.publish(events).await;
+        Ok(answer)
+    }
+
     /// Hands committed events to the bus (or, stored unnumbered, to the sequencer, which
     /// numbers and publishes them; the write then waits until they are numbered), and lets
     /// the caches forget what they make stale.

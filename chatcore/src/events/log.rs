@@ -63,10 +63,45 @@ pub(crate) async fn record(
     }
     let backend = txn.get_database_backend();
     let numbered = backend != DbBackend::Postgres;
-    let first = if numbered {
-        let count = i64::try_from(events.len()).map_err(Error::internal)?;
+    let count = i64::try_from(events.len()).map_err(Error::internal)?;
+    if numbered {
         txn.execute_raw(TAKE_CURSORS.with(backend, [count.into()]))
             .await?;
+    }
+    let created_at = now();
+    // The `kind` and `data` columns: the kind's name, and the payload as JSON.
+    let columns = |new: &NewEvent| -> Result<[sea_orm::Value; 7]> {
+        Ok([
+            new.data.kind().as_str().into(),
+            new.chat_id.into(),
+            new.user_id.into(),
+            new.actor_id.into(),
+            new.data.payload_json().map_err(Error::internal)?.into(),
+            created_at.into(),
+            new.message_seq.into(),
+        ])
+    };
+    if let [new] = events.as_slice() {
+        // Most writes record one event: a statement written once rather than built anew,
+        // which takes the cursor just taken from the head where the writer numbers events.
+        let values = columns(new)?;
+        let cursor = if numbered {
+            let inserted = txn
+                .execute_raw(INSERT_NEXT_EVENT.with(backend, values))
+                .await?;
+            i64::try_from(inserted.last_insert_id()).map_err(Error::internal)?
+        } else {
+            let unnumbered = std::iter::once(None::<i64>.into()).chain(values);
+            txn.execute_raw(INSERT_EVENT.with(backend, unnumbered))
+                .await?;
+            0
+        };
+        let recorded = events
+            .into_iter()
+            .map(|new| new.recorded(cursor, created_at));
+        return Ok(recorded.collect());
+    }
+    let first = if numbered {
         let last: i64 = txn
             .query_one_raw(LAST_CURSOR.with(backend, []))
             .await?
@@ -76,40 +111,15 @@ pub(crate) async fn record(
     } else {
         0
     };
-    let created_at = now();
     let mut rows = Vec::with_capacity(events.len());
     let mut recorded = Vec::with_capacity(events.len());
     for (index, new) in events.into_iter().enumerate() {
         // Left empty (NULL) for the sequencer where the writer does not number events.
         let seq = numbered.then_some(first + index as i64);
-        // The `kind` and `data` columns: the kind's name, and the payload as JSON.
-        let data = new.data.payload_json().map_err(Error::internal)?;
-        rows.push([
-            seq.into(),
-            new.data.kind().as_str().into(),
-            new.chat_id.into(),
-            new.user_id.into(),
-            new.actor_id.into(),
-            data.into(),
-            created_at.into(),
-            new.message_seq.into(),
-        ]);
-        recorded.push(Event {
-            cursor: seq.unwrap_or(0),
-            data: new.data,
-            chat_id: new.chat_id.map(Into::into),
-            user_id: new.user_id.map(Into::into),
-            actor_id: new.actor_id.map(Into::into),
-            created_at,
-            ephemeral: false,
-            message_seq: new.message_seq,
-        });
-    }
-    if rows.len() == 1 {
-        // Most writes record one event: a statement written once rather than built anew.
-        txn.execute_raw(INSERT_EVENT.with(backend, rows.into_iter().flatten()))
-            .await?;
-        return Ok(recorded);
+        let mut row = vec![Expr::from(seq)];
+        row.extend(columns(&new)?.map(Expr::from));
+        rows.push(row);
+        recorded.push(new.recorded(seq.unwrap_or(0), created_at));
     }
     let mut insert = Query::insert()
         .into_table(event::Entity)
@@ -125,9 +135,7 @@ pub(crate) async fn record(
         ])
         .to_owned();
     for row in rows {
-        insert
-            .values(row.map(Expr::from))
-            .map_err(Error::internal)?;
+        insert.values(row).map_err(Error::internal)?;
     }
     txn.execute(&insert).await?;
     Ok(recorded)
@@ -139,10 +147,17 @@ static INSERT_EVENT: Sql = Sql::new(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 );
 
+/// [`INSERT_EVENT`] at the cursor [`TAKE_CURSORS`] just took, which the insert's result
+/// then gives back (`seq` is SQLite's rowid).
+static INSERT_NEXT_EVENT: Sql = Sql::new(
+    "INSERT INTO events (seq, kind, chat_id, user_id, actor_id, data, created_at, message_seq) \
+     VALUES ((SELECT \"last\" FROM event_head WHERE id = 1), $1, $2, $3, $4, $5, $6, $7)",
+);
+
 /// Takes the next `$1` cursors where the writer numbers events (SQLite), once per write;
-/// [`LAST_CURSOR`] then reads the last one taken. Two statements rather than `UPDATE …
-/// RETURNING`, which SQLite answers through a temporary B-tree that costs more than the
-/// second statement's lookup.
+/// one event is then inserted at the last one ([`INSERT_NEXT_EVENT`]), several at those
+/// [`LAST_CURSOR`] reads. Not `UPDATE … RETURNING`, which SQLite answers through a temporary
+/// B-tree that costs more than the lookup that follows.
 static TAKE_CURSORS: Sql = Sql::new("UPDATE event_head SET \"last\" = \"last\" + $1 WHERE id = 1");
 
 static LAST_CURSOR: Sql = Sql::new("SELECT \"last\" FROM event_head WHERE id = 1");

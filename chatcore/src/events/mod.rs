@@ -138,6 +138,21 @@ impl NewEvent {
         self
     }
 
+    /// The event as stored at `cursor` (0: stored unnumbered, for the sequencer) and time
+    /// `created_at`.
+    pub(crate) fn recorded(self, cursor: i64, created_at: DateTime<Utc>) -> Event {
+        Event {
+            cursor,
+            data: self.data,
+            chat_id: self.chat_id.map(Into::into),
+            user_id: self.user_id.map(Into::into),
+            actor_id: self.actor_id.map(Into::into),
+            created_at,
+            ephemeral: false,
+            message_seq: self.message_seq,
+        }
+    }
+
     /// An event for one user only.
     pub(crate) fn personal(user_id: Uuid, actor_id: Option<Uuid>, data: EventData) -> NewEvent {
         NewEvent {

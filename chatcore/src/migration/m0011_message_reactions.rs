@@ -119,8 +119,8 @@ mod tests {
         };
         assert_eq!(counts().await, (Some(3), Some(0)));
 
-        // This migration and the one after it.
-        Migrator::down(&db, Some(2)).await.unwrap();
+        // This migration and the two after it.
+        Migrator::down(&db, Some(3)).await.unwrap();
         assert!(messages::Entity::find().all(&db).await.is_err());
         Migrator::up(&db, None).await.unwrap();
         assert_eq!(counts().await, (Some(3), Some(0)));

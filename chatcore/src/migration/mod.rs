@@ -16,6 +16,7 @@ mod m0009_event_order;
 mod m0010_large_groups;
 mod m0011_message_reactions;
 mod m0012_messages_by_chat;
+mod m0013_postgres_member_indexes;
 
 /// All chatcore migrations, in order.
 ///
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_large_groups::Migration),
             Box::new(m0011_message_reactions::Migration),
             Box::new(m0012_messages_by_chat::Migration),
+            Box::new(m0013_postgres_member_indexes::Migration),
         ]
     }
 

@@ -1,14 +1,11 @@
 //! Blocks reach every way of touching a direct chat, not only new messages.
 
 use super::{TestUser, register, say};
-use crate::messages::{Emoji, HistoryQuery, MessageText};
+use crate::messages::{ClientId, Emoji, HistoryQuery, MessageText, SendMessage};
 use crate::{ChatId, Service};
 
-/// A direct chat where `sender` said something, then `blocker` blocked `sender`.
-async fn blocked_after_a_message(
-    service: &dyn Service,
-    prefix: &str,
-) -> (TestUser, TestUser, ChatId, crate::messages::Message) {
+/// The future blocker and sender, in a direct chat.
+async fn blocker_and_sender(service: &dyn Service, prefix: &str) -> (TestUser, TestUser, ChatId) {
     let blocker = register(service, &format!("{prefix}blocker")).await;
     let sender = register(service, &format!("{prefix}sender")).await;
     let chat = service
@@ -18,6 +15,15 @@ async fn blocked_after_a_message(
         .chat
         .chat
         .id;
+    (blocker, sender, chat)
+}
+
+/// A direct chat where `sender` said something, then `blocker` blocked `sender`.
+async fn blocked_after_a_message(
+    service: &dyn Service,
+    prefix: &str,
+) -> (TestUser, TestUser, ChatId, crate::messages::Message) {
+    let (blocker, sender, chat) = blocker_and_sender(service, prefix).await;
     let message = say(service, &sender, chat, "said before the block").await;
     service
         .block_user(&blocker.caller, sender.id())
@@ -37,6 +43,35 @@ async fn only_message(
         .unwrap();
     assert_eq!(history.len(), 1);
     history.remove(0)
+}
+
+/// A block refuses new messages and stores nothing, while a retry of a message sent before
+/// it (same client id) still gets that message back.
+pub async fn blocked_users_cannot_send_but_retries_get_their_message(service: &dyn Service) {
+    let (blocker, sender, chat) = blocker_and_sender(service, "snd").await;
+    let send = |text: &str, client_id: Option<&str>| {
+        let mut message = SendMessage::new(chat, MessageText::parse(text).unwrap());
+        message.client_id = client_id.map(|id| ClientId::parse(id).unwrap());
+        service.send_message(&sender.caller, message)
+    };
+    let first = send("before the block", Some("b-1")).await.unwrap();
+    service
+        .block_user(&blocker.caller, sender.id())
+        .await
+        .unwrap();
+    assert_eq!(send("after", None).await.unwrap_err().code(), "blocked");
+    assert_eq!(
+        send("after", Some("b-2")).await.unwrap_err().code(),
+        "blocked"
+    );
+    assert_eq!(send("before the block", Some("b-1")).await.unwrap(), first);
+    assert_eq!(only_message(service, &blocker, chat).await.id, first.id);
+    // Unblocked, the next message takes the next seq.
+    service
+        .unblock_user(&blocker.caller, sender.id())
+        .await
+        .unwrap();
+    assert_eq!(send("after the unblock", None).await.unwrap().seq, 2);
 }
 
 pub async fn blocked_users_cannot_edit_in_that_direct_chat(service: &dyn Service) {

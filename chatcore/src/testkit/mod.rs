@@ -339,6 +339,7 @@ macro_rules! conformance_tests {
             avatars::bad_avatars_are_refused_and_change_nothing,
             avatars::avatar_uploads_wait_in_a_bounded_queue,
             avatars::avatar_files_are_read_when_their_turn_comes,
+            blocks::blocked_users_cannot_send_but_retries_get_their_message,
             blocks::blocked_users_cannot_edit_in_that_direct_chat,
             blocks::blocked_users_cannot_react_in_that_direct_chat,
             blocks::blocked_users_cannot_send_typing_in_that_direct_chat,

@@ -6,12 +6,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::views::{event_view, reply_view, single_view, view, visible_message};
-use crate::access::{access, membership, sender_access};
+use crate::access::{Sender, access, membership, peers_blocking, sender_access};
 use crate::chats::entity as chats;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::error::unique_violation;
-use crate::events::{EventData, NewEvent};
+use crate::events::{Event, EventData, EventKind, NewEvent};
 use crate::messages::entity::{self, Model};
 use crate::messages::receipts::record_mark;
 use crate::messages::{ForwardMessage, Message, SendMessage};
@@ -33,44 +33,38 @@ async fn find_by_client_id(
         .await?)
 }
 
-/// Takes the chat's next seq and makes the new message its latest: the single writer makes
-/// seqs contiguous and unique (SQLite; PostgreSQL's send takes it in its one statement). Also
-/// answers whether the chat is large. Two statements rather than `UPDATE … RETURNING`, which
-/// SQLite answers through a temporary B-tree that costs more than the second statement's
-/// lookup.
+/// Takes seq `after + 1` of the chat and makes the new message its latest, where one writer
+/// runs at a time (SQLite; PostgreSQL's send takes the seq in its one statement): `after` is
+/// the chat's latest seq as the same transaction read it ([`Sender::chat_seq`]), so seqs stay
+/// contiguous and unique. The statement checks that it still is.
 async fn next_seq(
     txn: &impl ConnectionTrait,
     chat_id: Uuid,
+    after: i64,
     message_id: Uuid,
     at_micros: i64,
-) -> Result<(i64, bool)> {
-    let backend = txn.get_database_backend();
+) -> Result<i64> {
+    let seq = after + 1;
+    let values = [
+        seq.into(),
+        message_id.into(),
+        at_micros.into(),
+        chat_id.into(),
+        after.into(),
+    ];
     let taken = txn
-        .execute_raw(NEXT_SEQ.with(
-            backend,
-            [message_id.into(), at_micros.into(), chat_id.into()],
-        ))
+        .execute_raw(NEXT_SEQ.with(txn.get_database_backend(), values))
         .await?;
     if taken.rows_affected() == 0 {
-        return Err(Error::NotFound("chat"));
+        return Err(Error::internal("a chat's seq moved during its write"));
     }
-    let row = txn
-        .query_one_raw(CHAT_SEQ.with(backend, [chat_id.into()]))
-        .await?
-        .ok_or(Error::NotFound("chat"))?;
-    // By name: SQLite's rows keep their columns by name, not in order.
-    Ok((
-        row.try_get("", chats::Column::LastSeq.as_str())?,
-        row.try_get("", chats::Column::Large.as_str())?,
-    ))
+    Ok(seq)
 }
 
 static NEXT_SEQ: Sql = Sql::new(
-    "UPDATE chats SET last_seq = last_seq + 1, last_message_id = $1, last_activity = $2 \
-     WHERE id = $3",
+    "UPDATE chats SET last_seq = $1, last_message_id = $2, last_activity = $3 \
+     WHERE id = $4 AND last_seq = $5",
 );
-
-static CHAT_SEQ: Sql = Sql::new("SELECT last_seq, large FROM chats WHERE id = $1");
 
 /// A message about to be stored.
 struct NewMessage {
@@ -82,28 +76,35 @@ struct NewMessage {
     forwarded_from: Option<(Uuid, Uuid)>,
 }
 
+impl NewMessage {
+    /// The message's row, at seq 0 until it takes its seq.
+    fn row(self) -> Model {
+        Model {
+            id: MessageId::new().as_uuid(),
+            chat_id: self.chat_id,
+            seq: 0,
+            sender_id: self.sender_id,
+            text: Some(self.text),
+            client_id: self.client_id,
+            created_at: now(),
+            edited_at: None,
+            deleted_at: None,
+            reply_to_id: self.reply_to_id,
+            forwarded_message_id: self.forwarded_from.map(|(message, _)| message),
+            forwarded_sender_id: self.forwarded_from.map(|(_, sender)| sender),
+            reactions: 0,
+        }
+    }
+}
+
 /// Stores a message at the chat's next seq; the chat comes back to every member's list and
 /// the sender has read everything up to their own message. PostgreSQL does it in one
 /// statement; SQLite, whose writer runs statements in process, in six.
-async fn insert(txn: &impl ConnectionTrait, message: NewMessage) -> Result<Model> {
-    let row = Model {
-        id: MessageId::new().as_uuid(),
-        chat_id: message.chat_id,
-        seq: 0,
-        sender_id: message.sender_id,
-        text: Some(message.text),
-        client_id: message.client_id,
-        created_at: now(),
-        edited_at: None,
-        deleted_at: None,
-        reply_to_id: message.reply_to_id,
-        forwarded_message_id: message.forwarded_from.map(|(message, _)| message),
-        forwarded_sender_id: message.forwarded_from.map(|(_, sender)| sender),
-        reactions: 0,
-    };
+async fn insert(txn: &impl ConnectionTrait, message: NewMessage, sender: &Sender) -> Result<Model> {
+    let row = message.row();
     match txn.get_database_backend() {
         DbBackend::Postgres => insert_in_one_statement(txn, row).await,
-        _ => insert_step_by_step(txn, row).await,
+        _ => insert_step_by_step(txn, row, sender).await,
     }
 }
 
@@ -116,9 +117,21 @@ fn already_sent(error: DbErr) -> Error {
 }
 
 /// [`insert`] as SQLite runs it, statement by statement.
-async fn insert_step_by_step(txn: &impl ConnectionTrait, mut row: Model) -> Result<Model> {
+async fn insert_step_by_step(
+    txn: &impl ConnectionTrait,
+    mut row: Model,
+    sender: &Sender,
+) -> Result<Model> {
     let at = row.created_at;
-    let (seq, large) = next_seq(txn, row.chat_id, row.id, at.timestamp_micros()).await?;
+    let large = sender.large;
+    let seq = next_seq(
+        txn,
+        row.chat_id,
+        sender.chat_seq,
+        row.id,
+        at.timestamp_micros(),
+    )
+    .await?;
     row.seq = seq;
     let backend = txn.get_database_backend();
     let values = message_values(&row, seq.into());
@@ -243,6 +256,138 @@ async fn insert_in_one_statement(txn: &impl ConnectionTrait, mut row: Model) -> 
     Ok(row)
 }
 
+/// [`send`] without a reply on PostgreSQL, as one statement run on its own: the sender's
+/// membership and block check, the message at the chat's next seq, the members' rows, the
+/// sender's read mark and the `message_created` event, where the multi-statement path takes
+/// six round trips (`BEGIN`, check, insert, event, `COMMIT`). Only the event's payload needs
+/// the new seq: it is written with [`SEQ_SLOT`] there, and the statement joins the text on
+/// either side of it around the seq it takes (`$9 || seq || $10`).
+///
+/// Its one row says where the sender's history starts, whether they are blocked, and the new
+/// seq (NULL when nothing was written); no row: not a member.
+const SEND_IN_ONE_STATEMENT: &str = concat!(
+    "WITH sender AS (
+    SELECT chat_members.visible_from_seq,
+           chats.kind = 'direct' AND EXISTS (",
+    peers_blocking!(),
+    ") AS blocked
+    FROM chat_members JOIN chats ON chats.id = chat_members.chat_id
+    WHERE chat_members.chat_id = $1 AND chat_members.user_id = $2
+), chat AS (
+    UPDATE chats SET last_seq = last_seq + 1, last_message_id = $3, last_activity = $4
+    WHERE id = $1 AND EXISTS (SELECT 1 FROM sender WHERE NOT blocked)
+    RETURNING last_seq, large
+), message AS (
+    INSERT INTO messages (id, chat_id, seq, sender_id, text, client_id, created_at)
+    SELECT $3, $1, chat.last_seq, $2, $5, $6, $7 FROM chat
+), members AS (
+    UPDATE chat_members
+    SET hidden = FALSE,
+        last_activity = $4,
+        last_read_seq = CASE WHEN user_id = $2 THEN (SELECT last_seq FROM chat)
+                             ELSE last_read_seq END,
+        large = large OR (SELECT large FROM chat)
+    WHERE chat_id = $1 AND EXISTS (SELECT 1 FROM chat)
+      AND (NOT (SELECT large FROM chat) OR hidden OR NOT large OR user_id = $2)
+), mark AS (
+    INSERT INTO read_marks (chat_id, user_id, seq, read_at)
+    SELECT $1, $2, chat.last_seq, $7 FROM chat
+    ON CONFLICT (chat_id, user_id, seq) DO NOTHING
+), event AS (
+    INSERT INTO events (kind, chat_id, actor_id, data, created_at, message_seq)
+    SELECT $8, $1, $2, $9 || chat.last_seq || $10, $7, chat.last_seq FROM chat
+)
+SELECT sender.visible_from_seq, sender.blocked, chat.last_seq
+FROM sender LEFT JOIN chat ON TRUE"
+);
+
+/// The seq a `message_created` payload carries until [`SEND_IN_ONE_STATEMENT`] puts the new
+/// seq in its place. Message texts are JSON strings, whose quotes are escaped, so the
+/// payload's `"seq":` key cannot occur inside one.
+const SEQ_SLOT: i64 = i64::MIN;
+
+/// A `message_created` payload split around its [`SEQ_SLOT`]: the text before the seq's
+/// value, and after it.
+fn around_seq_slot(payload: &str) -> Result<(&str, &str)> {
+    let slot = format!("\"seq\":{SEQ_SLOT}");
+    let mut found = payload.match_indices(&slot);
+    match (found.next(), found.next()) {
+        (Some((at, _)), None) => {
+            let value = at + slot.len() - SEQ_SLOT.to_string().len();
+            Ok((&payload[..value], &payload[at + slot.len()..]))
+        }
+        _ => Err(Error::internal("a message payload without one seq slot")),
+    }
+}
+
+async fn send_in_one_statement(
+    inner: &Context,
+    chat_id: Uuid,
+    me: Uuid,
+    text: String,
+    client_id: Option<String>,
+) -> Result<(Sent, Vec<Event>)> {
+    let mut row = NewMessage {
+        chat_id,
+        sender_id: me,
+        text,
+        client_id,
+        reply_to_id: None,
+        forwarded_from: None,
+    }
+    .row();
+    row.seq = SEQ_SLOT;
+    let payload = EventData::MessageCreated(event_view(&row, None))
+        .payload_json()
+        .map_err(Error::internal)?;
+    let (before_seq, after_seq) = around_seq_slot(&payload)?;
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        SEND_IN_ONE_STATEMENT,
+        [
+            chat_id.into(),
+            me.into(),
+            row.id.into(),
+            row.created_at.timestamp_micros().into(),
+            row.text.clone().into(),
+            row.client_id.clone().into(),
+            row.created_at.into(),
+            EventKind::MessageCreated.as_str().into(),
+            before_seq.into(),
+            after_seq.into(),
+        ],
+    );
+    let outcome = inner
+        .db
+        .query_one_raw(statement)
+        .await
+        .map_err(already_sent)?
+        .ok_or(Error::NotFound("chat"))?;
+    let seq: Option<i64> = outcome.try_get("", "last_seq")?;
+    let Some(seq) = seq else {
+        // Nothing written: the other member of the direct chat blocked the sender. A retry
+        // of a message sent before the block still gets that message.
+        let existing = match &row.client_id {
+            Some(client_id) => find_by_client_id(&inner.db, chat_id, me, client_id).await?,
+            None => None,
+        };
+        let visible_from = outcome.try_get("", "visible_from_seq")?;
+        return match existing {
+            Some(existing) => Ok((Sent::Existing(existing, visible_from), Vec::new())),
+            None => Err(Error::Blocked),
+        };
+    };
+    row.seq = seq;
+    let event = NewEvent::chat(
+        chat_id,
+        me,
+        EventData::MessageCreated(event_view(&row, None)),
+    )
+    .message(seq)
+    .recorded(0, row.created_at);
+    Ok((Sent::New(view(row, None, Vec::new())), vec![event]))
+}
+
 /// What a send's (or forward's) transaction produced.
 enum Sent {
     /// The new message as the sender sees it.
@@ -285,6 +430,18 @@ pub(crate) async fn send(
     let me = caller.user_id.as_uuid();
     let client_id = message.client_id.as_ref().map(|id| id.as_str().to_owned());
     let retry_client_id = client_id.clone();
+    if inner.db.get_database_backend() == DbBackend::Postgres && message.reply_to.is_none() {
+        let sent = inner
+            .write_alone(send_in_one_statement(
+                inner,
+                chat_id,
+                me,
+                message.text.into(),
+                client_id,
+            ))
+            .await;
+        return settle_send(inner, sent, chat_id, me, retry_client_id).await;
+    }
     let sent = inner
         .write(move |txn| {
             Box::pin(async move {
@@ -312,6 +469,7 @@ pub(crate) async fn send(
                         reply_to_id: message.reply_to.map(|id| id.as_uuid()),
                         forwarded_from: None,
                     },
+                    &sender,
                 )
                 .await?;
                 let events = vec![
@@ -387,6 +545,7 @@ pub(crate) async fn forward(
                         reply_to_id: None,
                         forwarded_from: Some(origin),
                     },
+                    &target,
                 )
                 .await?;
                 let events = vec![
@@ -406,4 +565,40 @@ pub(crate) async fn forward(
         })
         .await;
     settle_send(inner, sent, to_chat, me, retry_client_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The payload's seq slot is found whatever the text says, and the joined payload reads
+    /// back as the message at the new seq.
+    #[test]
+    fn the_seq_slot_is_the_payloads_own() {
+        let text = format!("\"seq\":{SEQ_SLOT} and {{\"seq\":{SEQ_SLOT}}}");
+        let mut row = NewMessage {
+            chat_id: Uuid::nil(),
+            sender_id: Uuid::nil(),
+            text: text.clone(),
+            client_id: None,
+            reply_to_id: None,
+            forwarded_from: None,
+        }
+        .row();
+        row.seq = SEQ_SLOT;
+        let payload = EventData::MessageCreated(event_view(&row, None))
+            .payload_json()
+            .unwrap();
+        let (before, after) = around_seq_slot(&payload).unwrap();
+        let joined = format!("{before}42{after}");
+        let read = EventData::from_payload_json(EventKind::MessageCreated.as_str(), &joined);
+        row.seq = 42;
+        match read.unwrap() {
+            EventData::MessageCreated(message) => {
+                assert_eq!(message, event_view(&row, None));
+                assert_eq!(message.text.as_deref(), Some(text.as_str()));
+            }
+            other => panic!("read back as {other:?}"),
+        }
+    }
 }
