@@ -54,6 +54,7 @@ pub(crate) async fn access(inner: &Context, chat_id: Uuid, user_id: Uuid) -> Res
 #[derive(FromQueryResult)]
 struct SenderRow {
     visible_from_seq: i64,
+    last_read_seq: i64,
     /// 1 when the chat is direct and its other member blocked the sender.
     blocked: i64,
     last_seq: i64,
@@ -64,6 +65,8 @@ struct SenderRow {
 pub(crate) struct Sender {
     /// Where their history starts.
     pub(crate) visible_from_seq: i64,
+    /// Where their read marker stands.
+    pub(crate) last_read_seq: i64,
     /// Whether the chat is direct and its other member blocked them.
     blocked: bool,
     /// The chat's latest seq and whether it is a large group, as the write's transaction
@@ -98,6 +101,7 @@ pub(crate) async fn sender_access(
         .ok_or(Error::NotFound("chat"))?;
     Ok(Sender {
         visible_from_seq: row.visible_from_seq,
+        last_read_seq: row.last_read_seq,
         blocked: row.blocked != 0,
         chat_seq: row.last_seq,
         large: row.large,
@@ -108,6 +112,7 @@ pub(crate) async fn sender_access(
 /// blocks (and are not searched for them).
 static SENDER_ACCESS: Sql = Sql::new(concat!(
     "SELECT chat_members.visible_from_seq AS visible_from_seq, ",
+    "chat_members.last_read_seq AS last_read_seq, ",
     "CAST(CASE WHEN chats.kind = 'direct' AND EXISTS (",
     peers_blocking!(),
     ") THEN 1 ELSE 0 END AS BIGINT) AS blocked, chats.last_seq AS last_seq, chats.large AS large ",

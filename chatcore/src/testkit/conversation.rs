@@ -430,11 +430,13 @@ pub async fn read_markers_move_forward_and_feed_unread_and_receipts(service: &dy
     assert_eq!(readers(first.id).await[0], on_first[0]);
     assert_eq!(readers(third.id).await.len(), 2);
 
-    // Sending moves the sender's marker past everything before.
-    say(service, &max, chat, "four").await;
+    // Sending moves the sender's marker past everything before, at the time of sending.
+    let fourth = say(service, &max, chat, "four").await;
     let fifth = say(service, &nia, chat, "five").await;
     assert_eq!(unread(&nia).await, 0);
     assert!(readers(fifth.id).await.is_empty());
+    let on_fourth = readers(fourth.id).await;
+    assert_eq!(on_fourth[0], ("nia".to_owned(), fifth.created_at));
     service
         .mark_read(&max.caller, chat, fifth.seq)
         .await
@@ -442,6 +444,17 @@ pub async fn read_markers_move_forward_and_feed_unread_and_receipts(service: &dy
     let on_fifth = readers(fifth.id).await;
     let names: Vec<_> = on_fifth.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["max"]);
+    // A sender's messages in a row: what they read before keeps the time they read it.
+    let sixth = say(service, &max, chat, "six").await;
+    let seventh = say(service, &max, chat, "seven").await;
+    assert_eq!(readers(fifth.id).await, on_fifth);
+    assert!(readers(sixth.id).await.is_empty());
+    let eighth = say(service, &nia, chat, "eight").await;
+    assert_eq!(
+        readers(sixth.id).await,
+        [("nia".to_owned(), eighth.created_at)]
+    );
+    assert_eq!(readers(seventh.id).await, readers(sixth.id).await);
 
     // Only members may read receipts or mark.
     let outsider = register(service, "peeker").await;

@@ -103,7 +103,7 @@ impl NewMessage {
 async fn insert(txn: &impl ConnectionTrait, message: NewMessage, sender: &Sender) -> Result<Model> {
     let row = message.row();
     match txn.get_database_backend() {
-        DbBackend::Postgres => insert_in_one_statement(txn, row).await,
+        DbBackend::Postgres => insert_in_one_statement(txn, row, sender).await,
         _ => insert_step_by_step(txn, row, sender).await,
     }
 }
@@ -161,8 +161,20 @@ async fn insert_step_by_step(
         txn.execute_raw(UNHIDE.with(backend, [chat_id.into()]))
             .await?;
     }
-    record_mark(txn, chat_id, sender_id, seq, at).await?;
+    if passes_unread(sender.last_read_seq, seq) {
+        record_mark(txn, chat_id, sender_id, seq, at).await?;
+    }
     Ok(row)
+}
+
+/// Whether a send at `seq` records the sender's read mark: only when their marker stood
+/// before some other message (below `seq - 1`), which "read by" then lists them under, read
+/// when they sent. Otherwise the marker passes only their own message, which "read by" never
+/// lists for its sender, and their earlier marks already say when they read the rest: a
+/// sender's messages in a row record one mark, not one each. PostgreSQL's statements apply
+/// the same test (`last_read_seq < seq - 1`).
+fn passes_unread(last_read_seq: i64, seq: i64) -> bool {
+    last_read_seq < seq - 1
 }
 
 /// A new message (no edit, deletion or reaction yet), its values as [`message_values`] gives
@@ -235,17 +247,22 @@ WITH chat AS (
       AND (NOT (SELECT large FROM chat) OR hidden OR NOT large OR user_id = $4)
 ), mark AS (
     INSERT INTO read_marks (chat_id, user_id, seq, read_at)
-    SELECT $3, $4, chat.last_seq, $7 FROM chat
+    SELECT $3, $4, chat.last_seq, $7 FROM chat WHERE $11 < chat.last_seq - 1
     ON CONFLICT (chat_id, user_id, seq) DO NOTHING
 )
 SELECT last_seq FROM chat
 "#;
 
-async fn insert_in_one_statement(txn: &impl ConnectionTrait, mut row: Model) -> Result<Model> {
+async fn insert_in_one_statement(
+    txn: &impl ConnectionTrait,
+    mut row: Model,
+    sender: &Sender,
+) -> Result<Model> {
+    let values = message_values(&row, row.created_at.timestamp_micros().into());
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         INSERT_IN_ONE_STATEMENT,
-        message_values(&row, row.created_at.timestamp_micros().into()),
+        values.into_iter().chain([sender.last_read_seq.into()]),
     );
     let stored = txn
         .query_one_raw(statement)
@@ -258,7 +275,7 @@ async fn insert_in_one_statement(txn: &impl ConnectionTrait, mut row: Model) -> 
 
 /// [`send`] without a reply on PostgreSQL, as one statement run on its own: the sender's
 /// membership and block check, the message at the chat's next seq, the members' rows, the
-/// sender's read mark and the `message_created` event, where the multi-statement path takes
+/// sender's read mark (where [`passes_unread`]) and the `message_created` event, where the multi-statement path takes
 /// six round trips (`BEGIN`, check, insert, event, `COMMIT`). Only the event's payload needs
 /// the new seq: it is written with [`SEQ_SLOT`] there, and the statement joins the text on
 /// either side of it around the seq it takes (`$9 || seq || $10`).
@@ -267,7 +284,7 @@ async fn insert_in_one_statement(txn: &impl ConnectionTrait, mut row: Model) -> 
 /// seq (NULL when nothing was written); no row: not a member.
 const SEND_IN_ONE_STATEMENT: &str = concat!(
     "WITH sender AS (
-    SELECT chat_members.visible_from_seq,
+    SELECT chat_members.visible_from_seq, chat_members.last_read_seq,
            chats.kind = 'direct' AND EXISTS (",
     peers_blocking!(),
     ") AS blocked
@@ -291,7 +308,8 @@ const SEND_IN_ONE_STATEMENT: &str = concat!(
       AND (NOT (SELECT large FROM chat) OR hidden OR NOT large OR user_id = $2)
 ), mark AS (
     INSERT INTO read_marks (chat_id, user_id, seq, read_at)
-    SELECT $1, $2, chat.last_seq, $7 FROM chat
+    SELECT $1, $2, chat.last_seq, $7 FROM chat, sender
+    WHERE sender.last_read_seq < chat.last_seq - 1
     ON CONFLICT (chat_id, user_id, seq) DO NOTHING
 ), event AS (
     INSERT INTO events (kind, chat_id, actor_id, data, created_at, message_seq)
