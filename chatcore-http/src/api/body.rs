@@ -42,6 +42,9 @@ pub(crate) trait EncodeJson: Serialize {
 
 impl EncodeJson for crate::models::ChatPage {}
 
+/// A message just sent or forwarded.
+impl EncodeJson for Message {}
+
 /// A history page: chatcore's own writer (`chatcore::messages::to_json`).
 impl EncodeJson for Vec<Message> {
     fn encode_json(&self) -> serde_json::Result<Vec<u8>> {
@@ -111,6 +114,8 @@ mod tests {
         let first = say(&service, &ann, chat, "first").await;
         let reply = SendMessage::new(chat, MessageText::parse("reply").unwrap()).reply_to(first.id);
         let reply = service.send_message(&ben.caller, reply).await.unwrap();
+        // A send's answer, with its reply.
+        same(&reply);
         service
             .edit_message(
                 &ben.caller,

@@ -21,7 +21,7 @@ pub(crate) struct MessagesApi(pub(crate) Shared);
 enum Sent {
     /// The message (for a repeated `client_id`, the first one sent with it).
     #[oai(status = 201)]
-    Created(Json<Message>),
+    Created(JsonBody<Message>),
 }
 
 #[derive(ApiResponse)]
@@ -80,7 +80,7 @@ impl MessagesApi {
         let mut message = SendMessage::new(id.0, MessageText::parse(body.text)?);
         message.client_id = client_id(body.client_id)?;
         message.reply_to = body.reply_to;
-        Ok(Sent::Created(Json(
+        Ok(Sent::Created(JsonBody(
             self.0.service.send_message(auth.caller(), message).await?,
         )))
     }
@@ -152,7 +152,7 @@ impl MessagesApi {
             to_chat_id: body.0.to_chat_id,
             client_id: client_id(body.0.client_id)?,
         };
-        Ok(Sent::Created(Json(
+        Ok(Sent::Created(JsonBody(
             self.0
                 .service
                 .forward_message(auth.caller(), forward)

@@ -134,7 +134,7 @@ async fn insert_step_by_step(
     .await?;
     row.seq = seq;
     let backend = txn.get_database_backend();
-    let values = message_values(&row, seq.into());
+    let values = message_values(&row);
     txn.execute_raw(INSERT_MESSAGE.with(backend, values))
         .await
         .map_err(already_sent)?;
@@ -185,13 +185,12 @@ static INSERT_MESSAGE: Sql = Sql::new(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 );
 
-/// A new message's values for [`INSERT_MESSAGE`] and [`INSERT_IN_ONE_STATEMENT`]: `$1` its id,
-/// `$2` what the statement needs there, `$3` its chat, then sender, text, client id, time,
-/// reply and forward origin.
-fn message_values(row: &Model, second: sea_orm::Value) -> [sea_orm::Value; 10] {
+/// A new message's values for [`INSERT_MESSAGE`]: `$1` its id, `$2` its seq, `$3` its chat,
+/// then sender, text, client id, time, reply and forward origin.
+fn message_values(row: &Model) -> [sea_orm::Value; 10] {
     [
         row.id.into(),
-        second,
+        row.seq.into(),
         row.chat_id.into(),
         row.sender_id.into(),
         row.text.clone().into(),
@@ -225,45 +224,73 @@ static MEMBERS_OF_LARGE_GROUP: Sql = Sql::new(
      WHERE chat_id = $4 AND (hidden = TRUE OR large = FALSE OR user_id = $2)",
 );
 
+/// The `members` and `mark` parts of PostgreSQL's one-statement sends, which follow a
+/// `sender` part (the sender's `last_read_seq`) and a `chat` part (the chat's new `last_seq`,
+/// and whether it is `large`): the chat comes back to every member's list at the new
+/// activity, the sender's marker moves to their message, and their read mark is recorded
+/// where [`passes_unread`]. `$1` is the chat, `$2` the sender, `$4` the time in unix
+/// microseconds and `$7` the time.
+macro_rules! members_after_a_message {
+    () => {
+        "members AS (
+    UPDATE chat_members
+    SET hidden = FALSE,
+        last_activity = $4,
+        last_read_seq = CASE WHEN user_id = $2 THEN (SELECT last_seq FROM chat)
+                             ELSE last_read_seq END,
+        large = large OR (SELECT large FROM chat)
+    WHERE chat_id = $1 AND EXISTS (SELECT 1 FROM chat)
+      AND (NOT (SELECT large FROM chat) OR hidden OR NOT large OR user_id = $2)
+), mark AS (
+    INSERT INTO read_marks (chat_id, user_id, seq, read_at)
+    SELECT $1, $2, chat.last_seq, $7 FROM chat, sender
+    WHERE sender.last_read_seq < chat.last_seq - 1
+    ON CONFLICT (chat_id, user_id, seq) DO NOTHING
+)"
+    };
+}
+
 /// [`insert_step_by_step`]'s statements as one data-modifying query: one round trip to
 /// PostgreSQL instead of six. The chat's row lock still makes seqs contiguous and unique.
-const INSERT_IN_ONE_STATEMENT: &str = r#"
-WITH chat AS (
-    UPDATE chats SET last_seq = last_seq + 1, last_message_id = $1, last_activity = $2
-    WHERE id = $3
+/// `$1` the chat, `$2` the sender, `$3` the message, `$4` the time in unix microseconds, then
+/// text, client id, time, reply, forward origin, and `$11` the sender's read marker.
+const INSERT_IN_ONE_STATEMENT: &str = concat!(
+    "WITH sender AS (
+    SELECT CAST($11 AS BIGINT) AS last_read_seq
+), chat AS (
+    UPDATE chats SET last_seq = last_seq + 1, last_message_id = $3, last_activity = $4
+    WHERE id = $1
     RETURNING last_seq, large
 ), message AS (
     INSERT INTO messages (id, chat_id, seq, sender_id, text, client_id, created_at,
                           reply_to_id, forwarded_message_id, forwarded_sender_id)
-    SELECT $1, $3, chat.last_seq, $4, $5, $6, $7, $8, $9, $10 FROM chat
-), members AS (
-    UPDATE chat_members
-    SET hidden = FALSE,
-        last_activity = $2,
-        last_read_seq = CASE WHEN user_id = $4 THEN (SELECT last_seq FROM chat)
-                             ELSE last_read_seq END,
-        large = large OR (SELECT large FROM chat)
-    WHERE chat_id = $3
-      AND (NOT (SELECT large FROM chat) OR hidden OR NOT large OR user_id = $4)
-), mark AS (
-    INSERT INTO read_marks (chat_id, user_id, seq, read_at)
-    SELECT $3, $4, chat.last_seq, $7 FROM chat WHERE $11 < chat.last_seq - 1
-    ON CONFLICT (chat_id, user_id, seq) DO NOTHING
-)
-SELECT last_seq FROM chat
-"#;
+    SELECT $3, $1, chat.last_seq, $2, $5, $6, $7, $8, $9, $10 FROM chat
+), ",
+    members_after_a_message!(),
+    "
+SELECT last_seq FROM chat"
+);
 
 async fn insert_in_one_statement(
     txn: &impl ConnectionTrait,
     mut row: Model,
     sender: &Sender,
 ) -> Result<Model> {
-    let values = message_values(&row, row.created_at.timestamp_micros().into());
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        INSERT_IN_ONE_STATEMENT,
-        values.into_iter().chain([sender.last_read_seq.into()]),
-    );
+    let values: [sea_orm::Value; 11] = [
+        row.chat_id.into(),
+        row.sender_id.into(),
+        row.id.into(),
+        row.created_at.timestamp_micros().into(),
+        row.text.clone().into(),
+        row.client_id.clone().into(),
+        row.created_at.into(),
+        row.reply_to_id.into(),
+        row.forwarded_message_id.into(),
+        row.forwarded_sender_id.into(),
+        sender.last_read_seq.into(),
+    ];
+    let statement =
+        Statement::from_sql_and_values(DbBackend::Postgres, INSERT_IN_ONE_STATEMENT, values);
     let stored = txn
         .query_one_raw(statement)
         .await
@@ -297,21 +324,9 @@ const SEND_IN_ONE_STATEMENT: &str = concat!(
 ), message AS (
     INSERT INTO messages (id, chat_id, seq, sender_id, text, client_id, created_at)
     SELECT $3, $1, chat.last_seq, $2, $5, $6, $7 FROM chat
-), members AS (
-    UPDATE chat_members
-    SET hidden = FALSE,
-        last_activity = $4,
-        last_read_seq = CASE WHEN user_id = $2 THEN (SELECT last_seq FROM chat)
-                             ELSE last_read_seq END,
-        large = large OR (SELECT large FROM chat)
-    WHERE chat_id = $1 AND EXISTS (SELECT 1 FROM chat)
-      AND (NOT (SELECT large FROM chat) OR hidden OR NOT large OR user_id = $2)
-), mark AS (
-    INSERT INTO read_marks (chat_id, user_id, seq, read_at)
-    SELECT $1, $2, chat.last_seq, $7 FROM chat, sender
-    WHERE sender.last_read_seq < chat.last_seq - 1
-    ON CONFLICT (chat_id, user_id, seq) DO NOTHING
-), event AS (
+), ",
+    members_after_a_message!(),
+    ", event AS (
     INSERT INTO events (kind, chat_id, actor_id, data, created_at, message_seq)
     SELECT $8, $1, $2, $9 || chat.last_seq || $10, $7, chat.last_seq FROM chat
 )
