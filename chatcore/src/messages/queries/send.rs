@@ -99,7 +99,7 @@ impl NewMessage {
 
 /// Stores a message at the chat's next seq; the chat comes back to every member's list and
 /// the sender has read everything up to their own message. PostgreSQL does it in one
-/// statement; SQLite, whose writer runs statements in process, in six.
+/// statement; SQLite, whose writer runs statements in process, in four or five.
 async fn insert(txn: &impl ConnectionTrait, message: NewMessage, sender: &Sender) -> Result<Model> {
     let row = message.row();
     match txn.get_database_backend() {
