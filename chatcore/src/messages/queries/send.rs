@@ -1,5 +1,7 @@
 //! Sending and forwarding: a new message at the chat's next seq, once per `client_id`.
 
+use std::ops::Range;
+
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IdenStatic, QueryFilter, Statement,
 };
@@ -339,18 +341,22 @@ FROM sender LEFT JOIN chat ON TRUE"
 /// payload's `"seq":` key cannot occur inside one.
 const SEQ_SLOT: i64 = i64::MIN;
 
-/// A `message_created` payload split around its [`SEQ_SLOT`]: the text before the seq's
-/// value, and after it.
-fn around_seq_slot(payload: &str) -> Result<(&str, &str)> {
+/// `row`'s `message_created` payload with [`SEQ_SLOT`] for its seq, and where the slot's
+/// value stands in it: [`SEND_IN_ONE_STATEMENT`] joins the text on either side of that range
+/// around the seq it takes.
+fn payload_with_seq_slot(row: &Model) -> Result<(String, Range<usize>)> {
+    let mut message = event_view(row, None);
+    message.seq = SEQ_SLOT;
+    let payload = EventData::MessageCreated(message)
+        .payload_json()
+        .map_err(Error::internal)?;
     let slot = format!("\"seq\":{SEQ_SLOT}");
     let mut found = payload.match_indices(&slot);
-    match (found.next(), found.next()) {
-        (Some((at, _)), None) => {
-            let value = at + slot.len() - SEQ_SLOT.to_string().len();
-            Ok((&payload[..value], &payload[at + slot.len()..]))
-        }
-        _ => Err(Error::internal("a message payload without one seq slot")),
-    }
+    let value = match (found.next(), found.next()) {
+        (Some((at, _)), None) => at + "\"seq\":".len()..at + slot.len(),
+        _ => return Err(Error::internal("a message payload without one seq slot")),
+    };
+    Ok((payload, value))
 }
 
 async fn send_in_one_statement(
@@ -369,11 +375,7 @@ async fn send_in_one_statement(
         forwarded_from: None,
     }
     .row();
-    row.seq = SEQ_SLOT;
-    let payload = EventData::MessageCreated(event_view(&row, None))
-        .payload_json()
-        .map_err(Error::internal)?;
-    let (before_seq, after_seq) = around_seq_slot(&payload)?;
+    let (payload, slot) = payload_with_seq_slot(&row)?;
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
         SEND_IN_ONE_STATEMENT,
@@ -386,8 +388,8 @@ async fn send_in_one_statement(
             row.client_id.clone().into(),
             row.created_at.into(),
             EventKind::MessageCreated.as_str().into(),
-            before_seq.into(),
-            after_seq.into(),
+            payload[..slot.start].into(),
+            payload[slot.end..].into(),
         ],
     );
     let outcome = inner
@@ -618,12 +620,8 @@ mod tests {
             forwarded_from: None,
         }
         .row();
-        row.seq = SEQ_SLOT;
-        let payload = EventData::MessageCreated(event_view(&row, None))
-            .payload_json()
-            .unwrap();
-        let (before, after) = around_seq_slot(&payload).unwrap();
-        let joined = format!("{before}42{after}");
+        let (payload, slot) = payload_with_seq_slot(&row).unwrap();
+        let joined = format!("{}42{}", &payload[..slot.start], &payload[slot.end..]);
         let read = EventData::from_payload_json(EventKind::MessageCreated.as_str(), &joined);
         row.seq = 42;
         match read.unwrap() {
