@@ -164,6 +164,16 @@ pub fn openapi_document(service: Arc<dyn Service>, options: &HttpOptions) -> Str
 ///
 /// Mount it in your own poem app with `Route::new().nest("/", chatcore_http::app(..))`.
 pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
+    let guard = limits::RequestGuard::new(&options);
+    guarded_app(service, options, guard)
+}
+
+/// [`app`] behind `guard`, which the caller may share with a transport served next to it.
+pub(crate) fn guarded_app(
+    service: Arc<dyn Service>,
+    options: HttpOptions,
+    guard: limits::RequestGuard,
+) -> impl Endpoint {
     let api = openapi(service.clone(), &options);
     let raw = api.spec();
     let document = api::document::finish(&raw);
@@ -210,7 +220,7 @@ pub fn app(service: Arc<dyn Service>, options: HttpOptions) -> impl Endpoint {
         })
         // Outermost, so that WebSocket upgrades count too: per-address limits, then body
         // limits, before anything reads the request.
-        .with(limits::RequestGuard::new(&options))
+        .with(guard)
         .data(service)
         .catch_all_error(error::into_json)
         .with(logging::RequestLog)

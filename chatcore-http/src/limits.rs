@@ -19,9 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chatcore::limits::{KeyedLimiter, Rate, with_client};
+use chatcore::realtime::{SignIn, SignInLimits};
 use futures::StreamExt;
 use poem::http::header::CONTENT_LENGTH;
-use poem::http::{Method, StatusCode};
+use poem::http::{HeaderMap, Method, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 use tokio::io::AsyncReadExt;
 
@@ -145,11 +146,54 @@ impl IpLimiters {
 
 /// The middleware of [`crate::app`]: per-address limits, then body limits, then the request
 /// runs as coming from its client (see [`chatcore::limits::with_client`]).
+#[derive(Clone)]
 pub(crate) struct RequestGuard(Arc<Guard>);
 
 impl RequestGuard {
     pub(crate) fn new(options: &HttpOptions) -> Self {
         RequestGuard(Arc::new(Guard::new(options)))
+    }
+
+    /// The client of a request from `peer` with `headers`: the peer, or whom trusted proxies
+    /// forwarded for.
+    pub(crate) fn client_from(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        self.0.client_from(peer, headers)
+    }
+
+    /// The login and registration limits of `client`, for a realtime connection's `login`
+    /// and `register`: they count against the same rates as `POST /auth/login` and
+    /// `POST /auth/register`, so that opening connections does not get around them.
+    pub(crate) fn sign_in_limits(&self, client: Option<IpAddr>) -> Option<Arc<dyn SignInLimits>> {
+        let client = client?;
+        self.0.per_ip.as_ref()?;
+        Some(Arc::new(ClientSignIn {
+            guard: self.0.clone(),
+            client: client_key(client),
+        }))
+    }
+}
+
+/// [`RequestGuard::sign_in_limits`] for one client.
+struct ClientSignIn {
+    guard: Arc<Guard>,
+    client: IpAddr,
+}
+
+impl std::fmt::Debug for ClientSignIn {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "sign-in limits of {}", self.client)
+    }
+}
+
+impl SignInLimits for ClientSignIn {
+    fn check(&self, sign_in: SignIn) -> chatcore::Result<()> {
+        let Some(limiters) = &self.guard.per_ip else {
+            return Ok(());
+        };
+        match sign_in {
+            SignIn::Login => limiters.logins.check(&self.client),
+            SignIn::Register => limiters.registrations.check(&self.client),
+        }
     }
 }
 
@@ -227,8 +271,12 @@ impl Guard {
 
     fn client_of(&self, request: &Request) -> Option<IpAddr> {
         let peer = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
-        let forwarded = request
-            .headers()
+        self.client_from(peer, request.headers())
+    }
+
+    /// The client of a request from `peer` with `headers` (see the module docs).
+    fn client_from(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        let forwarded = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|value| value.to_str().ok())

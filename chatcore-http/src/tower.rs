@@ -14,12 +14,13 @@ use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use chatcore::Service;
+use chatcore::realtime::SignInLimits;
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Body, Bytes, Frame, SizeHint};
@@ -30,6 +31,7 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, RequestParts};
 
 use crate::HttpOptions;
+use crate::limits::RequestGuard;
 
 /// The body of the app's responses.
 pub type ResponseBody = BoxBody<Bytes, io::Error>;
@@ -42,15 +44,27 @@ type PeerOf = dyn Fn(&Extensions) -> Option<SocketAddr> + Send + Sync;
 pub struct ChatService {
     endpoint: Arc<BoxEndpoint<'static>>,
     peer: Option<Arc<PeerOf>>,
+    guard: RequestGuard,
 }
 
 /// The whole HTTP application of [`crate::app`] over `chat`, as a tower service.
 pub fn service(chat: Arc<dyn Service>, options: HttpOptions) -> ChatService {
+    let guard = RequestGuard::new(&options);
     ChatService {
-        endpoint: Arc::new(crate::app(chat, options).map_to_response().boxed()),
+        endpoint: Arc::new(
+            crate::guarded_app(chat, options, guard.clone())
+                .map_to_response()
+                .boxed(),
+        ),
         peer: None,
+        guard,
     }
 }
+
+/// Who a request's client is, and its limits on signing in: see [`ChatService::sign_in`].
+pub type SignInOf = dyn Fn(&poem::http::request::Parts) -> (Option<IpAddr>, Option<Arc<dyn SignInLimits>>)
+    + Send
+    + Sync;
 
 impl ChatService {
     /// Reads the client's address from a request's extensions, where the host server put it
@@ -65,6 +79,27 @@ impl ChatService {
     ) -> Self {
         self.peer = Some(Arc::new(peer));
         self
+    }
+}
+
+impl ChatService {
+    /// For a transport served next to this app (chatcore-socketio's `SocketIoOptions::sign_in`):
+    /// a request's client (its peer as [`peer_addr`](Self::peer_addr) reads it, or whom a
+    /// trusted proxy forwarded for) and that client's limits on `login` and `register`. They
+    /// are this app's own counters for `POST /auth/login` and `POST /auth/register`
+    /// ([`HttpOptions::ip_limits`]), so that signing in over the other transport counts
+    /// against the same rates.
+    pub fn sign_in(&self) -> Arc<SignInOf> {
+        let peer = self.peer.clone();
+        let guard = self.guard.clone();
+        Arc::new(move |parts: &poem::http::request::Parts| {
+            let address = peer
+                .as_ref()
+                .and_then(|peer| peer(&parts.extensions))
+                .map(|address| address.ip());
+            let client = guard.client_from(address, &parts.headers);
+            (client, guard.sign_in_limits(client))
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use chatcore::avatars::FsAvatarStore;
 use chatcore::limits::RateLimited;
 use chatcore::{ChatCore, Options, Service};
 use chatcore_http::{ClientAddr, HttpOptions, app};
-use chatcore_socketio::SocketIoOptions;
+use chatcore_socketio::{ClientOf, SocketIoOptions};
 use tower_layer::Layer;
 
 use crate::config::{AvatarStoreKind, Config};
@@ -73,6 +73,8 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
         let mut socketio = SocketIoOptions {
             avatar_links: Some(options.avatar_links()),
             allowed_origins: options.allowed_origins.clone(),
+            // `user login` and `user register` count against the HTTP app's per-address rates.
+            sign_in: Some(ClientOf(http.sign_in())),
             ..SocketIoOptions::default()
         };
         socketio.connection.shutdown = options.shutdown.clone();

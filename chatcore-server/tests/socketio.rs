@@ -159,3 +159,127 @@ async fn a_cookie_connection_from_another_origin_is_refused() {
     assert!(evil.starts_with("44{"), "{evil}");
     assert!(evil.contains("forbidden"), "{evil}");
 }
+
+/// A new anonymous Socket.IO connection over long-polling runs `event` with `args` and
+/// answers its acknowledgement.
+async fn on_a_new_socket(
+    server: &Server,
+    event: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let open = http
+        .get(server.url("/socket.io/?EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open: serde_json::Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    let polling = server.url(&format!(
+        "/socket.io/?EIO=4&transport=polling&sid={}",
+        open["sid"].as_str().unwrap()
+    ));
+    http.post(&polling).body("40").send().await.unwrap();
+    // Connected once Socket.IO answers the connect (`40{"sid": ...}`).
+    for _ in 0..10 {
+        let payload = http
+            .get(&polling)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if payload.split('\x1e').any(|packet| packet.starts_with("40")) {
+            break;
+        }
+    }
+    // The event with acknowledgement id 1: `421["event", args]`; its answer is `431[answer]`.
+    let packet = format!("421{}", serde_json::json!([event, args]));
+    http.post(&polling).body(packet).send().await.unwrap();
+    let mut payloads = Vec::new();
+    for _ in 0..10 {
+        let payload = http
+            .get(&polling)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if let Some(ack) = payload
+            .split('\x1e')
+            .find_map(|packet| packet.strip_prefix("431"))
+        {
+            let answer: serde_json::Value = serde_json::from_str(ack).unwrap();
+            return answer[0].clone();
+        }
+        payloads.push(payload);
+    }
+    panic!("no acknowledgement of {event}: {payloads:?}");
+}
+
+/// `user login` and `user register` over Socket.IO count against the same per-address rates
+/// as `POST /auth/login` and `POST /auth/register`: a new socket per attempt does not get
+/// around them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_sign_ins_count_against_the_address_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("chat.db").display());
+    let server = Server::start_with(
+        &url,
+        dir.path(),
+        free_port(),
+        &[
+            ("CHATCORE_IP_LOGINS", "2/10m"),
+            ("CHATCORE_IP_REGISTRATIONS", "2/10m"),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    // The first registration, over HTTP.
+    support::register_on(&http, &server, "ada").await;
+    let login = |password: &str| serde_json::json!({"login": "ada", "password": password});
+
+    let status = http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&login("wrong password"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+    let refused = on_a_new_socket(&server, "user login", login("wrong password")).await;
+    assert_eq!(refused["error"]["code"], "invalid_login", "{refused}");
+    // Two logins spent, whichever transport they came by: the right password is refused too.
+    let limited = on_a_new_socket(&server, "user login", login("ada long secret")).await;
+    assert_eq!(limited["error"]["code"], "rate_limited", "{limited}");
+    assert!(
+        limited["error"]["retry_after"].as_u64().unwrap() >= 1,
+        "{limited}"
+    );
+    let status = http
+        .post(server.url("/api/v1/auth/login"))
+        .json(&login("ada long secret"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 429);
+
+    let register = |name: &str| serde_json::json!({"username": name, "password": format!("{name} long secret")});
+    let registered = on_a_new_socket(&server, "user register", register("bob")).await;
+    assert!(registered["session"]["token"].is_string(), "{registered}");
+    let limited = on_a_new_socket(&server, "user register", register("cyd")).await;
+    assert_eq!(limited["error"]["code"], "rate_limited", "{limited}");
+    let status = http
+        .post(server.url("/api/v1/auth/register"))
+        .json(&register("dan"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 429);
+}

@@ -3,11 +3,14 @@
 
 mod names;
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chatcore::Service;
 use chatcore::avatars::AvatarLinks;
-use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing, origin_allowed};
+use chatcore::realtime::{
+    Connection, ConnectionOptions, Failure, Outgoing, SignInLimits, origin_allowed,
+};
 use serde_json::Value;
 use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -38,6 +41,26 @@ pub struct SocketIoOptions {
     /// Commands a socket may have waiting for their turn; more are refused with
     /// `rate_limited`. Default: 16.
     pub max_waiting_commands: usize,
+    /// Who a handshake's client is, and that client's limits on `user login` and
+    /// `user register`: pass chatcore-http's `ChatService::sign_in()` so that they count
+    /// against the HTTP app's own per-address rates. Default: `None` (sockets then sign in
+    /// limited only by [`ConnectionOptions::commands_per_minute`] each).
+    pub sign_in: Option<ClientOf>,
+}
+
+/// What [`SocketIoOptions::sign_in`] holds: from a handshake's request, the client's address
+/// and its limits on signing in.
+#[derive(Clone)]
+pub struct ClientOf(pub Arc<ClientFn>);
+
+/// The function inside [`ClientOf`].
+pub type ClientFn =
+    dyn Fn(&http::request::Parts) -> (Option<IpAddr>, Option<Arc<dyn SignInLimits>>) + Send + Sync;
+
+impl std::fmt::Debug for ClientOf {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("ClientOf(..)")
+    }
 }
 
 impl Default for SocketIoOptions {
@@ -49,6 +72,7 @@ impl Default for SocketIoOptions {
             session_cookie: "chatcore_session".to_owned(),
             allowed_origins: Vec::new(),
             max_waiting_commands: 16,
+            sign_in: None,
         }
     }
 }
@@ -143,6 +167,11 @@ async fn authenticate(
     let mut connection_options = options.connection.clone();
     // Engine.IO pings; the connection need not.
     connection_options.heartbeat = None;
+    if let Some(ClientOf(client_of)) = &options.sign_in {
+        let (client, limits) = client_of(socket.req_parts());
+        connection_options.client = client;
+        connection_options.sign_in_limits = limits;
+    }
     connection_options.user_agent = headers
         .get("user-agent")
         .and_then(|agent| agent.to_str().ok())

@@ -12,8 +12,9 @@ use serde_json::Value;
 use tokio::time::{Interval, MissedTickBehavior};
 
 use super::commands::{self, parse, reply};
-use super::{ConnectionOptions, Failure};
+use super::{ConnectionOptions, Failure, SignIn};
 use crate::events::{EventStream, SharedEvent};
+use crate::limits::with_client;
 use crate::users::{
     Authenticated, DisplayName, Email, Login, Password, Phone, Register, Status, Username,
 };
@@ -192,9 +193,24 @@ impl Connection {
                         Error::Conflict("the connection is signed in already".into()).into(),
                     );
                 }
-                let authenticated = match name {
-                    "register" => self.register(parse(args)?).await?,
-                    _ => self.login(parse(args)?).await?,
+                let sign_in = if name == "register" {
+                    SignIn::Register
+                } else {
+                    SignIn::Login
+                };
+                // Counted like the HTTP routes for them: every attempt, whatever its outcome.
+                if let Some(limits) = &self.options.sign_in_limits {
+                    limits.check(sign_in)?;
+                }
+                let signing_in = async {
+                    Ok::<_, Failure>(match sign_in {
+                        SignIn::Register => self.register(parse(args)?).await?,
+                        SignIn::Login => self.login(parse(args)?).await?,
+                    })
+                };
+                let authenticated = match self.options.client {
+                    Some(client) => with_client(client, signing_in).await?,
+                    None => signing_in.await?,
                 };
                 let caller = self
                     .service

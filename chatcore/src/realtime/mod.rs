@@ -27,7 +27,9 @@
 mod commands;
 mod connection;
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -75,6 +77,32 @@ pub struct ConnectionOptions {
     pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
     /// The client's user agent, recorded on sessions opened by `register` or `login`.
     pub user_agent: Option<String>,
+    /// The client's address, when the transport knows it: `register` and `login` run as
+    /// coming from it ([`with_client`](crate::limits::with_client)), as they do over HTTP.
+    pub client: Option<IpAddr>,
+    /// The transport's limits per client address on signing in, checked before each
+    /// `register` and `login` (a client must not get around them by opening connections).
+    /// `None`: none besides [`commands_per_minute`](Self::commands_per_minute).
+    pub sign_in_limits: Option<Arc<dyn SignInLimits>>,
+}
+
+/// What a connection asks a transport before it signs a client in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignIn {
+    /// `register`.
+    Register,
+    /// `login`.
+    Login,
+}
+
+/// A transport's limits per client address on `register` and `login`, the same ones that its
+/// own routes for them count against (chatcore-http's `IpLimits`).
+pub trait SignInLimits: Send + Sync + std::fmt::Debug {
+    /// `Err` ([`Error::RateLimited`]) refuses the attempt before it runs.
+    ///
+    /// # Errors
+    /// [`Error::RateLimited`] when the client is over its rate.
+    fn check(&self, sign_in: SignIn) -> crate::Result<()>;
 }
 
 impl Default for ConnectionOptions {
@@ -85,6 +113,8 @@ impl Default for ConnectionOptions {
             commands_per_minute: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
             shutdown: None,
             user_agent: None,
+            client: None,
+            sign_in_limits: None,
         }
     }
 }
