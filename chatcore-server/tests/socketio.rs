@@ -98,10 +98,13 @@ async fn socketio_can_be_turned_off() {
 }
 
 /// Engine.IO long-polling by hand, with the same headers on every request: the handshake,
-/// then Socket.IO's connect without `auth` (so the session cookie is what authenticates), and
-/// the server's answer to it.
-async fn connect_by_cookie(server: &Server, headers: &[(&str, String)]) -> String {
-    let http = reqwest::Client::new();
+/// then Socket.IO's connect without `auth` (so the session cookie, if any, is what
+/// authenticates). Answers the session's polling URL and the server's answer to the connect.
+async fn connect_polling(
+    http: &reqwest::Client,
+    server: &Server,
+    headers: &[(&str, String)],
+) -> (String, String) {
     let with_headers = |request: reqwest::RequestBuilder| {
         headers.iter().fold(request, |request, (name, value)| {
             request.header(*name, value)
@@ -134,10 +137,17 @@ async fn connect_by_cookie(server: &Server, headers: &[(&str, String)]) -> Strin
             .await
             .unwrap();
         if let Some(packet) = payload.split('\x1e').find(|packet| packet.starts_with('4')) {
-            return packet.to_owned();
+            return (polling, packet.to_owned());
         }
     }
     panic!("no answer to the connect");
+}
+
+/// [`connect_polling`]'s answer to the connect.
+async fn connect_by_cookie(server: &Server, headers: &[(&str, String)]) -> String {
+    connect_polling(&reqwest::Client::new(), server, headers)
+        .await
+        .1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,34 +178,8 @@ async fn on_a_new_socket(
     args: serde_json::Value,
 ) -> serde_json::Value {
     let http = reqwest::Client::new();
-    let open = http
-        .get(server.url("/socket.io/?EIO=4&transport=polling"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let open: serde_json::Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
-    let polling = server.url(&format!(
-        "/socket.io/?EIO=4&transport=polling&sid={}",
-        open["sid"].as_str().unwrap()
-    ));
-    http.post(&polling).body("40").send().await.unwrap();
-    // Connected once Socket.IO answers the connect (`40{"sid": ...}`).
-    for _ in 0..10 {
-        let payload = http
-            .get(&polling)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if payload.split('\x1e').any(|packet| packet.starts_with("40")) {
-            break;
-        }
-    }
+    let (polling, connected) = connect_polling(&http, server, &[]).await;
+    assert!(connected.starts_with("40{\"sid\""), "{connected}");
     // The event with acknowledgement id 1: `421["event", args]`; its answer is `431[answer]`.
     let packet = format!("421{}", serde_json::json!([event, args]));
     http.post(&polling).body(packet).send().await.unwrap();
