@@ -45,8 +45,10 @@ pub struct IpLimits {
     pub password_reset_confirmations: Rate,
     /// `POST /auth/verification/confirm` per address. Default: 20 per hour.
     pub verification_confirmations: Rate,
-    /// Every request per address: a ceiling that clients never meet in normal use.
-    /// Default: 1,200 per minute.
+    /// Every request per address: a ceiling that clients never meet in normal use. A
+    /// transport served next to the app counts against it through
+    /// [`ChatService::ceiling_under`](crate::tower::ChatService::ceiling_under) (chatcore-server
+    /// does so for Socket.IO). Default: 1,200 per minute.
     pub requests: Rate,
 }
 
@@ -158,6 +160,15 @@ impl RequestGuard {
     /// forwarded for.
     pub(crate) fn client_from(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         self.0.client_from(peer, headers)
+    }
+
+    /// Counts a request of `client` against the per-address ceiling
+    /// ([`IpLimits::requests`]), as the app counts each of its own.
+    pub(crate) fn count_request(&self, client: Option<IpAddr>) -> chatcore::Result<()> {
+        match (&self.0.per_ip, client) {
+            (Some(limiters), Some(client)) => limiters.requests.check(&client_key(client)),
+            _ => Ok(()),
+        }
     }
 
     /// The login and registration limits of `client`, for a realtime connection's `login`

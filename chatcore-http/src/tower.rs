@@ -21,8 +21,8 @@ use std::task::{Context, Poll};
 
 use chatcore::Service;
 use chatcore::realtime::SignInLimits;
-use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body, Bytes, Frame, SizeHint};
 use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
@@ -101,6 +101,95 @@ impl ChatService {
             (client, guard.sign_in_limits(client))
         })
     }
+}
+
+impl ChatService {
+    /// A tower layer for a transport served next to this app under `prefix` (chatcore-socketio
+    /// at `/socket.io`): each request under `prefix` counts against this app's per-address
+    /// ceiling ([`IpLimits::requests`](crate::IpLimits::requests), the same counters as the
+    /// app's own requests), and past it gets the app's 429 `rate_limited` with `Retry-After`.
+    /// Requests elsewhere pass on uncounted here (the app counts them itself). Wrap the
+    /// combined service with it: `service.ceiling_under("/socket.io").layer(socketio.layer(app))`.
+    pub fn ceiling_under(&self, prefix: impl Into<String>) -> CeilingLayer {
+        CeilingLayer {
+            prefix: prefix.into().into(),
+            peer: self.peer.clone(),
+            guard: self.guard.clone(),
+        }
+    }
+}
+
+/// See [`ChatService::ceiling_under`].
+#[derive(Clone)]
+pub struct CeilingLayer {
+    prefix: Arc<str>,
+    peer: Option<Arc<PeerOf>>,
+    guard: RequestGuard,
+}
+
+impl<S> tower_layer::Layer<S> for CeilingLayer {
+    type Service = Ceiling<S>;
+
+    fn layer(&self, inner: S) -> Ceiling<S> {
+        Ceiling {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A service behind a [`CeilingLayer`].
+#[derive(Clone)]
+pub struct Ceiling<S> {
+    inner: S,
+    layer: CeilingLayer,
+}
+
+/// A response of the service behind a [`CeilingLayer`], or the layer's refusal.
+pub type CeilingBody<B> = Either<B, Full<Bytes>>;
+
+impl<S, B, R> tower_service::Service<Request<B>> for Ceiling<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Send + 'static,
+{
+    type Response = Response<CeilingBody<R>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        if request.uri().path().starts_with(&*self.layer.prefix) {
+            let address = self
+                .layer
+                .peer
+                .as_ref()
+                .and_then(|peer| peer(request.extensions()))
+                .map(|address| address.ip());
+            let client = self.layer.guard.client_from(address, request.headers());
+            if let Err(error) = self.layer.guard.count_request(client) {
+                return Box::pin(async move { Ok(refusal(error).await) });
+            }
+        }
+        let answer = self.inner.call(request);
+        Box::pin(async move { Ok(answer.await?.map(Either::Left)) })
+    }
+}
+
+/// The app's answer to `error` (its JSON body and headers), as a plain response.
+async fn refusal<R>(error: chatcore::Error) -> Response<CeilingBody<R>> {
+    let response = poem::IntoResponse::into_response(crate::error::ApiError::from(error));
+    let (parts, body) = response.into_parts();
+    let bytes = body.into_bytes().await.unwrap_or_default();
+    let mut answer = Response::new(Either::Right(Full::new(bytes)));
+    *answer.status_mut() = parts.status;
+    *answer.headers_mut() = parts.headers;
+    answer
 }
 
 impl<B> tower_service::Service<Request<B>> for ChatService

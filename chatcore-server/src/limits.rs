@@ -65,7 +65,7 @@ pub struct LimitArgs {
     /// Verification confirmations per client address.
     #[arg(long, env = "CHATCORE_IP_VERIFICATION_CONFIRMATIONS", default_value_t = IpLimits::default().verification_confirmations)]
     pub ip_verification_confirmations: Rate,
-    /// Requests of any kind per client address.
+    /// Requests of any kind per client address, Socket.IO's included.
     #[arg(long, env = "CHATCORE_IP_REQUESTS", default_value_t = IpLimits::default().requests)]
     pub ip_requests: Rate,
     /// Reverse proxies whose `X-Forwarded-For` is believed (addresses or CIDR networks,

@@ -78,7 +78,10 @@ pub async fn run(config: Config) -> Result<(), BoxError> {
             ..SocketIoOptions::default()
         };
         socketio.connection.shutdown = options.shutdown.clone();
-        let app = chatcore_socketio::layer(service, socketio).layer(http);
+        // Engine.IO's requests (handshakes, polls) count against the app's per-address
+        // ceiling too.
+        let ceiling = http.ceiling_under(socketio.path.clone());
+        let app = ceiling.layer(chatcore_socketio::layer(service, socketio).layer(http));
         chatcore_http::serve_tower(listener, app, &options, stop, grace).await?;
     }
     tracing::info!("chatcore-server stopped");

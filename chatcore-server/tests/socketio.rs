@@ -205,36 +205,37 @@ async fn on_a_new_socket(
     panic!("no acknowledgement of {event}: {payloads:?}");
 }
 
+/// A server on a new SQLite file with the per-address limits `env` sets.
+async fn limited(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("chat.db").display());
+    let server = Server::start_with(&url, dir.path(), free_port(), env).await;
+    (dir, server)
+}
+
 /// `user login` and `user register` over Socket.IO count against the same per-address rates
 /// as `POST /auth/login` and `POST /auth/register`: a new socket per attempt does not get
 /// around them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn socketio_sign_ins_count_against_the_address_rates() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("chat.db").display());
-    let server = Server::start_with(
-        &url,
-        dir.path(),
-        free_port(),
-        &[
-            ("CHATCORE_IP_LOGINS", "2/10m"),
-            ("CHATCORE_IP_REGISTRATIONS", "2/10m"),
-        ],
-    )
+    let (_dir, server) = limited(&[
+        ("CHATCORE_IP_LOGINS", "2/10m"),
+        ("CHATCORE_IP_REGISTRATIONS", "2/10m"),
+    ])
     .await;
     let http = reqwest::Client::new();
     // The first registration, over HTTP.
     support::register_on(&http, &server, "ada").await;
     let login = |password: &str| serde_json::json!({"login": "ada", "password": password});
 
-    let status = http
-        .post(server.url("/api/v1/auth/login"))
-        .json(&login("wrong password"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 401);
+    let rest = |path: &str, body: serde_json::Value| {
+        let request = http.post(server.url(path)).json(&body).send();
+        async move { request.await.unwrap().status() }
+    };
+    assert_eq!(
+        rest("/api/v1/auth/login", login("wrong password")).await,
+        401
+    );
     let refused = on_a_new_socket(&server, "user login", login("wrong password")).await;
     assert_eq!(refused["error"]["code"], "invalid_login", "{refused}");
     // Two logins spent, whichever transport they came by: the right password is refused too.
@@ -244,23 +245,46 @@ async fn socketio_sign_ins_count_against_the_address_rates() {
         limited["error"]["retry_after"].as_u64().unwrap() >= 1,
         "{limited}"
     );
-    let status = http
-        .post(server.url("/api/v1/auth/login"))
-        .json(&login("ada long secret"))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 429);
+    assert_eq!(
+        rest("/api/v1/auth/login", login("ada long secret")).await,
+        429
+    );
 
-    let register = |name: &str| serde_json::json!({"username": name, "password": format!("{name} long secret")});
+    let register = |name: &str| {
+        let password = format!("{name} long secret");
+        serde_json::json!({"username": name, "password": password})
+    };
     let registered = on_a_new_socket(&server, "user register", register("bob")).await;
     assert!(registered["session"]["token"].is_string(), "{registered}");
     let limited = on_a_new_socket(&server, "user register", register("cyd")).await;
     assert_eq!(limited["error"]["code"], "rate_limited", "{limited}");
+    assert_eq!(rest("/api/v1/auth/register", register("dan")).await, 429);
+}
+
+/// Engine.IO's requests (here, handshakes) count against the per-address ceiling on requests,
+/// with the HTTP app's own: past it, both answer 429 `rate_limited`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_requests_count_against_the_address_ceiling() {
+    let (_dir, server) = limited(&[("CHATCORE_IP_REQUESTS", "4/10m")]).await;
+    let http = reqwest::Client::new();
+    let handshake = || {
+        http.get(server.url("/socket.io/?EIO=4&transport=polling"))
+            .send()
+    };
+    // The server's start-up check of `/healthz` spent one request of the four.
+    for _ in 0..3 {
+        let open = handshake().await.unwrap();
+        assert_eq!(open.status(), 200);
+        assert!(open.text().await.unwrap().starts_with("0{"));
+    }
+    let refused = handshake().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // The same counters as the app's.
     let status = http
-        .post(server.url("/api/v1/auth/register"))
-        .json(&register("dan"))
+        .get(server.url("/healthz"))
         .send()
         .await
         .unwrap()
