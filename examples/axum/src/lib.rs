@@ -15,7 +15,7 @@ use chatcore::Service;
 use chatcore::sessions::SessionOptions;
 use chatcore::users::{DisplayName, ExternalId, ExternalUser, Username};
 use chatcore_http::HttpOptions;
-use chatcore_socketio::SocketIoOptions;
+use chatcore_socketio::{ClientOf, SocketIoOptions};
 use serde::Deserialize;
 use tower_layer::Layer;
 
@@ -63,9 +63,14 @@ pub fn app(chat: Arc<dyn Service>) -> Router {
     // Socket.IO in front of the REST API: `/chat/socket.io/` is Socket.IO, the rest REST.
     let socketio = SocketIoOptions {
         avatar_links: Some(chat_options().avatar_links()),
+        // Its `user login` and `user register` count against the chat's per-address rates.
+        sign_in: Some(ClientOf(chat_http.sign_in())),
         ..SocketIoOptions::default()
     };
-    let chat_service = chatcore_socketio::layer(chat.clone(), socketio).layer(chat_http);
+    // Engine.IO's requests count against the chat's per-address request ceiling too.
+    let ceiling = chat_http.ceiling_under(socketio.path.clone());
+    let chat_service =
+        ceiling.layer(chatcore_socketio::layer(chat.clone(), socketio).layer(chat_http));
     Router::new()
         .route("/", get(home))
         .route("/login", post(login))

@@ -407,3 +407,55 @@ async fn the_chat_limits_logins_per_client_address_given_by_the_host() {
     }
     panic!("40 logins from one address, none limited");
 }
+
+/// Socket.IO's `user login` shares the chat's per-address login rate with `POST
+/// /auth/login`: once REST logins from an address are limited, a login on a new socket from
+/// it is refused as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_logins_count_against_the_same_per_address_rate() {
+    let address = start().await;
+    let http = Client::new();
+    let wrong = json!({ "login": "nobody", "password": "not a password" });
+    let mut limited = false;
+    for _ in 0..40 {
+        let response = http
+            .post(format!("http://{address}/chat/api/v1/auth/login"))
+            .json(&wrong)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "40 logins from one address, none limited");
+
+    let url = format!("ws://{address}/chat/socket.io/?EIO=4&transport=websocket");
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (mut sink, mut stream) = socket.split();
+    let mut next = async || loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("nothing within 10 seconds")
+            .expect("the socket closed")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            break text.to_string();
+        }
+    };
+    assert!(next().await.starts_with("0{"));
+    // Socket.IO's connect without a token: the socket may only register or log in.
+    sink.send(Message::text("40")).await.unwrap();
+    assert!(next().await.starts_with("40{"));
+    // `user login` with acknowledgement id 1: `421["user login", args]`, answered `431[...]`.
+    let login = format!("421{}", json!(["user login", wrong]));
+    sink.send(Message::text(login)).await.unwrap();
+    let answer = loop {
+        if let Some(ack) = next().await.strip_prefix("431") {
+            break serde_json::from_str::<Value>(ack).unwrap();
+        }
+    };
+    assert_eq!(answer[0]["error"]["code"], "rate_limited", "{answer}");
+    sink.close().await.unwrap();
+}
