@@ -291,3 +291,46 @@ async fn socketio_requests_count_against_the_address_ceiling() {
         .status();
     assert_eq!(status, 429);
 }
+
+/// A client may emit as soon as its connect is answered: every socket's first event gets its
+/// acknowledgement (the socket listens before the connect packet goes out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_right_after_the_connect_is_answered() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("chat.db").display());
+    let server = Server::start(&url, dir.path()).await;
+    let socket_url = server
+        .url("/socket.io/?EIO=4&transport=websocket")
+        .replacen("http://", "ws://", 1);
+    for attempt in 0..100 {
+        let (socket, _) = tokio_tungstenite::connect_async(&socket_url).await.unwrap();
+        let (mut sink, mut stream) = socket.split();
+        let mut next = async || loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("socket {attempt}: nothing within 5 seconds"))
+                .expect("the socket closed")
+                .unwrap();
+            if let Message::Text(text) = frame {
+                break text.to_string();
+            }
+        };
+        assert!(next().await.starts_with("0{"));
+        sink.send(Message::text("40")).await.unwrap();
+        while !next().await.starts_with("40{") {}
+        // At once: `user data` with acknowledgement id 1, which an anonymous socket is refused.
+        sink.send(Message::text(r#"421["user data",{}]"#))
+            .await
+            .unwrap();
+        let ack = loop {
+            if let Some(ack) = next().await.strip_prefix("431") {
+                break serde_json::from_str::<serde_json::Value>(ack).unwrap();
+            }
+        };
+        assert_eq!(ack[0]["error"]["code"], "not_authorized", "{ack}");
+        sink.close().await.unwrap();
+    }
+}

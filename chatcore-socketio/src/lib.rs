@@ -109,9 +109,16 @@ impl Shared {
     }
 }
 
-/// A connection opened by the handshake, waiting for its socket to be connected.
+/// What the handshake opened, waiting for its socket to be connected: the connection, the
+/// commands the socket's events became meanwhile, and whether the socket went away.
 #[derive(Clone)]
-struct Opened(Arc<Mutex<Option<Connection>>>);
+struct Opened(Arc<Mutex<Option<Opening>>>);
+
+struct Opening {
+    connection: Connection,
+    waiting: mpsc::Receiver<Command>,
+    gone: Arc<Notify>,
+}
 
 /// Why a handshake was refused: the client's `connect_error` says `code: message`.
 #[derive(Debug)]
@@ -184,37 +191,25 @@ async fn authenticate(
     )
     .await
     .map_err(|error| Refused(error.into()))?;
+    // Listen before the connect packet goes out (socketioxide sends it once this returns, and
+    // runs `connected` after that): a client that emits as soon as it is connected must not
+    // find the socket deaf.
+    let (waiting, gone) = listen(&socket, options.max_waiting_commands);
+    let opening = Opening {
+        connection,
+        waiting,
+        gone,
+    };
     socket
         .extensions
-        .insert(Opened(Arc::new(Mutex::new(Some(connection)))));
+        .insert(Opened(Arc::new(Mutex::new(Some(opening)))));
     Ok(())
 }
 
-fn refused(code: &'static str, message: &str) -> Refused {
-    Refused(Failure::new(code, message))
-}
-
-/// A client's event, waiting for its turn on the socket's connection.
-struct Command {
-    event: String,
-    args: Value,
-    ack: AckSender,
-}
-
-/// The socket is connected: its events become commands, and its connection's events are
-/// pushed, in one task per socket.
-async fn connected(socket: SocketRef, State(shared): State<Shared>) {
-    let Some(connection) = socket.extensions.remove::<Opened>().and_then(|opened| {
-        opened
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-    }) else {
-        let _ = socket.disconnect();
-        return;
-    };
-    let (commands, waiting) = mpsc::channel(shared.options().max_waiting_commands.max(1));
+/// Makes the socket's events commands, queued for its connection (at most `max_waiting`
+/// of them; past that they are refused at once), and notes when the socket goes away.
+fn listen(socket: &SocketRef, max_waiting: usize) -> (mpsc::Receiver<Command>, Arc<Notify>) {
+    let (commands, waiting) = mpsc::channel(max_waiting.max(1));
     socket.on_fallback(
         async move |Event(event): Event, TryData(args): TryData<Value>, ack: AckSender| {
             let command = Command {
@@ -237,8 +232,41 @@ async fn connected(socket: SocketRef, State(shared): State<Shared>) {
     let gone = Arc::new(Notify::new());
     let disconnected = gone.clone();
     socket.on_disconnect(async move || disconnected.notify_one());
+    (waiting, gone)
+}
+
+fn refused(code: &'static str, message: &str) -> Refused {
+    Refused(Failure::new(code, message))
+}
+
+/// A client's event, waiting for its turn on the socket's connection.
+struct Command {
+    event: String,
+    args: Value,
+    ack: AckSender,
+}
+
+/// The socket is connected: the commands its events became are run, and its connection's
+/// events are pushed, in one task per socket.
+async fn connected(socket: SocketRef, State(shared): State<Shared>) {
+    let Some(opening) = socket.extensions.remove::<Opened>().and_then(|opened| {
+        opened
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }) else {
+        let _ = socket.disconnect();
+        return;
+    };
     let links = shared.options().avatar_links.clone();
-    tokio::spawn(run(socket, connection, waiting, gone, links));
+    tokio::spawn(run(
+        socket,
+        opening.connection,
+        opening.waiting,
+        opening.gone,
+        links,
+    ));
 }
 
 /// Frames a connection over a socket until either side ends it.
