@@ -97,6 +97,11 @@ async fn socketio_can_be_turned_off() {
     );
 }
 
+/// The body of a request's answer.
+async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// Engine.IO long-polling by hand, with the same headers on every request: the handshake,
 /// then Socket.IO's connect without `auth` (so the session cookie, if any, is what
 /// authenticates). Answers the session's polling URL and the server's answer to the connect.
@@ -110,13 +115,10 @@ async fn connect_polling(
             request.header(*name, value)
         })
     };
-    let open = with_headers(http.get(server.url("/socket.io/?EIO=4&transport=polling")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let open = text_of(with_headers(
+        http.get(server.url("/socket.io/?EIO=4&transport=polling")),
+    ))
+    .await;
     let open: serde_json::Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
     let polling = server.url(&format!(
         "/socket.io/?EIO=4&transport=polling&sid={}",
@@ -129,13 +131,7 @@ async fn connect_polling(
     // Polls until Socket.IO answers (`4…`), skipping Engine.IO's pings (`2`); a payload holds
     // packets separated by 0x1e.
     for _ in 0..5 {
-        let payload = with_headers(http.get(&polling))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let payload = text_of(with_headers(http.get(&polling))).await;
         if let Some(packet) = payload.split('\x1e').find(|packet| packet.starts_with('4')) {
             return (polling, packet.to_owned());
         }
@@ -185,14 +181,7 @@ async fn on_a_new_socket(
     http.post(&polling).body(packet).send().await.unwrap();
     let mut payloads = Vec::new();
     for _ in 0..10 {
-        let payload = http
-            .get(&polling)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let payload = text_of(http.get(&polling)).await;
         if let Some(ack) = payload
             .split('\x1e')
             .find_map(|packet| packet.strip_prefix("431"))

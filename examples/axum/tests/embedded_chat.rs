@@ -14,6 +14,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The example app on a free local port over in-memory SQLite; returns `host:port`.
 async fn start() -> String {
@@ -23,6 +24,38 @@ async fn start() -> String {
     let app = example_axum::app(chat).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     address.to_string()
+}
+
+/// A Socket.IO client over WebSocket at the chat's path, past Engine.IO's open packet.
+struct SocketIo(WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>);
+
+impl SocketIo {
+    async fn open(address: &str) -> SocketIo {
+        let url = format!("ws://{address}/chat/socket.io/?EIO=4&transport=websocket");
+        let (socket, response) = tokio_tungstenite::connect_async(url).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+        let mut socket = SocketIo(socket);
+        assert!(socket.next().await.starts_with("0{"));
+        socket
+    }
+
+    /// The next text frame, within 10 seconds.
+    async fn next(&mut self) -> String {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.0.next())
+                .await
+                .expect("nothing within 10 seconds")
+                .expect("the socket closed")
+                .unwrap();
+            if let Message::Text(text) = frame {
+                return text.to_string();
+            }
+        }
+    }
+
+    async fn send(&mut self, text: String) {
+        self.0.send(Message::text(text)).await.unwrap();
+    }
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -340,28 +373,14 @@ async fn socketio_connects_over_websocket_through_the_nested_path() {
     let address = start().await;
     let http = Client::new();
     let (ada, alan, chat_id) = ada_and_alan(&http, &address).await;
-    let url = format!("ws://{address}/chat/socket.io/?EIO=4&transport=websocket");
-    let (socket, response) = tokio_tungstenite::connect_async(url).await.unwrap();
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
-    let (mut sink, mut stream) = socket.split();
-    let mut next = async || loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("nothing within 10 seconds")
-            .expect("the socket closed")
-            .unwrap();
-        if let Message::Text(text) = frame {
-            break text.to_string();
-        }
-    };
-    // Engine.IO's open packet; then Socket.IO's connect, with Alan's token from the host
-    // login, answered once the socket follows Alan's events (Engine.IO pings, `2`, may come
-    // in between).
-    assert!(next().await.starts_with("0{"));
-    let connect = format!("40{}", serde_json::json!({"token": alan.token}));
-    sink.send(Message::text(connect)).await.unwrap();
+    // Socket.IO's connect, with Alan's token from the host login, answered once the socket
+    // follows Alan's events (Engine.IO pings, `2`, may come in between).
+    let mut socket = SocketIo::open(&address).await;
+    socket
+        .send(format!("40{}", serde_json::json!({"token": alan.token})))
+        .await;
     loop {
-        let frame = next().await;
+        let frame = socket.next().await;
         if frame != "2" {
             assert!(frame.starts_with("40{"), "{frame}");
             break;
@@ -370,14 +389,14 @@ async fn socketio_connects_over_websocket_through_the_nested_path() {
     send(&http, &address, &ada.token, &chat_id, "over socket.io").await;
     // `42["message add", event]`, the event as SSE carries it.
     let pushed = loop {
-        if let Some(packet) = next().await.strip_prefix("42") {
+        if let Some(packet) = socket.next().await.strip_prefix("42") {
             break serde_json::from_str::<Value>(packet).unwrap();
         }
     };
     assert_eq!(pushed[0], "message add");
     assert_eq!(pushed[1]["data"]["text"], "over socket.io");
     assert_eq!(pushed[1]["chat_id"], chat_id.as_str());
-    sink.close().await.unwrap();
+    socket.0.close(None).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,31 +450,25 @@ async fn socketio_logins_count_against_the_same_per_address_rate() {
     }
     assert!(limited, "40 logins from one address, none limited");
 
-    let url = format!("ws://{address}/chat/socket.io/?EIO=4&transport=websocket");
-    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let (mut sink, mut stream) = socket.split();
-    let mut next = async || loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("nothing within 10 seconds")
-            .expect("the socket closed")
-            .unwrap();
-        if let Message::Text(text) = frame {
-            break text.to_string();
+    // Socket.IO's connect without a token: the socket may only register or log in.
+    let mut socket = SocketIo::open(&address).await;
+    socket.send("40".to_owned()).await;
+    let connected = loop {
+        match socket.next().await {
+            ping if ping == "2" => continue,
+            frame => break frame,
         }
     };
-    assert!(next().await.starts_with("0{"));
-    // Socket.IO's connect without a token: the socket may only register or log in.
-    sink.send(Message::text("40")).await.unwrap();
-    assert!(next().await.starts_with("40{"));
+    assert!(connected.starts_with("40{"), "{connected}");
     // `user login` with acknowledgement id 1: `421["user login", args]`, answered `431[...]`.
-    let login = format!("421{}", json!(["user login", wrong]));
-    sink.send(Message::text(login)).await.unwrap();
+    socket
+        .send(format!("421{}", json!(["user login", wrong])))
+        .await;
     let answer = loop {
-        if let Some(ack) = next().await.strip_prefix("431") {
+        if let Some(ack) = socket.next().await.strip_prefix("431") {
             break serde_json::from_str::<Value>(ack).unwrap();
         }
     };
     assert_eq!(answer[0]["error"]["code"], "rate_limited", "{answer}");
-    sink.close().await.unwrap();
+    socket.0.close(None).await.unwrap();
 }
