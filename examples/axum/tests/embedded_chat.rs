@@ -56,6 +56,19 @@ impl SocketIo {
     async fn send(&mut self, text: String) {
         self.0.send(Message::text(text)).await.unwrap();
     }
+
+    /// Sends Socket.IO's connect (`40`, then the `auth` JSON if any) and answers the server's
+    /// reply, past Engine.IO's pings (`2`), which may come first.
+    async fn connect(&mut self, auth: Option<Value>) -> String {
+        let auth = auth.map(|auth| auth.to_string()).unwrap_or_default();
+        self.send(format!("40{auth}")).await;
+        loop {
+            let frame = self.next().await;
+            if frame != "2" {
+                return frame;
+            }
+        }
+    }
 }
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -376,16 +389,8 @@ async fn socketio_connects_over_websocket_through_the_nested_path() {
     // Socket.IO's connect, with Alan's token from the host login, answered once the socket
     // follows Alan's events (Engine.IO pings, `2`, may come in between).
     let mut socket = SocketIo::open(&address).await;
-    socket
-        .send(format!("40{}", serde_json::json!({"token": alan.token})))
-        .await;
-    loop {
-        let frame = socket.next().await;
-        if frame != "2" {
-            assert!(frame.starts_with("40{"), "{frame}");
-            break;
-        }
-    }
+    let connected = socket.connect(Some(json!({"token": alan.token}))).await;
+    assert!(connected.starts_with("40{"), "{connected}");
     send(&http, &address, &ada.token, &chat_id, "over socket.io").await;
     // `42["message add", event]`, the event as SSE carries it.
     let pushed = loop {
@@ -452,13 +457,7 @@ async fn socketio_logins_count_against_the_same_per_address_rate() {
 
     // Socket.IO's connect without a token: the socket may only register or log in.
     let mut socket = SocketIo::open(&address).await;
-    socket.send("40".to_owned()).await;
-    let connected = loop {
-        match socket.next().await {
-            ping if ping == "2" => continue,
-            frame => break frame,
-        }
-    };
+    let connected = socket.connect(None).await;
     assert!(connected.starts_with("40{"), "{connected}");
     // `user login` with acknowledgement id 1: `421["user login", args]`, answered `431[...]`.
     socket
