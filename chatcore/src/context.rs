@@ -75,6 +75,9 @@ pub(crate) struct Context {
     /// Numbers committed events on PostgreSQL, where they are stored without a cursor (see
     /// [`events::sequencer`]); `None` where the writer numbers them (SQLite).
     pub(crate) sequencer: Option<events::sequencer::Sequencer>,
+    /// Writes PostgreSQL's plain sends in batches (see `messages::queries::SendBatcher`);
+    /// `None` elsewhere.
+    pub(crate) sends: Option<messages::queries::SendBatcher>,
     pub(crate) notifier: Arc<dyn Notifier>,
     pub(crate) account_token_lifetime: Duration,
     pub(crate) account_token_resend_after: Duration,

@@ -71,8 +71,9 @@ impl ChatCore {
                 (local.clone(), Some(local))
             }
         };
-        let sequencer = (db.get_database_backend() == DbBackend::Postgres)
-            .then(|| Sequencer::start(db.clone(), bus.clone()));
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
+        let sequencer = postgres.then(|| Sequencer::start(db.clone(), bus.clone()));
+        let sends = postgres.then(|| messages::queries::SendBatcher::start(db.clone()));
         // Caching is exact only when every change passes through this service.
         let caches = (options.cache && local_bus.is_some()).then(Caches::new);
         let inner = Arc::new(Context {
@@ -96,6 +97,7 @@ impl ChatCore {
             hashing: Hashing::new(options.max_waiting_password_jobs),
             events: bus,
             sequencer,
+            sends,
             notifier: options.notifier,
             account_token_lifetime: options.account_token_lifetime,
             account_token_resend_after: options.account_token_resend_after,

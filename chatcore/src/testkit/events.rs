@@ -10,7 +10,8 @@ use super::{TestUser, register, say};
 use crate::avatars::AvatarLinks;
 use crate::events::{Event, EventData, EventKind, EventStream, SharedEvent};
 use crate::groups::{ChatTitle, CreateGroup};
-use crate::{ChatId, Service};
+use crate::messages::{HistoryQuery, MessageText, SendMessage};
+use crate::{ChatId, PageRequest, Service};
 
 /// The next event, within 10 seconds.
 async fn next(stream: &mut EventStream) -> SharedEvent {
@@ -634,5 +635,140 @@ pub async fn one_shared_event_and_one_serialization_for_all_its_subscribers(serv
         if text_of(&event) == Some("for the outsider") {
             break;
         }
+    }
+}
+
+/// Sends that arrive together, in many chats, by both members of each, with a send that a
+/// block refuses and one from outside the chat among them: each chat reads as if its messages
+/// had been sent one by one in the order of their seqs. Seqs are contiguous; each member's
+/// unread count and each message's "read by" follow from who sent what after it; a member's
+/// stream hears each message once, in seq order.
+pub async fn concurrent_sends_in_many_chats_read_as_if_sent_one_by_one(service: &dyn Service) {
+    const CHATS: usize = 4;
+    const EACH: usize = 6;
+    let mut pairs = Vec::new();
+    for i in 0..CHATS {
+        let a = register(service, &format!("pair{i}a")).await;
+        let b = register(service, &format!("pair{i}b")).await;
+        let chat = direct(service, &a, &b).await;
+        pairs.push((a, b, chat));
+    }
+    let blocked = register(service, "blockedone").await;
+    let blocker = register(service, "blockerone").await;
+    let refused_chat = direct(service, &blocked, &blocker).await;
+    service
+        .block_user(&blocker.caller, blocked.id())
+        .await
+        .unwrap();
+    let outsider = register(service, "outsiderone").await;
+    let mut streams = Vec::new();
+    for (_, b, _) in &pairs {
+        streams.push(service.subscribe(&b.caller, None).await.unwrap());
+    }
+
+    let senders = pairs.iter().flat_map(|(a, b, chat)| {
+        [a, b].map(|user| async move {
+            let mut sent = Vec::new();
+            for j in 0..EACH {
+                let text = MessageText::parse(format!("{}-{j}", user.auth.user.username)).unwrap();
+                let message = service
+                    .send_message(&user.caller, SendMessage::new(*chat, text))
+                    .await
+                    .expect("every send by a member is acknowledged");
+                sent.push(message);
+            }
+            sent
+        })
+    });
+    let refused = async {
+        let mut codes = Vec::new();
+        for _ in 0..EACH {
+            for (user, chat) in [(&blocked, refused_chat), (&outsider, pairs[0].2)] {
+                let text = MessageText::parse("refused").unwrap();
+                let error = service
+                    .send_message(&user.caller, SendMessage::new(chat, text))
+                    .await
+                    .unwrap_err();
+                codes.push(error.code());
+            }
+        }
+        codes
+    };
+    let (sent, codes) = tokio::join!(join_all(senders), refused);
+    assert!(
+        codes.chunks(2).all(|pair| pair == ["blocked", "not_found"]),
+        "{codes:?}"
+    );
+    let history = service
+        .list_messages(&blocker.caller, refused_chat, HistoryQuery::latest())
+        .await
+        .unwrap();
+    assert!(history.is_empty(), "a refused send writes nothing");
+
+    let sent: Vec<_> = sent.into_iter().flatten().collect();
+    for ((a, b, chat), stream) in pairs.iter().zip(&mut streams) {
+        let query = HistoryQuery::new(None, None, Some(100)).unwrap();
+        let history = service
+            .list_messages(&a.caller, *chat, query)
+            .await
+            .unwrap();
+        let seqs: Vec<i64> = history.iter().map(|message| message.seq).collect();
+        assert_eq!(seqs, (1..=(2 * EACH) as i64).collect::<Vec<_>>());
+        for message in sent.iter().filter(|message| message.chat_id == *chat) {
+            assert_eq!(history[(message.seq - 1) as usize].id, message.id);
+        }
+        for (user, other) in [(a, b), (b, a)] {
+            // Unread: the other's messages after the member's own last one.
+            let last_own = history
+                .iter()
+                .filter(|message| message.sender_id == user.id())
+                .map(|message| message.seq)
+                .max()
+                .unwrap();
+            let expected = history
+                .iter()
+                .filter(|message| message.sender_id == other.id() && message.seq > last_own)
+                .count() as u64;
+            let list = service
+                .list_chats(&user.caller, PageRequest::default())
+                .await
+                .unwrap();
+            let item = list
+                .items
+                .iter()
+                .find(|item| item.chat.id == *chat)
+                .unwrap();
+            assert_eq!(
+                item.unread_count, expected,
+                "{}'s unread",
+                user.auth.user.username
+            );
+            assert_eq!(item.last_message.as_ref().unwrap().seq, (2 * EACH) as i64);
+            // Read by: the other member, when they first sent after the message.
+            for message in history.iter().filter(|m| m.sender_id == user.id()) {
+                let expected: Vec<_> = history
+                    .iter()
+                    .find(|later| later.seq > message.seq && later.sender_id == other.id())
+                    .map(|later| (other.auth.user.username.to_string(), later.created_at))
+                    .into_iter()
+                    .collect();
+                let readers: Vec<_> = service
+                    .list_read_receipts(&user.caller, *chat, message.id)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|receipt| (receipt.user.username, receipt.read_at))
+                    .collect();
+                assert_eq!(readers, expected, "read by of seq {}", message.seq);
+            }
+        }
+        let mut heard = Vec::new();
+        while heard.len() < 2 * EACH {
+            let event = next_of(stream, &[EventKind::MessageCreated]).await;
+            if event.chat_id == Some(*chat) {
+                heard.push(data(&event)["seq"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(heard, (1..=(2 * EACH) as i64).collect::<Vec<_>>());
     }
 }

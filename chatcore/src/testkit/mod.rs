@@ -380,6 +380,7 @@ macro_rules! conformance_tests {
             invites::concurrent_accepts_never_exceed_max_uses,
             messages::client_id_makes_sends_idempotent,
             messages::concurrent_senders_get_contiguous_seqs,
+            events::concurrent_sends_in_many_chats_read_as_if_sent_one_by_one,
             messages::history_pages_by_cursor,
             messages::deleting_leaves_a_tombstone,
             moderation::reports_reach_server_admins,

@@ -7,13 +7,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::batch::{self, PendingSend};
 use super::views::{event_view, reply_view, single_view, view, visible_message};
 use crate::access::{Sender, access, membership, peers_blocking, sender_access};
 use crate::chats::entity as chats;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::error::unique_violation;
-use crate::events::{Event, EventData, EventKind, NewEvent};
+use crate::events::{Event, EventData, NewEvent};
 use crate::messages::entity::{self, Model};
 use crate::messages::receipts::record_mark;
 use crate::messages::{ForwardMessage, Message, SendMessage};
@@ -111,7 +112,7 @@ async fn insert(txn: &impl ConnectionTrait, message: NewMessage, sender: &Sender
 }
 
 /// A failed insert: a message with the same client id (or id) is a conflict.
-fn already_sent(error: DbErr) -> Error {
+pub(super) fn already_sent(error: DbErr) -> Error {
     match unique_violation(&error) {
         Some(_) => Error::Conflict("message already sent".into()),
         None => error.into(),
@@ -307,11 +308,13 @@ async fn insert_in_one_statement(
 /// sender's read mark (where [`passes_unread`]) and the `message_created` event, where the multi-statement path takes
 /// six round trips (`BEGIN`, check, insert, event, `COMMIT`). Only the event's payload needs
 /// the new seq: it is written with [`SEQ_SLOT`] there, and the statement joins the text on
-/// either side of it around the seq it takes (`$9 || seq || $10`).
+/// either side of it around the seq it takes (`$9 || seq || $10`). Sends that arrive
+/// together are written by one statement of the same shape (see `batch`); a send alone, by
+/// this one.
 ///
 /// Its one row says where the sender's history starts, whether they are blocked, and the new
 /// seq (NULL when nothing was written); no row: not a member.
-const SEND_IN_ONE_STATEMENT: &str = concat!(
+pub(super) const SEND_IN_ONE_STATEMENT: &str = concat!(
     "WITH sender AS (
     SELECT chat_members.visible_from_seq, chat_members.last_read_seq,
            chats.kind = 'direct' AND EXISTS (",
@@ -359,6 +362,8 @@ fn payload_with_seq_slot(row: &Model) -> Result<(String, Range<usize>)> {
     Ok((payload, value))
 }
 
+/// A plain send on PostgreSQL: through the node's send batcher, with whatever sends arrive
+/// meanwhile (see `batch`).
 async fn send_in_one_statement(
     inner: &Context,
     chat_id: Uuid,
@@ -376,39 +381,34 @@ async fn send_in_one_statement(
     }
     .row();
     let (payload, slot) = payload_with_seq_slot(&row)?;
-    let statement = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        SEND_IN_ONE_STATEMENT,
-        [
-            chat_id.into(),
-            me.into(),
-            row.id.into(),
-            row.created_at.timestamp_micros().into(),
-            row.text.clone().into(),
-            row.client_id.clone().into(),
-            row.created_at.into(),
-            EventKind::MessageCreated.as_str().into(),
-            payload[..slot.start].into(),
-            payload[slot.end..].into(),
-        ],
-    );
-    let outcome = inner
-        .db
-        .query_one_raw(statement)
-        .await
-        .map_err(already_sent)?
-        .ok_or(Error::NotFound("chat"))?;
-    let seq: Option<i64> = outcome.try_get("", "last_seq")?;
-    let Some(seq) = seq else {
+    let pending = PendingSend {
+        chat_id,
+        sender_id: me,
+        id: row.id,
+        at: row.created_at.timestamp_micros(),
+        text: row.text.clone().unwrap_or_default(),
+        client_id: row.client_id.clone(),
+        created_at: row.created_at,
+        head: payload[..slot.start].to_owned(),
+        tail: payload[slot.end..].to_owned(),
+    };
+    let outcome = match &inner.sends {
+        Some(batcher) => batcher.send(pending).await?,
+        None => batch::alone(&inner.db, &pending).await?,
+    }
+    .ok_or(Error::NotFound("chat"))?;
+    let Some(seq) = outcome.seq else {
         // Nothing written: the other member of the direct chat blocked the sender. A retry
         // of a message sent before the block still gets that message.
         let existing = match &row.client_id {
             Some(client_id) => find_by_client_id(&inner.db, chat_id, me, client_id).await?,
             None => None,
         };
-        let visible_from = outcome.try_get("", "visible_from_seq")?;
         return match existing {
-            Some(existing) => Ok((Sent::Existing(existing, visible_from), Vec::new())),
+            Some(existing) => Ok((
+                Sent::Existing(existing, outcome.visible_from_seq),
+                Vec::new(),
+            )),
             None => Err(Error::Blocked),
         };
     };
@@ -605,6 +605,7 @@ pub(crate) async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::EventKind;
 
     /// The payload's seq slot is found whatever the text says, and the joined payload reads
     /// back as the message at the new seq.
