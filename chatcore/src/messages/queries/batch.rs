@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
 use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
@@ -25,10 +25,10 @@ use crate::{Error, Result};
 /// The most sends one statement writes.
 const MAX_BATCH: usize = 64;
 /// The most batches being written at once, each on a pooled connection of its own. Few, so
-/// that sends pile up into large batches while one is written (four batches at once of a
-/// quarter the size cost PostgreSQL half again as much CPU per send: `BENCHMARKS.md`, round
-/// ten), but more than one, so that a batch waiting for a chat that another transaction holds
-/// does not hold up every send of the node.
+/// that sends pile up into large batches while one is written (four at once, half the size,
+/// cost PostgreSQL nearly half again as much CPU per send: `BENCHMARKS.md`, round ten), but
+/// more than one, so that a batch waiting for a chat that another transaction holds does
+/// not hold up every send of the node.
 const IN_FLIGHT: usize = 2;
 
 /// One send, as the statement takes it: the message, its time, and its `message_created`
@@ -118,13 +118,24 @@ async fn write(db: &DatabaseConnection, sends: Vec<(PendingSend, Reply)>) {
     if sends.len() > 1 {
         let (pending, replies): (Vec<_>, Vec<_>) = sends.into_iter().unzip();
         match together(db, &pending).await {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+            // Written: answered from the rows, never run again.
+            Ok(rows) => match outcomes(&rows, pending.len()) {
+                Ok(outcomes) => {
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                        let _ = reply.send(Ok(outcome));
+                    }
                 }
-            }
+                Err(error) => {
+                    tracing::error!(%error, "a batch of sends answered in a way not understood");
+                    for reply in replies {
+                        let _ = reply.send(Err(Error::internal("a batch of sends answered oddly")));
+                    }
+                }
+            },
+            // Nothing of the batch was written: each send on its own says what holds it. (Had
+            // the connection been lost after PostgreSQL committed, a send run again takes a
+            // message id that is already stored, and is answered as a conflict.)
             Err(_) => {
-                // Nothing of the batch was written: each send on its own says what holds it.
                 for (send, reply) in pending.into_iter().zip(replies) {
                     let _ = reply.send(alone(db, &send).await);
                 }
@@ -171,11 +182,11 @@ pub(super) async fn alone(
     }))
 }
 
-/// Every send of a batch in [`SEND_TOGETHER`]: each one's outcome, in the batch's order.
+/// Every send of a batch in [`SEND_TOGETHER`]: its rows, one per send.
 async fn together(
     db: &DatabaseConnection,
     sends: &[PendingSend],
-) -> std::result::Result<Vec<Option<SendOutcome>>, DbErr> {
+) -> std::result::Result<Vec<QueryResult>, DbErr> {
     #[derive(Serialize)]
     struct Numbered<'a> {
         ord: usize,
@@ -193,8 +204,12 @@ async fn together(
         SEND_TOGETHER,
         [input.into(), EventKind::MessageCreated.as_str().into()],
     );
-    let rows = db.query_all_raw(statement).await?;
-    let mut outcomes = vec![None; sends.len()];
+    db.query_all_raw(statement).await
+}
+
+/// Each send's outcome from [`SEND_TOGETHER`]'s rows, in the batch's order.
+fn outcomes(rows: &[QueryResult], sends: usize) -> Result<Vec<Option<SendOutcome>>> {
+    let mut outcomes = vec![None; sends];
     for row in rows {
         let ord: i32 = row.try_get("", "ord")?;
         let visible_from_seq: Option<i64> = row.try_get("", "visible_from_seq")?;
@@ -202,7 +217,7 @@ async fn together(
         let slot = usize::try_from(ord)
             .ok()
             .and_then(|ord| outcomes.get_mut(ord))
-            .ok_or_else(|| DbErr::Custom(format!("a batch answered for send {ord}")))?;
+            .ok_or_else(|| Error::internal(format!("a batch answered for send {ord}")))?;
         *slot = visible_from_seq.map(|visible_from_seq| SendOutcome {
             visible_from_seq,
             seq,
