@@ -20,6 +20,7 @@ use crate::auth::password::Hashing;
 use crate::auth::token::TokenKeys;
 use crate::avatars::Avatars;
 use crate::cache::Caches;
+use crate::events::sequencer::Ticket;
 use crate::events::{self, EventBus, NewEvent};
 use crate::messages;
 use crate::notify::Notifier;
@@ -184,18 +185,19 @@ impl Context {
 
     /// A change that one statement makes, its events included, run on its own outside the
     /// writer: PostgreSQL runs a lone statement atomically, so it needs no `BEGIN` and
-    /// `COMMIT` round trips. `statement` runs it and returns the answer and the events it
-    /// stored (unnumbered, for the sequencer: cursor 0), which are then published as [`Context::write`]
+    /// `COMMIT` round trips. `statement` runs it and returns the answer, the events it stored
+    /// (unnumbered, for the sequencer: cursor 0) and the sequencer's ticket taken when it
+    /// committed (if it took one); the events are then published as [`Context::write`]
     /// publishes. Only for backends whose writes run concurrently (not SQLite's one writer).
     ///
     /// # Errors
     /// Whatever `statement` fails with; nothing is then written or published.
     pub(crate) async fn write_alone<T>(
         &self,
-        statement: impl Future<Output = Result<(T, Vec<events::Event>)>>,
+        statement: impl Future<Output = Result<(T, Vec<events::Event>, Option<Ticket>)>>,
     ) -> Result<T> {
-        let (answer, events) = statement.await?;
-        self.publish(events).await;
+        let (answer, events, ticket) = statement.await?;
+        self.publish_since(events, ticket).await;
         Ok(answer)
     }
 
@@ -203,15 +205,22 @@ impl Context {
     /// numbers and publishes them; the write then waits until they are numbered), and lets
     /// the caches forget what they make stale.
     async fn publish(&self, events: Vec<events::Event>) {
+        self.publish_since(events, None).await;
+    }
+
+    /// [`Context::publish`], waiting on the sequencer for a round from `ticket` on (taken
+    /// when the events committed) rather than for one that begins after this call.
+    async fn publish_since(&self, events: Vec<events::Event>, ticket: Option<Ticket>) {
         if events.is_empty() {
             return;
         }
         if let Some(caches) = &self.caches {
             caches.observe(&events);
         }
-        match &self.sequencer {
-            Some(sequencer) => sequencer.numbered().await,
-            None => self.events.publish(events),
+        match (&self.sequencer, ticket) {
+            (Some(sequencer), Some(ticket)) => sequencer.numbered_since(ticket).await,
+            (Some(sequencer), None) => sequencer.numbered().await,
+            (None, _) => self.events.publish(events),
         }
     }
 }

@@ -73,7 +73,12 @@ impl ChatCore {
         };
         let postgres = db.get_database_backend() == DbBackend::Postgres;
         let sequencer = postgres.then(|| Sequencer::start(db.clone(), bus.clone()));
-        let sends = postgres.then(|| messages::queries::SendBatcher::start(db.clone()));
+        let sends = postgres.then(|| {
+            messages::queries::SendBatcher::start(
+                db.clone(),
+                sequencer.as_ref().map(Sequencer::tickets),
+            )
+        });
         // Caching is exact only when every change passes through this service.
         let caches = (options.cache && local_bus.is_some()).then(Caches::new);
         let inner = Arc::new(Context {

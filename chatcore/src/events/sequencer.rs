@@ -82,11 +82,37 @@ impl Sequencer {
     /// committed before the call are then numbered (unless the round failed; the next one
     /// numbers them).
     pub(crate) async fn numbered(&self) {
-        let needed = self.rounds.started.load(Ordering::Acquire) + 1;
+        self.numbered_since(self.tickets().take()).await;
+    }
+
+    /// Asks for a round and waits until one that began after `ticket` was taken is over.
+    pub(crate) async fn numbered_since(&self, ticket: Ticket) {
         let mut ended = self.rounds.ended.subscribe();
         self.wake();
         // Err: the sequencer stopped with the service; nothing more to wait for.
-        let _ = ended.wait_for(|ended| *ended >= needed).await;
+        let _ = ended.wait_for(|ended| *ended >= ticket.0).await;
+    }
+
+    /// Where writers that run outside the service's write path take their [`Ticket`]s.
+    pub(crate) fn tickets(&self) -> Tickets {
+        Tickets(self.rounds.clone())
+    }
+}
+
+/// The first round that begins after a commit: a round from it on numbers that commit's
+/// events. Taken right after the commit, it lets a write wait for the round that the first
+/// write of a batch woke, rather than for one that begins after the last of them asks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket(u64);
+
+/// Hands out [`Ticket`]s; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Tickets(Arc<Rounds>);
+
+impl Tickets {
+    /// The ticket of a commit that just ended.
+    pub(crate) fn take(&self) -> Ticket {
+        Ticket(self.0.started.load(Ordering::Acquire) + 1)
     }
 }
 

@@ -20,6 +20,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::events::EventKind;
+use crate::events::sequencer::{Ticket, Tickets};
 use crate::{Error, Result};
 
 /// The most sends one statement writes.
@@ -51,10 +52,13 @@ pub(super) struct PendingSend {
 /// What the database said of one send: nothing (`None`) when the sender is not a member;
 /// otherwise where their history starts, and the seq the message took (`None` when the other
 /// member of the direct chat blocked the sender: nothing was written).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct SendOutcome {
     pub(super) visible_from_seq: i64,
     pub(super) seq: Option<i64>,
+    /// The sequencer's ticket, taken once the statement that wrote the send committed (one
+    /// for a whole batch): the send's event is numbered by a round from it on.
+    pub(super) ticket: Option<Ticket>,
 }
 
 type Reply = oneshot::Sender<Result<Option<SendOutcome>>>;
@@ -72,11 +76,11 @@ impl std::fmt::Debug for SendBatcher {
 }
 
 impl SendBatcher {
-    /// Starts the batcher on the current Tokio runtime; it stops when the last clone is
-    /// dropped.
-    pub(crate) fn start(db: DatabaseConnection) -> SendBatcher {
+    /// Starts the batcher on the current Tokio runtime, taking its sends' tickets from
+    /// `tickets`; it stops when the last clone is dropped.
+    pub(crate) fn start(db: DatabaseConnection, tickets: Option<Tickets>) -> SendBatcher {
         let (queue, receiver) = mpsc::channel(MAX_BATCH * IN_FLIGHT * 4);
-        tokio::spawn(run(db, receiver));
+        tokio::spawn(run(db, receiver, tickets));
         SendBatcher { queue }
     }
 
@@ -93,7 +97,11 @@ impl SendBatcher {
     }
 }
 
-async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<(PendingSend, Reply)>) {
+async fn run(
+    db: DatabaseConnection,
+    mut receiver: mpsc::Receiver<(PendingSend, Reply)>,
+    tickets: Option<Tickets>,
+) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -105,21 +113,25 @@ async fn run(db: DatabaseConnection, mut receiver: mpsc::Receiver<(PendingSend, 
             return;
         }
         let sends = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
-        let db = db.clone();
+        let (db, tickets) = (db.clone(), tickets.clone());
         tokio::spawn(async move {
-            write(&db, sends).await;
+            write(&db, sends, tickets.as_ref()).await;
             drop(slot);
         });
     }
 }
 
 /// Writes a batch and answers each of its sends.
-async fn write(db: &DatabaseConnection, sends: Vec<(PendingSend, Reply)>) {
+async fn write(
+    db: &DatabaseConnection,
+    sends: Vec<(PendingSend, Reply)>,
+    tickets: Option<&Tickets>,
+) {
     if sends.len() > 1 {
         let (pending, replies): (Vec<_>, Vec<_>) = sends.into_iter().unzip();
         match together(db, &pending).await {
             // Written: answered from the rows, never run again.
-            Ok(rows) => match outcomes(&rows, pending.len()) {
+            Ok(rows) => match outcomes(&rows, pending.len(), tickets.map(Tickets::take)) {
                 Ok(outcomes) => {
                     for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         let _ = reply.send(Ok(outcome));
@@ -137,14 +149,14 @@ async fn write(db: &DatabaseConnection, sends: Vec<(PendingSend, Reply)>) {
             // message id that is already stored, and is answered as a conflict.)
             Err(_) => {
                 for (send, reply) in pending.into_iter().zip(replies) {
-                    let _ = reply.send(alone(db, &send).await);
+                    let _ = reply.send(alone(db, &send, tickets).await);
                 }
             }
         }
         return;
     }
     for (send, reply) in sends {
-        let _ = reply.send(alone(db, &send).await);
+        let _ = reply.send(alone(db, &send, tickets).await);
     }
 }
 
@@ -152,6 +164,7 @@ async fn write(db: &DatabaseConnection, sends: Vec<(PendingSend, Reply)>) {
 pub(super) async fn alone(
     db: &DatabaseConnection,
     send: &PendingSend,
+    tickets: Option<&Tickets>,
 ) -> Result<Option<SendOutcome>> {
     let statement = Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -179,6 +192,7 @@ pub(super) async fn alone(
     Ok(Some(SendOutcome {
         visible_from_seq: row.try_get("", "visible_from_seq")?,
         seq: row.try_get("", "last_seq")?,
+        ticket: tickets.map(Tickets::take),
     }))
 }
 
@@ -208,7 +222,11 @@ async fn together(
 }
 
 /// Each send's outcome from [`SEND_TOGETHER`]'s rows, in the batch's order.
-fn outcomes(rows: &[QueryResult], sends: usize) -> Result<Vec<Option<SendOutcome>>> {
+fn outcomes(
+    rows: &[QueryResult],
+    sends: usize,
+    ticket: Option<Ticket>,
+) -> Result<Vec<Option<SendOutcome>>> {
     let mut outcomes = vec![None; sends];
     for row in rows {
         let ord: i32 = row.try_get("", "ord")?;
@@ -221,6 +239,7 @@ fn outcomes(rows: &[QueryResult], sends: usize) -> Result<Vec<Option<SendOutcome
         *slot = visible_from_seq.map(|visible_from_seq| SendOutcome {
             visible_from_seq,
             seq,
+            ticket,
         });
     }
     Ok(outcomes)

@@ -14,6 +14,7 @@ use crate::chats::entity as chats;
 use crate::clock::now;
 use crate::context::{Context, Written};
 use crate::error::unique_violation;
+use crate::events::sequencer::Ticket;
 use crate::events::{Event, EventData, NewEvent};
 use crate::messages::entity::{self, Model};
 use crate::messages::receipts::record_mark;
@@ -370,7 +371,7 @@ async fn send_in_one_statement(
     me: Uuid,
     text: String,
     client_id: Option<String>,
-) -> Result<(Sent, Vec<Event>)> {
+) -> Result<(Sent, Vec<Event>, Option<Ticket>)> {
     let mut row = NewMessage {
         chat_id,
         sender_id: me,
@@ -394,7 +395,13 @@ async fn send_in_one_statement(
     };
     let outcome = match &inner.sends {
         Some(batcher) => batcher.send(pending).await?,
-        None => batch::alone(&inner.db, &pending).await?,
+        None => {
+            let tickets = inner
+                .sequencer
+                .as_ref()
+                .map(|sequencer| sequencer.tickets());
+            batch::alone(&inner.db, &pending, tickets.as_ref()).await?
+        }
     }
     .ok_or(Error::NotFound("chat"))?;
     let Some(seq) = outcome.seq else {
@@ -408,6 +415,7 @@ async fn send_in_one_statement(
             Some(existing) => Ok((
                 Sent::Existing(existing, outcome.visible_from_seq),
                 Vec::new(),
+                None,
             )),
             None => Err(Error::Blocked),
         };
@@ -420,7 +428,11 @@ async fn send_in_one_statement(
     )
     .message(seq)
     .recorded(0, row.created_at);
-    Ok((Sent::New(view(row, None, Vec::new())), vec![event]))
+    Ok((
+        Sent::New(view(row, None, Vec::new())),
+        vec![event],
+        outcome.ticket,
+    ))
 }
 
 /// What a send's (or forward's) transaction produced.
