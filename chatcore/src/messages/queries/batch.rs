@@ -161,7 +161,7 @@ async fn write(
 }
 
 /// One send, in [`SEND_IN_ONE_STATEMENT`](super::send::SEND_IN_ONE_STATEMENT).
-pub(super) async fn alone(
+async fn alone(
     db: &DatabaseConnection,
     send: &PendingSend,
     tickets: Option<&Tickets>,

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::batch::{self, PendingSend};
+use super::batch::{PendingSend, SendBatcher};
 use super::views::{event_view, reply_view, single_view, view, visible_message};
 use crate::access::{Sender, access, membership, peers_blocking, sender_access};
 use crate::chats::entity as chats;
@@ -365,8 +365,9 @@ fn payload_with_seq_slot(row: &Model) -> Result<(String, Range<usize>)> {
 
 /// A plain send on PostgreSQL: through the node's send batcher, with whatever sends arrive
 /// meanwhile (see `batch`).
-async fn send_in_one_statement(
+async fn send_batched(
     inner: &Context,
+    batcher: &SendBatcher,
     chat_id: Uuid,
     me: Uuid,
     text: String,
@@ -393,17 +394,10 @@ async fn send_in_one_statement(
         head: payload[..slot.start].to_owned(),
         tail: payload[slot.end..].to_owned(),
     };
-    let outcome = match &inner.sends {
-        Some(batcher) => batcher.send(pending).await?,
-        None => {
-            let tickets = inner
-                .sequencer
-                .as_ref()
-                .map(|sequencer| sequencer.tickets());
-            batch::alone(&inner.db, &pending, tickets.as_ref()).await?
-        }
-    }
-    .ok_or(Error::NotFound("chat"))?;
+    let outcome = batcher
+        .send(pending)
+        .await?
+        .ok_or(Error::NotFound("chat"))?;
     let Some(seq) = outcome.seq else {
         // Nothing written: the other member of the direct chat blocked the sender. A retry
         // of a message sent before the block still gets that message.
@@ -477,10 +471,13 @@ pub(crate) async fn send(
     let me = caller.user_id.as_uuid();
     let client_id = message.client_id.as_ref().map(|id| id.as_str().to_owned());
     let retry_client_id = client_id.clone();
-    if inner.db.get_database_backend() == DbBackend::Postgres && message.reply_to.is_none() {
+    if let Some(batcher) = &inner.sends
+        && message.reply_to.is_none()
+    {
         let sent = inner
-            .write_alone(send_in_one_statement(
+            .write_alone(send_batched(
                 inner,
+                batcher,
                 chat_id,
                 me,
                 message.text.into(),
