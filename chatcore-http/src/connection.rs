@@ -237,10 +237,16 @@ async fn serve_connection<S, B>(
 ///
 /// The deadline is checked whenever the stream is polled and has nothing ready, and the
 /// connection's task is woken when it passes: hyper always has a read pending (for the next
-/// request, or for the peer closing), so an idle connection is noticed.
+/// request, or for the peer closing), so an idle connection is noticed. A read or a write
+/// only notes the time; the timer is moved when it goes off and finds the stream active
+/// since, about once per `timeout` rather than at every read and write (each move takes the
+/// runtime's timer lock, and an event stream writes a frame per delivery).
 struct IdleTimeout<T> {
     inner: T,
     timeout: Duration,
+    /// When the stream last read or wrote.
+    active_at: Instant,
+    /// Passes at or before `active_at + timeout`.
     deadline: Pin<Box<Sleep>>,
 }
 
@@ -249,23 +255,28 @@ impl<T> IdleTimeout<T> {
         IdleTimeout {
             inner,
             timeout,
+            active_at: Instant::now(),
             deadline: Box::pin(tokio::time::sleep(timeout)),
         }
     }
 
     fn active(&mut self) {
-        let next = Instant::now() + self.timeout;
-        self.deadline.as_mut().reset(next);
+        self.active_at = Instant::now();
     }
 
     fn poll_idle<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the connection was idle too long",
-            ))),
-            Poll::Pending => Poll::Pending,
+        while self.deadline.as_mut().poll(cx).is_ready() {
+            let idle_until = self.active_at + self.timeout;
+            if idle_until <= self.deadline.deadline() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the connection was idle too long",
+                )));
+            }
+            // Active since the timer was set: it goes off `timeout` after that activity.
+            self.deadline.as_mut().reset(idle_until);
         }
+        Poll::Pending
     }
 }
 
@@ -331,5 +342,63 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads from `stream` until it fails, and how long that took.
+    async fn until_timed_out<T: AsyncRead + Unpin>(stream: &mut IdleTimeout<T>) -> Duration {
+        let started = std::time::Instant::now();
+        let mut byte = [0u8; 1];
+        let error = stream.read(&mut byte).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        started.elapsed()
+    }
+
+    /// A read or a write keeps the stream for another `timeout` from then, past the deadline
+    /// set before it; only `timeout` without either ends it.
+    #[tokio::test]
+    async fn activity_keeps_a_stream_for_a_timeout_from_then() {
+        let timeout = Duration::from_millis(300);
+        let mut byte = [0u8; 1];
+
+        // Written to at 200 ms: not ended at 300 ms, but 300 ms after the write.
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut stream = IdleTimeout::new(near, timeout);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stream.write_all(b"x").await.unwrap();
+        far.read_exact(&mut byte).await.unwrap();
+        let idle = until_timed_out(&mut stream).await;
+        assert!(
+            idle >= timeout - Duration::from_millis(5),
+            "ended after {idle:?}"
+        );
+        assert!(idle < Duration::from_secs(3), "ended after {idle:?}");
+
+        // Reads count as activity too.
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut stream = IdleTimeout::new(near, timeout);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        far.write_all(b"y").await.unwrap();
+        stream.read_exact(&mut byte).await.unwrap();
+        let idle = until_timed_out(&mut stream).await;
+        assert!(
+            idle >= timeout - Duration::from_millis(5),
+            "ended after {idle:?}"
+        );
+
+        // Never active: ended at the first deadline.
+        let (near, _far) = tokio::io::duplex(64);
+        let mut stream = IdleTimeout::new(near, timeout);
+        let idle = until_timed_out(&mut stream).await;
+        assert!(
+            idle >= timeout - Duration::from_millis(5),
+            "ended after {idle:?}"
+        );
+        assert!(idle < Duration::from_secs(3), "ended after {idle:?}");
     }
 }

@@ -8,7 +8,6 @@ use chatcore::Service;
 use chatcore::avatars::AvatarLinks;
 use chatcore::events::SharedEvent;
 use chatcore::realtime::{Connection, ConnectionOptions, Failure, Outgoing, origin_allowed};
-use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use poem::http::{Method, StatusCode, header};
 use poem::web::websocket::{Message, WebSocket, WebSocketConfig, WebSocketStream};
@@ -184,9 +183,10 @@ pub(crate) async fn serve(
         .into_response())
 }
 
-/// Frames a connection over a WebSocket until either side ends it.
-async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarLinks) {
-    let (mut sink, mut incoming) = socket.split();
+/// Frames a connection over a WebSocket until either side ends it. The socket is not split
+/// into halves: reading is only waited for in the `select!`, and writing only happens after
+/// it, so one owner suffices, without a lock between two halves taken at every delivery.
+async fn run(mut sink: WebSocketStream, mut connection: Connection, links: AvatarLinks) {
     loop {
         tokio::select! {
             outgoing = connection.next() => match outgoing {
@@ -220,7 +220,7 @@ async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarL
                     return;
                 }
             },
-            message = incoming.next() => match message {
+            message = sink.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     let reply = links.scope(command(&mut connection, &text)).await;
                     if let Some(reply) = reply
@@ -239,7 +239,7 @@ async fn run(socket: WebSocketStream, mut connection: Connection, links: AvatarL
 
 /// Queues an event's frame on the socket, without flushing.
 async fn feed(
-    sink: &mut SplitSink<WebSocketStream, Message>,
+    sink: &mut WebSocketStream,
     event: &SharedEvent,
     links: &AvatarLinks,
 ) -> std::io::Result<()> {

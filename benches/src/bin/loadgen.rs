@@ -465,14 +465,16 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
             tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false)
                 .await
                 .unwrap();
-        let (mut outgoing, mut incoming) = socket.split();
+        // Not split into halves: a reader only writes to answer a ping, so one owner
+        // suffices, without a lock between halves taken at every frame.
+        let mut socket = socket;
         if args.transport == Transport::Socketio {
             // Engine.IO's open packet, then Socket.IO's connect with the token.
-            let _open = incoming.next().await;
+            let _open = socket.next().await;
             let connect = format!("40{}", json!({"token": member.token}));
-            outgoing.send(Message::text(connect)).await.unwrap();
+            socket.send(Message::text(connect)).await.unwrap();
             // Connected (and following the member's events) once `40{"sid": ...}` arrives.
-            while let Some(Ok(frame)) = incoming.next().await {
+            while let Some(Ok(frame)) = socket.next().await {
                 if frame.to_text().is_ok_and(|text| text.starts_with("40")) {
                     break;
                 }
@@ -481,14 +483,14 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
         let (histogram, delivered) = (histogram.clone(), delivered.clone());
         readers.push(tokio::spawn(async move {
             let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-            while let Some(Ok(frame)) = incoming.next().await {
+            while let Some(Ok(frame)) = socket.next().await {
                 let Message::Text(text) = frame else { continue };
                 // The event's kind and text, read in place (no JSON tree per frame: the
                 // load generator shares the cores with the server).
                 let event = match text.as_str() {
                     // Engine.IO's ping: answer it, or the server closes the socket.
                     "2" => {
-                        let _ = outgoing.send(Message::text("3")).await;
+                        let _ = socket.send(Message::text("3")).await;
                         continue;
                     }
                     // A Socket.IO event: `42["message add", event]`.

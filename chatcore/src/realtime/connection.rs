@@ -1,6 +1,8 @@
 //! [`Connection`]: one client's live session.
 
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -42,6 +44,10 @@ pub struct Connection {
     since: Option<i64>,
     events: Option<EventStream>,
     heartbeat: Option<Interval>,
+    /// Resolves once the server starts shutting down. Made once and polled by every
+    /// [`Connection::next`]: a wait made anew per call would register with the shutdown
+    /// signal, and leave it, once per delivery.
+    shutdown: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
     heard: Instant,
     commands: DefaultDirectRateLimiter,
     /// What the event stream answered while [`Connection::ready_event`] looked for events: its
@@ -100,6 +106,7 @@ impl Connection {
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });
+        let shutdown = Box::pin(shut_down(options.shutdown.clone()));
         Connection {
             commands: RateLimiter::direct(
                 Quota::per_minute(options.commands_per_minute).allow_burst(burst),
@@ -110,6 +117,7 @@ impl Connection {
             since,
             events: None,
             heartbeat,
+            shutdown,
             heard: Instant::now(),
             ended: None,
             closed: false,
@@ -136,7 +144,7 @@ impl Connection {
         let outgoing = match self.ended.take() {
             Some(ended) => event_outgoing(ended),
             None => tokio::select! {
-                () = shut_down(&mut self.options.shutdown) => Outgoing::Close(None),
+                () = &mut self.shutdown => Outgoing::Close(None),
                 event = next_event(&mut self.events) => event_outgoing(event),
                 () = tick(&mut self.heartbeat) => {
                     let timeout = self.options.heartbeat.map(|heartbeat| heartbeat.timeout);
@@ -308,14 +316,12 @@ async fn tick(heartbeat: &mut Option<Interval>) {
 }
 
 /// Resolves when the server starts shutting down (never, without a shutdown signal).
-async fn shut_down(shutdown: &mut Option<tokio::sync::watch::Receiver<bool>>) {
-    match shutdown {
-        Some(receiver) => {
-            if receiver.wait_for(|stopping| *stopping).await.is_err() {
-                // The sender is gone: no shutdown will ever be announced.
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
+async fn shut_down(shutdown: Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(mut receiver) = shutdown
+        && receiver.wait_for(|stopping| *stopping).await.is_ok()
+    {
+        return;
     }
+    // No signal, or its sender is gone: no shutdown will ever be announced.
+    std::future::pending::<()>().await;
 }
