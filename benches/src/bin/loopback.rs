@@ -31,8 +31,9 @@ struct Args {
     /// Sockets (subscribers).
     #[arg(long, default_value_t = 1000)]
     sockets: usize,
-    /// Bytes per frame (a `message_created` event's WebSocket frame is about 420).
-    #[arg(long, default_value_t = 420)]
+    /// Bytes per frame (the `fanout` scenario's `message_created` frames are about 470: 460
+    /// bytes of JSON and the frame's header).
+    #[arg(long, default_value_t = 470)]
     bytes: usize,
     /// `tasks`: how many frames the sender may be ahead of the slowest subscriber (1: each
     /// frame reaches every subscriber before the next is sent).
