@@ -95,7 +95,7 @@ impl Connection {
         Ok(connection)
     }
 
-    fn new(service: Arc<dyn Service>, since: Option<i64>, options: ConnectionOptions) -> Self {
+    fn new(service: Arc<dyn Service>, since: Option<i64>, mut options: ConnectionOptions) -> Self {
         let burst = NonZeroU32::new(options.commands_per_minute.get().div_ceil(10))
             .unwrap_or(NonZeroU32::MIN);
         let heartbeat = options.heartbeat.map(|heartbeat| {
@@ -106,7 +106,7 @@ impl Connection {
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });
-        let shutdown = Box::pin(shut_down(options.shutdown.clone()));
+        let shutdown = Box::pin(shut_down(options.shutdown.take()));
         Connection {
             commands: RateLimiter::direct(
                 Quota::per_minute(options.commands_per_minute).allow_burst(burst),
