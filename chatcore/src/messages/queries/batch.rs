@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::error::unique_violation;
 use crate::events::EventKind;
 use crate::events::sequencer::{Ticket, Tickets};
 use crate::{Error, Result};
@@ -145,8 +146,8 @@ async fn write(
                 }
             },
             // Nothing of the batch was written: each send on its own says what holds it. (Had
-            // the connection been lost after PostgreSQL committed, a send run again takes a
-            // message id that is already stored, and is answered as a conflict.)
+            // the connection been lost after PostgreSQL committed, a send run again finds its
+            // message stored, and is answered with it.)
             Err(_) => {
                 for (send, reply) in pending.into_iter().zip(replies) {
                     let _ = reply.send(alone(db, &send, tickets).await);
@@ -182,17 +183,50 @@ async fn alone(
             send.tail.clone().into(),
         ],
     );
-    let Some(row) = db
-        .query_one_raw(statement)
-        .await
-        .map_err(super::send::already_sent)?
-    else {
+    let row = match db.query_one_raw(statement).await {
+        Ok(row) => row,
+        Err(error) => {
+            // The message's id taken already: an earlier run of this send stored it (its
+            // batch's connection was lost after PostgreSQL committed). It was sent.
+            if unique_violation(&error).is_some()
+                && let Some(stored) = stored(db, send).await?
+            {
+                return Ok(Some(SendOutcome {
+                    ticket: tickets.map(Tickets::take),
+                    ..stored
+                }));
+            }
+            return Err(super::send::already_sent(error));
+        }
+    };
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(SendOutcome {
         visible_from_seq: row.try_get("", "visible_from_seq")?,
         seq: row.try_get("", "last_seq")?,
         ticket: tickets.map(Tickets::take),
+    }))
+}
+
+/// `send`'s message as stored, by its id (which only this send takes), with where its
+/// sender's history starts; `None` when it is not stored.
+async fn stored(db: &DatabaseConnection, send: &PendingSend) -> Result<Option<SendOutcome>> {
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT messages.seq, chat_members.visible_from_seq
+         FROM messages JOIN chat_members
+           ON chat_members.chat_id = messages.chat_id AND chat_members.user_id = messages.sender_id
+         WHERE messages.id = $1 AND messages.chat_id = $2 AND messages.sender_id = $3",
+        [send.id.into(), send.chat_id.into(), send.sender_id.into()],
+    );
+    let Some(row) = db.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    Ok(Some(SendOutcome {
+        visible_from_seq: row.try_get("", "visible_from_seq")?,
+        seq: Some(row.try_get("", "seq")?),
+        ticket: None,
     }))
 }
 
@@ -330,3 +364,52 @@ SELECT input.ord, sender.visible_from_seq, numbered.seq
 FROM input
 LEFT JOIN sender ON sender.ord = input.ord
 LEFT JOIN numbered ON numbered.ord = input.ord";
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    use super::*;
+    use crate::test_support::{direct_chat, user};
+    use crate::testkit::TestDatabase;
+    use crate::{ChatCore, Options};
+
+    /// A send run again after PostgreSQL stored it (a batch whose connection was lost after
+    /// its commit runs each send again) is answered with the stored message, not as a
+    /// conflict, and is stored once.
+    #[tokio::test]
+    async fn a_send_run_again_after_it_was_stored_answers_its_message() {
+        let Some(database) = TestDatabase::create("chatcore_batch").await else {
+            return;
+        };
+        let db = sea_orm::Database::connect(database.url()).await.unwrap();
+        let chat = ChatCore::open(db.clone(), Options::default())
+            .await
+            .unwrap();
+        let (me, peer) = (user(&chat, "alice").await, user(&chat, "bob").await);
+        let chat_id = direct_chat(&chat, &me, &peer).await.as_uuid();
+        let me = me.user_id().as_uuid();
+        for client_id in [None, Some("retry-1".to_owned())] {
+            let (_, send) =
+                super::super::send::plain_send(chat_id, me, "hello".into(), client_id).unwrap();
+            let first = alone(&db, &send, None).await.unwrap().unwrap();
+            let again = alone(&db, &send, None).await.unwrap().unwrap();
+            assert!(first.seq.is_some());
+            assert_eq!(again.seq, first.seq);
+            assert_eq!(again.visible_from_seq, first.visible_from_seq);
+        }
+        let stored: i64 = db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT count(*) FROM messages WHERE chat_id = $1",
+                [chat_id.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        assert_eq!(stored, 2);
+        drop(chat);
+        db.close().await.unwrap();
+        drop(database);
+    }
+}

@@ -363,6 +363,38 @@ fn payload_with_seq_slot(row: &Model) -> Result<(String, Range<usize>)> {
     Ok((payload, value))
 }
 
+/// A plain send's message row (at seq 0 until it takes its seq) and the send as the batcher
+/// takes it.
+pub(super) fn plain_send(
+    chat_id: Uuid,
+    sender_id: Uuid,
+    text: String,
+    client_id: Option<String>,
+) -> Result<(Model, PendingSend)> {
+    let row = NewMessage {
+        chat_id,
+        sender_id,
+        text,
+        client_id,
+        reply_to_id: None,
+        forwarded_from: None,
+    }
+    .row();
+    let (payload, slot) = payload_with_seq_slot(&row)?;
+    let pending = PendingSend {
+        chat_id,
+        sender_id,
+        id: row.id,
+        at: row.created_at.timestamp_micros(),
+        text: row.text.clone().unwrap_or_default(),
+        client_id: row.client_id.clone(),
+        created_at: row.created_at,
+        head: payload[..slot.start].to_owned(),
+        tail: payload[slot.end..].to_owned(),
+    };
+    Ok((row, pending))
+}
+
 /// A plain send on PostgreSQL: through the node's send batcher, with whatever sends arrive
 /// meanwhile (see `batch`).
 async fn send_batched(
@@ -373,27 +405,7 @@ async fn send_batched(
     text: String,
     client_id: Option<String>,
 ) -> Result<(Sent, Vec<Event>, Option<Ticket>)> {
-    let mut row = NewMessage {
-        chat_id,
-        sender_id: me,
-        text,
-        client_id,
-        reply_to_id: None,
-        forwarded_from: None,
-    }
-    .row();
-    let (payload, slot) = payload_with_seq_slot(&row)?;
-    let pending = PendingSend {
-        chat_id,
-        sender_id: me,
-        id: row.id,
-        at: row.created_at.timestamp_micros(),
-        text: row.text.clone().unwrap_or_default(),
-        client_id: row.client_id.clone(),
-        created_at: row.created_at,
-        head: payload[..slot.start].to_owned(),
-        tail: payload[slot.end..].to_owned(),
-    };
+    let (mut row, pending) = plain_send(chat_id, me, text, client_id)?;
     let outcome = batcher
         .send(pending)
         .await?
