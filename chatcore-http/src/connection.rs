@@ -350,13 +350,18 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Reads from `stream` until it fails, and how long that took.
-    async fn until_timed_out<T: AsyncRead + Unpin>(stream: &mut IdleTimeout<T>) -> Duration {
+    /// Reads from `stream` until it fails as idle, and checks that this took `timeout` (not
+    /// less, and not far more).
+    async fn ends_after<T: AsyncRead + Unpin>(stream: &mut IdleTimeout<T>, timeout: Duration) {
         let started = std::time::Instant::now();
         let mut byte = [0u8; 1];
         let error = stream.read(&mut byte).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        started.elapsed()
+        let idle = started.elapsed();
+        assert!(
+            idle >= timeout - Duration::from_millis(5) && idle < Duration::from_secs(3),
+            "ended after {idle:?}"
+        );
     }
 
     /// A read or a write keeps the stream for another `timeout` from then, past the deadline
@@ -372,12 +377,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         stream.write_all(b"x").await.unwrap();
         far.read_exact(&mut byte).await.unwrap();
-        let idle = until_timed_out(&mut stream).await;
-        assert!(
-            idle >= timeout - Duration::from_millis(5),
-            "ended after {idle:?}"
-        );
-        assert!(idle < Duration::from_secs(3), "ended after {idle:?}");
+        ends_after(&mut stream, timeout).await;
 
         // Reads count as activity too.
         let (near, mut far) = tokio::io::duplex(64);
@@ -385,20 +385,11 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         far.write_all(b"y").await.unwrap();
         stream.read_exact(&mut byte).await.unwrap();
-        let idle = until_timed_out(&mut stream).await;
-        assert!(
-            idle >= timeout - Duration::from_millis(5),
-            "ended after {idle:?}"
-        );
+        ends_after(&mut stream, timeout).await;
 
         // Never active: ended at the first deadline.
         let (near, _far) = tokio::io::duplex(64);
         let mut stream = IdleTimeout::new(near, timeout);
-        let idle = until_timed_out(&mut stream).await;
-        assert!(
-            idle >= timeout - Duration::from_millis(5),
-            "ended after {idle:?}"
-        );
-        assert!(idle < Duration::from_secs(3), "ended after {idle:?}");
+        ends_after(&mut stream, timeout).await;
     }
 }

@@ -186,7 +186,7 @@ pub(crate) async fn serve(
 /// Frames a connection over a WebSocket until either side ends it. The socket is not split
 /// into halves: reading is only waited for in the `select!`, and writing only happens after
 /// it, so one owner suffices, without a lock between two halves taken at every delivery.
-async fn run(mut sink: WebSocketStream, mut connection: Connection, links: AvatarLinks) {
+async fn run(mut socket: WebSocketStream, mut connection: Connection, links: AvatarLinks) {
     loop {
         tokio::select! {
             outgoing = connection.next() => match outgoing {
@@ -195,7 +195,7 @@ async fn run(mut sink: WebSocketStream, mut connection: Connection, links: Avata
                     let mut frames = 0;
                     let mut next = Some(event);
                     while let Some(event) = next.take() {
-                        if feed(&mut sink, &event, &links).await.is_err() {
+                        if feed(&mut socket, &event, &links).await.is_err() {
                             return;
                         }
                         frames += 1;
@@ -203,28 +203,28 @@ async fn run(mut sink: WebSocketStream, mut connection: Connection, links: Avata
                             next = connection.ready_event();
                         }
                     }
-                    if sink.flush().await.is_err() {
+                    if socket.flush().await.is_err() {
                         return;
                     }
                 }
                 Outgoing::Ping => {
-                    if sink.send(Message::Ping(Vec::new())).await.is_err() {
+                    if socket.send(Message::Ping(Vec::new())).await.is_err() {
                         return;
                     }
                 }
                 Outgoing::Close(reason) => {
                     if let Some(failure) = reason {
-                        let _ = sink.send(Message::Text(failure.to_json().to_string())).await;
+                        let _ = socket.send(Message::Text(failure.to_json().to_string())).await;
                     }
-                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = socket.send(Message::Close(None)).await;
                     return;
                 }
             },
-            message = sink.next() => match message {
+            message = socket.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     let reply = links.scope(command(&mut connection, &text)).await;
                     if let Some(reply) = reply
-                        && sink.send(Message::Text(reply.to_string())).await.is_err()
+                        && socket.send(Message::Text(reply.to_string())).await.is_err()
                     {
                         return;
                     }
@@ -239,13 +239,13 @@ async fn run(mut sink: WebSocketStream, mut connection: Connection, links: Avata
 
 /// Queues an event's frame on the socket, without flushing.
 async fn feed(
-    sink: &mut WebSocketStream,
+    socket: &mut WebSocketStream,
     event: &SharedEvent,
     links: &AvatarLinks,
 ) -> std::io::Result<()> {
     // Serialized once for every connection the event is for.
     match event.json(Some(links)) {
-        Ok(json) => sink.feed(Message::Text(json.get().to_owned())).await,
+        Ok(json) => socket.feed(Message::Text(json.get().to_owned())).await,
         Err(error) => {
             tracing::error!(%error, cursor = event.cursor, "event not serialized");
             Ok(())

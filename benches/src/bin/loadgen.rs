@@ -461,13 +461,12 @@ async fn run_fanout(api: Arc<Api>, args: &Args) -> Outcome {
             Transport::Websocket => format!("{ws_url}/api/v1/events?access_token={}", member.token),
             Transport::Socketio => format!("{ws_url}/socket.io/?EIO=4&transport=websocket"),
         };
-        let (socket, _) =
+        // Not split into halves: a reader only writes to answer a ping, so one owner
+        // suffices, without a lock between halves taken at every frame.
+        let (mut socket, _) =
             tokio_tungstenite::connect_async_with_config(url, Some(client_config()), false)
                 .await
                 .unwrap();
-        // Not split into halves: a reader only writes to answer a ping, so one owner
-        // suffices, without a lock between halves taken at every frame.
-        let mut socket = socket;
         if args.transport == Transport::Socketio {
             // Engine.IO's open packet, then Socket.IO's connect with the token.
             let _open = socket.next().await;
